@@ -1,0 +1,97 @@
+// The backend seam. A Device is one thing flopd can benchmark on (the host's
+// CPU, one GPU). The scheduler owns devices and never runs two points on one
+// device at once; a Device therefore need not be thread-safe for Prepare and
+// what it returns, but Describe() and BytesAvailable() may be called from any
+// thread at any time.
+//
+// No CUDA or BLAS type appears here: backends hide theirs in their own .cc.
+#ifndef FLOPD_SERVER_BACKEND_DEVICE_H_
+#define FLOPD_SERVER_BACKEND_DEVICE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/measure_settings.h"
+#include "common/point.h"
+#include "common/verification.h"
+
+namespace flopd {
+
+struct DeviceDescription {
+  std::string id;       // "cpu:0", "cuda:1"
+  std::string backend;  // "cpu" | "cuda": selects the catalog's impls
+  int index = 0;
+  std::string name;     // "AMD EPYC 7B13", "NVIDIA H100 80GB HBM3"
+  int cores = 0;        // CPU threads used, or GPU SMs
+  int64_t memory_bytes = 0;
+  std::string library;  // "OpenBLAS 0.3.21 ...", "cuBLAS 13.0.0"
+  std::map<std::string, std::string> properties;
+  std::string default_sizes;
+  std::vector<TimingMode> timing_modes;
+  MeasureSettings default_settings;
+  // Smallest time one timed sample should last; the measurement loop picks
+  // iterations per sample to reach it (timer resolution, launch overhead).
+  double min_sample_seconds = 1e-3;
+};
+
+// One point with its buffers allocated and inputs filled; owned by the
+// measurement loop for the life of the point.
+class PreparedPoint {
+ public:
+  virtual ~PreparedPoint() = default;
+
+  // Poisons the output, executes the op once, and compares with the fp64
+  // reference. Doubles as the first warm-up. A non-OK status is a device
+  // failure (INTERNAL with the library's error text), not a wrong result.
+  virtual absl::StatusOr<VerificationResult> Verify() = 0;
+
+  // Executes the op `iterations` times and returns the elapsed seconds of all
+  // of them, as measured by the device's own timer (host steady clock after
+  // the work finished on a CPU; events on the stream on a GPU). Hot mode runs
+  // the executions back to back in one timed region; cold mode flushes the
+  // caches before each execution and sums separately timed executions.
+  // REQUIRES: iterations >= 1.
+  virtual absl::StatusOr<double> TimeBatch(int64_t iterations) = 0;
+
+  // Called once after sampling ends; appends device observations (clock
+  // drops, throttling) as human-readable warnings. Default: none.
+  virtual void CollectWarnings(std::vector<std::string>* warnings) { (void)warnings; }
+
+  // Thread count the point ran with (CPU) or 0.
+  virtual int threads() const { return 0; }
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+
+  virtual const DeviceDescription& Describe() const = 0;
+
+  // Bytes flopd allows itself to allocate for one point on this device now.
+  virtual int64_t BytesAvailable() const = 0;
+  // Bytes the point would allocate on this device (buffers plus the backend's
+  // own extras, e.g. a cache-flush buffer or the fp64 reference).
+  virtual int64_t BytesNeeded(const PointSpec& point, TimingMode timing) const = 0;
+
+  // Whether the device can still run work; false after an unrecoverable
+  // error, with the reason in *detail.
+  virtual bool Healthy(std::string* detail) const {
+    (void)detail;
+    return true;
+  }
+
+  // Allocates and fills the point's buffers. REQUIRES: the point names an
+  // (op, impl) the catalog lists for Describe().backend and a timing mode in
+  // Describe().timing_modes. RESOURCE_EXHAUSTED when allocation fails.
+  virtual absl::StatusOr<std::unique_ptr<PreparedPoint>> Prepare(const PointSpec& point,
+                                                                 const MeasureSettings& settings) = 0;
+};
+
+}  // namespace flopd
+
+#endif  // FLOPD_SERVER_BACKEND_DEVICE_H_

@@ -1,0 +1,40 @@
+// Builds the devices this flopd serves. The only place that knows which
+// backends were compiled in: the CUDA backend is linked when FLOPD_CUDA is
+// on; otherwise its factory says so.
+#ifndef FLOPD_SERVER_BACKEND_REGISTRY_H_
+#define FLOPD_SERVER_BACKEND_REGISTRY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/backend/device.h"
+
+namespace flopd {
+
+struct BackendConfig {
+  int cpu_threads = 0;            // 0 = all hardware threads
+  int64_t cpu_memory_limit = 0;   // bytes; 0 = half of physical memory
+  bool enable_cuda = true;        // false: do not even probe for GPUs
+};
+
+struct DeviceSet {
+  std::vector<std::unique_ptr<Device>> devices;
+  // Backends or devices that could not be offered, each with the reason,
+  // e.g. "cuda: flopd was built without CUDA".
+  std::vector<std::string> unavailable;
+};
+
+DeviceSet CreateDevices(const BackendConfig& config);
+
+// Backend factories. Each returns the backend's devices or why there are none
+// (UNIMPLEMENTED when not compiled in, FAILED_PRECONDITION/UNAVAILABLE when
+// the hardware or driver is missing).
+absl::StatusOr<std::vector<std::unique_ptr<Device>>> CreateCpuDevices(const BackendConfig& config);
+absl::StatusOr<std::vector<std::unique_ptr<Device>>> CreateCudaDevices(const BackendConfig& config);
+
+}  // namespace flopd
+
+#endif  // FLOPD_SERVER_BACKEND_REGISTRY_H_

@@ -1,0 +1,134 @@
+#include "server/flopd_service.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/op_catalog.h"
+#include "server/proto_convert.h"
+
+namespace flopd {
+
+const char kFlopdVersion[] = FLOPD_VERSION;
+
+namespace {
+
+// How often a waiting Run handler looks at its client's connection.
+constexpr std::chrono::milliseconds kPollInterval(50);
+
+void Log(const std::string& line) {
+  std::fprintf(stderr, "%s flopd: %s\n",
+               absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::Now(), absl::UTCTimeZone()).c_str(),
+               line.c_str());
+}
+
+}  // namespace
+
+FlopdService::FlopdService(Scheduler* scheduler, std::string hostname)
+    : scheduler_(scheduler),
+      hostname_(std::move(hostname)),
+      started_unix_ms_(absl::ToUnixMillis(absl::Now())) {}
+
+grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunRequest* request,
+                               grpc::ServerWriter<v1::RunEvent>* writer) {
+  const JobSubmission submission = FromProto(*request);
+  absl::StatusOr<SubmittedJob> submitted = scheduler_->Submit(submission);
+  if (!submitted.ok()) {
+    Log(absl::StrCat("rejected a job from ", context->peer(), ": ", submitted.status().ToString()));
+    return ToGrpcStatus(submitted.status());
+  }
+  Job& job = *submitted->job;
+  const DeviceDescription& device = scheduler_->device(job.device_slot()).Describe();
+  Log(absl::StrCat(job.id(), " from ", context->peer(),
+                   submission.client.empty() ? "" : absl::StrCat(" (", submission.client, ")"),
+                   ": ", job.plan().points.size(), " points on ", device.id, ", queue position ",
+                   submitted->queue_position));
+
+  v1::RunEvent accepted_event;
+  v1::JobAccepted* accepted = accepted_event.mutable_accepted();
+  accepted->set_job_id(job.id());
+  accepted->set_queue_position(submitted->queue_position);
+  accepted->set_points_total(static_cast<int>(job.plan().points.size()));
+  accepted->set_device(device.id);
+  *accepted->mutable_settings() = ToProto(job.settings());
+  for (int64_t n : job.plan().sizes) accepted->add_sizes(n);
+  if (!writer->Write(accepted_event)) {
+    job.Cancel(absl::CancelledError("client went away"));
+    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+
+  const ResultOrigin origin{job.id(), hostname_, kFlopdVersion, &device};
+  while (true) {
+    if (context->IsCancelled()) {
+      job.Cancel(absl::CancelledError("client cancelled"));
+      Log(absl::StrCat(job.id(), ": cancelled by the client"));
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+    }
+    JobEvent event;
+    if (!job.events().PopFor(&event, kPollInterval)) continue;
+    v1::RunEvent out;
+    switch (event.kind) {
+      case JobEvent::Kind::kStarted:
+        out.mutable_started()->set_job_id(job.id());
+        out.mutable_started()->set_device(device.id);
+        out.mutable_started()->set_started_unix_ms(event.started_unix_ms);
+        break;
+      case JobEvent::Kind::kResult:
+        *out.mutable_result() = ToProto(event.result, origin);
+        break;
+      case JobEvent::Kind::kFinished: {
+        v1::JobFinished* finished = out.mutable_finished();
+        finished->set_job_id(job.id());
+        finished->set_points_measured(event.points_measured);
+        finished->set_points_failed_verification(event.points_failed_verification);
+        finished->set_wall_seconds(event.wall_seconds);
+        writer->Write(out);
+        Log(absl::StrCat(job.id(), ": finished, ", event.points_measured, " points in ",
+                         event.wall_seconds, " s"));
+        return grpc::Status::OK;
+      }
+      case JobEvent::Kind::kError: {
+        v1::JobError* error = out.mutable_error();
+        error->set_job_id(job.id());
+        error->set_code(absl::StatusCodeToString(event.error.code()));
+        error->set_message(std::string(event.error.message()));
+        error->set_points_measured(event.points_measured);
+        writer->Write(out);
+        Log(absl::StrCat(job.id(), ": ended with ", event.error.ToString()));
+        return ToGrpcStatus(event.error);
+      }
+    }
+    if (!writer->Write(out)) {
+      job.Cancel(absl::CancelledError("client went away"));
+      Log(absl::StrCat(job.id(), ": the client went away; job cancelled"));
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+  }
+}
+
+grpc::Status FlopdService::ListOps(grpc::ServerContext*, const v1::ListOpsRequest*,
+                                   v1::ListOpsResponse* response) {
+  for (const OpSpec& op : OpCatalog()) *response->add_ops() = ToProto(op);
+  return grpc::Status::OK;
+}
+
+grpc::Status FlopdService::GetHostInfo(grpc::ServerContext*, const v1::GetHostInfoRequest*,
+                                       v1::HostInfo* response) {
+  response->set_hostname(hostname_);
+  response->set_flopd_version(kFlopdVersion);
+  response->set_started_unix_ms(started_unix_ms_);
+  for (int slot = 0; slot < scheduler_->device_count(); ++slot) {
+    const Device& device = scheduler_->device(slot);
+    std::string health_detail;
+    const bool healthy = device.Healthy(&health_detail);
+    *response->add_devices() = ToProto(device.Describe(), device.BytesAvailable(), healthy,
+                                       health_detail, scheduler_->pending_jobs(slot));
+  }
+  for (const std::string& reason : scheduler_->unavailable()) response->add_unavailable(reason);
+  return grpc::Status::OK;
+}
+
+}  // namespace flopd

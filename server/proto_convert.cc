@@ -1,0 +1,147 @@
+#include "server/proto_convert.h"
+
+#include <utility>
+
+#include "common/dtype.h"
+
+namespace flopd {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl::StatusCode and grpc::StatusCode share the canonical numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+JobSubmission FromProto(const v1::RunRequest& request) {
+  JobSubmission submission;
+  submission.request.ops.assign(request.ops().begin(), request.ops().end());
+  submission.request.impls.assign(request.impls().begin(), request.impls().end());
+  for (const v1::ParamChoice& param : request.params()) {
+    submission.request.params.emplace_back(
+        param.name(), std::vector<int64_t>(param.values().begin(), param.values().end()));
+  }
+  submission.request.dtypes.assign(request.dtypes().begin(), request.dtypes().end());
+  submission.request.sizes = request.sizes();
+  submission.device = request.device();
+  submission.client = request.client();
+
+  const v1::MeasureSettings& s = request.settings();
+  MeasureRequest& m = submission.measure;
+  if (s.has_noise_target()) m.noise_target = s.noise_target();
+  if (s.has_min_samples()) m.min_samples = s.min_samples();
+  if (s.has_max_time_s()) m.max_time_s = s.max_time_s();
+  if (s.has_min_time_s()) m.min_time_s = s.min_time_s();
+  if (s.has_iterations_per_sample()) m.iterations_per_sample = s.iterations_per_sample();
+  if (s.has_fixed_samples()) m.fixed_samples = s.fixed_samples();
+  if (s.has_timing()) m.timing = s.timing();
+  if (s.has_cpu_threads()) m.cpu_threads = s.cpu_threads();
+  return submission;
+}
+
+v1::MeasureSettings ToProto(const MeasureSettings& settings) {
+  v1::MeasureSettings out;
+  out.set_noise_target(settings.noise_target);
+  out.set_min_samples(settings.min_samples);
+  out.set_max_time_s(settings.max_time_s);
+  out.set_min_time_s(settings.min_time_s);
+  out.set_iterations_per_sample(settings.iterations_per_sample);
+  if (settings.fixed_samples > 0) out.set_fixed_samples(settings.fixed_samples);
+  out.set_timing(std::string(TimingModeName(settings.timing)));
+  out.set_cpu_threads(settings.cpu_threads);
+  return out;
+}
+
+v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin) {
+  const PointSpec& point = outcome.point;
+  const SampleSummary& s = outcome.summary;
+  v1::Result r;
+  r.set_job_id(origin.job_id);
+  r.set_hostname(origin.hostname);
+  r.set_flopd_version(origin.flopd_version);
+  r.set_device(origin.device->id);
+  r.set_device_name(origin.device->name);
+  r.set_backend(origin.device->backend);
+  r.set_library(origin.device->library);
+  r.set_op(point.op);
+  r.set_impl(point.impl);
+  for (const auto& [name, value] : point.params) (*r.mutable_params())[name] = value;
+  r.set_dtype(std::string(DTypeName(point.dtype)));
+  r.set_n(point.n);
+  r.set_flops(OpFlops(point));
+  r.set_min_bytes(MinBytes(point));
+  r.set_timing(std::string(TimingModeName(outcome.settings.timing)));
+  r.set_samples(s.count);
+  r.set_iterations_per_sample(outcome.iterations_per_sample);
+  v1::TimeStats* t = r.mutable_time();
+  t->set_median(s.median);
+  t->set_mean(s.mean);
+  t->set_min(s.min);
+  t->set_max(s.max);
+  t->set_stddev(s.stddev);
+  t->set_p05(s.p05);
+  t->set_p25(s.p25);
+  t->set_p75(s.p75);
+  t->set_p95(s.p95);
+  r.set_relative_noise(s.relative_noise);
+  r.set_noise_target(outcome.settings.noise_target);
+  r.set_stop_reason(outcome.stop_reason);
+  if (s.median > 0) {
+    r.set_gflops_per_s(static_cast<double>(r.flops()) / s.median / 1e9);
+    r.set_gbytes_per_s(static_cast<double>(r.min_bytes()) / s.median / 1e9);
+  }
+  v1::Verification* v = r.mutable_verification();
+  v->set_passed(outcome.verification.passed);
+  v->set_max_rel_error(outcome.verification.max_rel_error);
+  v->set_tolerance(outcome.verification.tolerance);
+  v->set_detail(outcome.verification.detail);
+  for (const std::string& w : outcome.warnings) r.add_warnings(w);
+  for (double sample : outcome.samples) r.add_sample_seconds(sample);
+  r.set_threads(outcome.threads);
+  r.set_measured_unix_ms(outcome.measured_unix_ms);
+  r.set_point_wall_seconds(outcome.wall_seconds);
+  return r;
+}
+
+v1::OpInfo ToProto(const OpSpec& op) {
+  v1::OpInfo info;
+  info.set_name(op.name);
+  info.set_description(op.description);
+  info.set_flop_formula(op.flop_formula);
+  info.set_min_bytes_formula(op.min_bytes_formula);
+  for (const ParamSpec& param : op.params) {
+    v1::OpParam* p = info.add_params();
+    p->set_name(param.name);
+    p->set_description(param.description);
+    for (int64_t value : param.allowed_values) p->add_allowed_values(value);
+  }
+  for (const ImplSpec& impl : op.impls) {
+    v1::OpImpl* i = info.add_impls();
+    i->set_backend(impl.backend);
+    i->set_name(impl.name);
+    i->set_description(impl.description);
+    i->set_min_bytes_formula(impl.min_bytes_formula);
+  }
+  return info;
+}
+
+v1::DeviceInfo ToProto(const DeviceDescription& device, int64_t memory_limit_bytes, bool healthy,
+                       const std::string& health_detail, int queued_jobs) {
+  v1::DeviceInfo info;
+  info.set_id(device.id);
+  info.set_backend(device.backend);
+  info.set_index(device.index);
+  info.set_name(device.name);
+  info.set_cores(device.cores);
+  info.set_memory_bytes(device.memory_bytes);
+  info.set_memory_limit_bytes(memory_limit_bytes);
+  info.set_healthy(healthy);
+  info.set_health_detail(health_detail);
+  for (const auto& [key, value] : device.properties) (*info.mutable_properties())[key] = value;
+  (*info.mutable_properties())["library"] = device.library;
+  info.set_default_sizes(device.default_sizes);
+  for (TimingMode mode : device.timing_modes) info.add_timing_modes(std::string(TimingModeName(mode)));
+  info.set_queued_jobs(queued_jobs);
+  return info;
+}
+
+}  // namespace flopd

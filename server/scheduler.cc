@@ -1,0 +1,217 @@
+#include "server/scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/op_catalog.h"
+
+namespace flopd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kMaxPointsPerJob = 100000;
+
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string TimingModeList(const std::vector<TimingMode>& modes) {
+  std::vector<std::string> names;
+  for (TimingMode m : modes) names.emplace_back(TimingModeName(m));
+  return absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
+void EventChannel::Push(JobEvent event) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(std::move(event));
+  }
+  cv_.notify_one();
+}
+
+bool EventChannel::PopFor(JobEvent* event, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [this] { return !events_.empty(); })) return false;
+  *event = std::move(events_.front());
+  events_.pop_front();
+  return true;
+}
+
+void Job::Cancel(absl::Status reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cancelled_.load()) return;
+  cancel_reason_ = std::move(reason);
+  cancelled_.store(true);
+}
+
+absl::Status Job::cancel_reason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancel_reason_;
+}
+
+Scheduler::Scheduler(DeviceSet devices) : unavailable_(std::move(devices.unavailable)) {
+  for (auto& device : devices.devices) {
+    auto slot = std::make_unique<Slot>();
+    slot->device = std::move(device);
+    slots_.push_back(std::move(slot));
+  }
+  for (auto& slot : slots_) {
+    Slot* raw = slot.get();
+    raw->worker = std::thread([this, raw] { WorkerLoop(raw); });
+  }
+}
+
+Scheduler::~Scheduler() {
+  Shutdown();
+  for (auto& slot : slots_) {
+    if (slot->worker.joinable()) slot->worker.join();
+  }
+}
+
+void Scheduler::Shutdown() {
+  shutting_down_.store(true);
+  const absl::Status reason = absl::UnavailableError("flopd is shutting down");
+  for (auto& slot : slots_) {
+    std::lock_guard<std::mutex> lock(slot->mu);
+    for (auto& job : slot->queue) job->Cancel(reason);
+    if (slot->running) slot->running->Cancel(reason);
+    slot->cv.notify_all();
+  }
+}
+
+int Scheduler::pending_jobs(int slot) const {
+  std::lock_guard<std::mutex> lock(slots_[slot]->mu);
+  return static_cast<int>(slots_[slot]->queue.size()) + (slots_[slot]->running ? 1 : 0);
+}
+
+absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission) {
+  if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
+
+  const std::string device_id = submission.device.empty() ? "cpu:0" : submission.device;
+  int slot_index = -1;
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    ids.push_back(slots_[i]->device->Describe().id);
+    if (ids.back() == device_id) slot_index = static_cast<int>(i);
+  }
+  if (slot_index < 0) {
+    std::string why = unavailable_.empty()
+                          ? std::string()
+                          : absl::StrCat(" (not offered: ", absl::StrJoin(unavailable_, "; "), ")");
+    return absl::NotFoundError(absl::StrCat("device: unknown device '", device_id,
+                                            "'; this host has: ", absl::StrJoin(ids, ", "), why));
+  }
+  Slot& slot = *slots_[slot_index];
+  Device& device = *slot.device;
+  const DeviceDescription& description = device.Describe();
+  std::string health;
+  if (!device.Healthy(&health)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device: ", device_id, " is unhealthy: ", health));
+  }
+
+  absl::StatusOr<JobPlan> plan =
+      PlanJob(submission.request, description.backend, description.default_sizes);
+  if (!plan.ok()) return plan.status();
+  if (static_cast<int64_t>(plan->points.size()) > kMaxPointsPerJob) {
+    return absl::InvalidArgumentError(absl::StrCat("sizes: the job has ", plan->points.size(),
+                                                   " points; allowed at most ", kMaxPointsPerJob));
+  }
+
+  MeasureSettings settings;
+  if (absl::Status st =
+          ResolveMeasureSettings(submission.measure, description.default_settings, &settings);
+      !st.ok()) {
+    return st;
+  }
+  if (std::find(description.timing_modes.begin(), description.timing_modes.end(),
+                settings.timing) == description.timing_modes.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "settings.timing: '", TimingModeName(settings.timing), "' is not supported on ", device_id,
+        "; allowed: ", TimingModeList(description.timing_modes)));
+  }
+  for (const PointSpec& point : plan->points) {
+    if (absl::Status fits = CheckPointFits(device, point, settings.timing); !fits.ok()) return fits;
+  }
+
+  SubmittedJob submitted;
+  submitted.device = device_id;
+  submitted.job = std::make_shared<Job>(
+      absl::StrCat("job-", next_job_number_.fetch_add(1)), slot_index, *std::move(plan), settings);
+  {
+    std::lock_guard<std::mutex> lock(slot.mu);
+    if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
+    submitted.queue_position = static_cast<int>(slot.queue.size()) + (slot.running ? 1 : 0);
+    slot.queue.push_back(submitted.job);
+  }
+  slot.cv.notify_one();
+  return submitted;
+}
+
+void Scheduler::WorkerLoop(Slot* slot) {
+  while (true) {
+    std::shared_ptr<Job> job;
+    {
+      std::unique_lock<std::mutex> lock(slot->mu);
+      slot->cv.wait(lock, [&] { return shutting_down_.load() || !slot->queue.empty(); });
+      if (slot->queue.empty()) return;  // shutting down with nothing left
+      job = slot->queue.front();
+      slot->queue.pop_front();
+      slot->running = job;
+    }
+    RunJob(slot, *job);
+    std::lock_guard<std::mutex> lock(slot->mu);
+    slot->running.reset();
+  }
+}
+
+void Scheduler::RunJob(Slot* slot, Job& job) {
+  const Clock::time_point start = Clock::now();
+  JobEvent event;
+  int measured = 0;
+  int failed_verification = 0;
+  auto end_with_error = [&](absl::Status status) {
+    JobEvent error;
+    error.kind = JobEvent::Kind::kError;
+    error.error = std::move(status);
+    error.points_measured = measured;
+    job.events().Push(std::move(error));
+  };
+  if (job.cancelled()) return end_with_error(job.cancel_reason());
+
+  event.kind = JobEvent::Kind::kStarted;
+  event.started_unix_ms = UnixMillis();
+  job.events().Push(std::move(event));
+
+  for (const PointSpec& point : job.plan().points) {
+    if (job.cancelled()) return end_with_error(job.cancel_reason());
+    absl::StatusOr<PointOutcome> outcome =
+        MeasurePoint(*slot->device, point, job.settings(), job.cancel_flag());
+    if (!outcome.ok()) {
+      if (job.cancelled()) return end_with_error(job.cancel_reason());
+      return end_with_error(absl::Status(
+          outcome.status().code(), absl::StrCat(point.Label(), ": ", outcome.status().message())));
+    }
+    ++measured;
+    if (!outcome->verification.passed) ++failed_verification;
+    JobEvent result;
+    result.kind = JobEvent::Kind::kResult;
+    result.result = *std::move(outcome);
+    job.events().Push(std::move(result));
+  }
+  JobEvent finished;
+  finished.kind = JobEvent::Kind::kFinished;
+  finished.points_measured = measured;
+  finished.points_failed_verification = failed_verification;
+  finished.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  job.events().Push(std::move(finished));
+}
+
+}  // namespace flopd
