@@ -1,0 +1,52 @@
+// One flopd host as flopctl sees it: dialing, the RPCs, and turning gRPC
+// failures into one readable line.
+//
+// Thread-compatible: use one HostClient per thread.
+#ifndef FLOPD_CLIENT_HOST_CLIENT_H_
+#define FLOPD_CLIENT_HOST_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "flopd/v1/flopd.grpc.pb.h"
+
+namespace flopd {
+
+inline constexpr int kDefaultPort = 50051;
+
+// "gpu01" -> "gpu01:50051"; "[::1]" -> "[::1]:50051"; "h:123" unchanged.
+std::string WithDefaultPort(const std::string& host);
+
+class HostClient {
+ public:
+  // `address` as the user typed it; the default port is added when missing.
+  explicit HostClient(const std::string& address);
+
+  const std::string& address() const { return address_; }
+
+  // Runs a job, calling `on_event` for every event as it arrives (from this
+  // thread). Returns the stream's final status; connection failures become
+  // UNAVAILABLE "unreachable (...)" or "connection lost (...)" with the
+  // cause's last clause, not gRPC's whole chain.
+  absl::Status Run(const v1::RunRequest& request,
+                   const std::function<void(const v1::RunEvent&)>& on_event);
+
+  absl::StatusOr<v1::ListOpsResponse> ListOps();
+  absl::StatusOr<v1::HostInfo> GetHostInfo();
+  // "SERVING", "NOT_SERVING", ... from the standard health service.
+  absl::StatusOr<std::string> Health();
+
+ private:
+  absl::Status Convert(const grpc::Status& status, bool got_any_event) const;
+
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Flopd::Stub> stub_;
+};
+
+}  // namespace flopd
+
+#endif  // FLOPD_CLIENT_HOST_CLIENT_H_

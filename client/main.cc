@@ -1,0 +1,38 @@
+// flopctl: runs benchmark jobs on one or many flopd hosts and aggregates the
+// results.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "client/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: flopctl <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  run    run ops on one or more flopd hosts, stream results, print the fleet table\n"
+    "  ops    list the op catalog of a host (FLOP and byte models, params, impls)\n"
+    "  info   show hosts, their devices and health\n"
+    "\n"
+    "'flopctl <command> --help' shows the command's flags.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "run") return flopd::RunCommand(args);
+  if (command == "ops") return flopd::OpsCommand(args);
+  if (command == "info") return flopd::InfoCommand(args);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  return flopd::UsageError("unknown command '" + command + "'; allowed: run, ops, info");
+}

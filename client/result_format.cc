@@ -1,0 +1,231 @@
+#include "client/result_format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace flopd {
+namespace {
+
+std::string ParamsLabel(const v1::Result& r) {
+  std::map<std::string, int64_t> sorted(r.params().begin(), r.params().end());
+  return absl::StrJoin(sorted, " ", absl::PairFormatter("="));
+}
+
+std::string HostLabel(const v1::Result& r, bool with_device) {
+  return with_device ? absl::StrCat(r.host_address(), "/", r.device()) : r.host_address();
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+// Left-aligns the first `left_columns` columns, right-aligns the rest.
+std::string RenderColumns(const std::vector<std::vector<std::string>>& rows, size_t left_columns) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t c = 0; c < row.size(); ++c) {
+      // Count code points, not bytes, so "µs" lines up.
+      size_t width = 0;
+      for (unsigned char ch : row[c]) width += (ch & 0xC0) != 0x80;
+      widths[c] = std::max(widths[c], width);
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      size_t width = 0;
+      for (unsigned char ch : row[c]) width += (ch & 0xC0) != 0x80;
+      const std::string pad(widths[c] - width, ' ');
+      absl::StrAppend(&line, c ? "  " : "", c < left_columns ? row[c] + pad : pad + row[c]);
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  return absl::StrCat("\"", absl::StrReplaceAll(text, {{"\"", "\"\""}}), "\"");
+}
+
+}  // namespace
+
+std::string FormatSeconds(double seconds) {
+  if (!(seconds > 0)) return "-";
+  if (seconds < 1e-6) return absl::StrFormat("%.4g ns", seconds * 1e9);
+  if (seconds < 1e-3) return absl::StrFormat("%.4g µs", seconds * 1e6);
+  if (seconds < 1) return absl::StrFormat("%.4g ms", seconds * 1e3);
+  return absl::StrFormat("%.4g s", seconds);
+}
+
+std::string ResultLine(const v1::Result& r) {
+  const std::string params = ParamsLabel(r);
+  return absl::StrFormat(
+      "%s %s/%s%s%s %s N=%d  median %s  noise %.2f%% (%s, %d samples x %d)  %.4g GFLOP/s  "
+      "%.4g GB/s  %s%s",
+      r.host_address(), r.op(), r.impl(), params.empty() ? "" : " ", params, r.dtype(), r.n(),
+      FormatSeconds(r.time().median()), 100 * r.relative_noise(), r.stop_reason(), r.samples(),
+      r.iterations_per_sample(), r.gflops_per_s(), r.gbytes_per_s(),
+      r.verification().passed() ? "verified" : "VERIFICATION FAILED",
+      r.warnings_size() ? absl::StrCat("  [", absl::StrJoin(r.warnings(), "; "), "]") : "");
+}
+
+std::string AggregateTable(const std::vector<v1::Result>& results,
+                           const std::vector<std::string>& host_order) {
+  if (results.empty()) return "no results\n";
+  // A host with several devices gets one column per device.
+  std::map<std::string, std::vector<std::string>> devices_per_host;
+  for (const v1::Result& r : results) {
+    auto& devices = devices_per_host[r.host_address()];
+    if (std::find(devices.begin(), devices.end(), r.device()) == devices.end()) {
+      devices.push_back(r.device());
+    }
+  }
+  bool with_device = false;
+  for (const auto& [host, devices] : devices_per_host) with_device |= devices.size() > 1;
+  std::vector<std::string> columns;
+  for (const std::string& host : host_order) {
+    for (const std::string& device : devices_per_host[host]) {
+      columns.push_back(with_device ? absl::StrCat(host, "/", device) : host);
+    }
+  }
+
+  using Key = std::tuple<std::string, int64_t, std::string, std::string, std::string>;
+  struct Row {
+    std::map<std::string, const v1::Result*> by_host;
+    double fleet_median = 0;
+  };
+  auto key_of = [](const v1::Result& r) {
+    return Key{r.dtype(), r.n(), r.op(), r.impl(), ParamsLabel(r)};
+  };
+  std::map<Key, Row> rows;
+  for (const v1::Result& r : results) rows[key_of(r)].by_host[HostLabel(r, with_device)] = &r;
+  for (auto& [key, row] : rows) {
+    std::vector<double> medians;
+    for (const auto& [host, r] : row.by_host) medians.push_back(r->time().median());
+    row.fleet_median = Median(medians);
+  }
+  // The reference for "vs matvec": matvec/gemm (torch.mm's way, the seed's
+  // reference) where measured, else the fastest matvec impl.
+  auto matvec_reference = [&](const std::string& dtype, int64_t n) -> double {
+    double best = 0;
+    for (const auto& [key, row] : rows) {
+      if (std::get<0>(key) != dtype || std::get<1>(key) != n || std::get<2>(key) != "matvec") {
+        continue;
+      }
+      if (std::get<3>(key) == "gemm") return row.fleet_median;
+      if (best == 0 || row.fleet_median < best) best = row.fleet_median;
+    }
+    return best;
+  };
+
+  const bool fleet = columns.size() > 1;
+  std::vector<std::vector<std::string>> table;
+  std::vector<std::string> header = {"op", "impl", "params", "dtype", "N"};
+  for (const std::string& c : columns) header.push_back(c);
+  if (fleet) header.push_back("fleet median");
+  for (const char* h : {"GFLOP/s", "GB/s", "noise", "vs matvec", "verified"}) header.push_back(h);
+  table.push_back(header);
+  for (const auto& [key, row] : rows) {
+    const auto& [dtype, n, op, impl, params] = key;
+    std::vector<std::string> line = {op, impl, params, dtype, absl::StrCat(n)};
+    double worst_noise = 0;
+    bool all_passed = true;
+    const v1::Result* any = row.by_host.begin()->second;
+    for (const std::string& c : columns) {
+      auto it = row.by_host.find(c);
+      line.push_back(it == row.by_host.end() ? "-" : FormatSeconds(it->second->time().median()));
+      if (it != row.by_host.end()) {
+        worst_noise = std::max(worst_noise, it->second->relative_noise());
+        all_passed = all_passed && it->second->verification().passed();
+      }
+    }
+    if (fleet) line.push_back(FormatSeconds(row.fleet_median));
+    line.push_back(absl::StrFormat("%.4g", any->flops() / row.fleet_median / 1e9));
+    line.push_back(absl::StrFormat("%.4g", any->min_bytes() / row.fleet_median / 1e9));
+    line.push_back(absl::StrFormat("%.2f%%", 100 * worst_noise));
+    const double reference = matvec_reference(dtype, n);
+    line.push_back(reference > 0 ? absl::StrFormat("%.2fx", row.fleet_median / reference) : "-");
+    line.push_back(all_passed ? "ok" : "FAIL");
+    table.push_back(line);
+  }
+  std::string out = RenderColumns(table, 4);
+  absl::StrAppend(&out, "\nmedian time per execution of the op",
+                  fleet ? " (per host; fleet median = median of the hosts' medians)" : "",
+                  ". FLOPs = 2N^2-N for every op; GFLOP/s and GB/s use the ",
+                  fleet ? "fleet " : "", "median and the impl's minimum bytes.\n",
+                  "vs matvec = time / time of matvec/gemm (torch.mm's way, the seed's reference) "
+                  "at the same N and dtype.\n");
+  return out;
+}
+
+std::string ToJsonLine(const v1::Result& result) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(result, &json, options);
+  return json;
+}
+
+std::string ToJsonArray(const std::vector<v1::Result>& results) {
+  std::vector<std::string> lines;
+  for (const v1::Result& r : results) lines.push_back(ToJsonLine(r));
+  return absl::StrCat("[\n", absl::StrJoin(lines, ",\n"), "\n]\n");
+}
+
+absl::StatusOr<v1::Result> FromJsonLine(const std::string& line) {
+  v1::Result result;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  auto status = google::protobuf::util::JsonStringToMessage(line, &result, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a flopd result: ", status.ToString()));
+  }
+  return result;
+}
+
+std::string CsvHeader() {
+  return "host_address,hostname,device,device_name,backend,op,impl,params,dtype,n,flops,min_bytes,"
+         "timing,samples,iterations_per_sample,median_s,mean_s,min_s,max_s,stddev_s,p05_s,p25_s,"
+         "p75_s,p95_s,relative_noise,stop_reason,gflops_per_s,gbytes_per_s,verified,"
+         "max_rel_error,threads,library,warnings";
+}
+
+std::string ToCsvRow(const v1::Result& r) {
+  const v1::TimeStats& t = r.time();
+  std::vector<std::string> fields = {
+      r.host_address(), r.hostname(), r.device(), r.device_name(), r.backend(), r.op(), r.impl(),
+      ParamsLabel(r), r.dtype(), absl::StrCat(r.n()), absl::StrCat(r.flops()),
+      absl::StrCat(r.min_bytes()), r.timing(), absl::StrCat(r.samples()),
+      absl::StrCat(r.iterations_per_sample())};
+  for (double v : {t.median(), t.mean(), t.min(), t.max(), t.stddev(), t.p05(), t.p25(), t.p75(),
+                   t.p95(), r.relative_noise()}) {
+    fields.push_back(absl::StrFormat("%.9g", v));
+  }
+  fields.push_back(r.stop_reason());
+  fields.push_back(absl::StrFormat("%.6g", r.gflops_per_s()));
+  fields.push_back(absl::StrFormat("%.6g", r.gbytes_per_s()));
+  fields.push_back(r.verification().passed() ? "true" : "false");
+  fields.push_back(absl::StrFormat("%.3g", r.verification().max_rel_error()));
+  fields.push_back(absl::StrCat(r.threads()));
+  fields.push_back(r.library());
+  fields.push_back(absl::StrJoin(r.warnings(), "; "));
+  for (std::string& f : fields) f = CsvField(f);
+  return absl::StrJoin(fields, ",");
+}
+
+}  // namespace flopd

@@ -1,0 +1,37 @@
+// Rendering results: the live line per result, the aggregated fleet table,
+// and the file formats (CSV, JSON, JSON Lines). JSON uses protobuf's JSON
+// mapping of flopd.v1.Result with the proto's field names, so a JSON Lines
+// file carries exactly the fields of the wire message.
+#ifndef FLOPD_CLIENT_RESULT_FORMAT_H_
+#define FLOPD_CLIENT_RESULT_FORMAT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "flopd/v1/flopd.pb.h"
+
+namespace flopd {
+
+// "812.3 µs", "1.234 ms", "2.000 s": four significant digits.
+std::string FormatSeconds(double seconds);
+
+// "matvec/gemv f32 N=2000  median 1.234 ms  noise 0.21% (noise_target_met)  3.2 GFLOP/s  12.9 GB/s  ok"
+std::string ResultLine(const v1::Result& result);
+
+// The aggregated table: one row per (dtype, N, op, impl, params) with each
+// host's median, the fleet median (more than one host), throughput, the
+// worst noise, the op's time relative to matvec at the same N and dtype, and
+// verification. Hosts appear as columns in `host_order`.
+std::string AggregateTable(const std::vector<v1::Result>& results,
+                           const std::vector<std::string>& host_order);
+
+std::string ToJsonLine(const v1::Result& result);  // no trailing newline
+std::string ToJsonArray(const std::vector<v1::Result>& results);
+std::string CsvHeader();
+std::string ToCsvRow(const v1::Result& result);
+absl::StatusOr<v1::Result> FromJsonLine(const std::string& line);
+
+}  // namespace flopd
+
+#endif  // FLOPD_CLIENT_RESULT_FORMAT_H_

@@ -1,0 +1,111 @@
+#include "client/result_format.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "client/host_client.h"
+#include "gtest/gtest.h"
+
+namespace flopd {
+namespace {
+
+v1::Result Make(const std::string& host, const std::string& op, const std::string& impl, int axis,
+                int64_t n, double median) {
+  v1::Result r;
+  r.set_host_address(host);
+  r.set_device("cpu:0");
+  r.set_op(op);
+  r.set_impl(impl);
+  if (axis >= 0) (*r.mutable_params())["axis"] = axis;
+  r.set_dtype("f32");
+  r.set_n(n);
+  r.set_flops(2 * n * n - n);
+  r.set_min_bytes((n * n + 2 * n) * 4);
+  r.mutable_time()->set_median(median);
+  r.set_relative_noise(0.003);
+  r.mutable_verification()->set_passed(true);
+  return r;
+}
+
+// The row of the table whose first cells are `op impl`.
+std::string Row(const std::string& table, const std::string& op, const std::string& impl) {
+  for (absl::string_view line : absl::StrSplit(table, '\n')) {
+    std::vector<absl::string_view> cells = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (cells.size() > 2 && cells[0] == op && cells[1] == impl) return std::string(line);
+  }
+  return "";
+}
+
+TEST(FormatSeconds, PicksAUnitWithFourSignificantDigits) {
+  EXPECT_EQ(FormatSeconds(1.5e-8), "15 ns");
+  EXPECT_EQ(FormatSeconds(0.00012346), "123.5 µs");
+  EXPECT_EQ(FormatSeconds(0.0025), "2.5 ms");
+  EXPECT_EQ(FormatSeconds(3.0), "3 s");
+  EXPECT_EQ(FormatSeconds(0), "-");
+}
+
+TEST(AggregateTable, FleetMedianAndRatioToMatvecGemm) {
+  std::vector<v1::Result> results = {
+      Make("a:1", "matvec", "gemm", -1, 1000, 1e-3), Make("b:1", "matvec", "gemm", -1, 1000, 3e-3),
+      Make("c:1", "matvec", "gemm", -1, 1000, 2e-3), Make("a:1", "outer", "library", 0, 1000, 4e-3),
+      Make("b:1", "outer", "library", 0, 1000, 5e-3), Make("c:1", "outer", "library", 0, 1000, 6e-3),
+  };
+  const std::string table = AggregateTable(results, {"a:1", "b:1", "c:1"});
+  EXPECT_TRUE(absl::StrContains(table, "fleet median")) << table;
+  const std::string matvec = Row(table, "matvec", "gemm");
+  const std::string outer = Row(table, "outer", "library");
+  // Fleet medians: matvec 2 ms, outer 5 ms -> ratio 2.50x.
+  EXPECT_TRUE(absl::StrContains(matvec, "2 ms")) << table;
+  EXPECT_TRUE(absl::StrContains(matvec, "1.00x")) << table;
+  EXPECT_TRUE(absl::StrContains(outer, "axis=0")) << table;
+  EXPECT_TRUE(absl::StrContains(outer, "5 ms")) << table;
+  EXPECT_TRUE(absl::StrContains(outer, "2.50x")) << table;
+  EXPECT_TRUE(absl::StrContains(outer, "ok")) << table;
+}
+
+TEST(AggregateTable, MissingHostShowsADashAndFailedVerificationShowsFail) {
+  v1::Result bad = Make("b:1", "outer", "fused", 1, 10, 1e-6);
+  bad.mutable_verification()->set_passed(false);
+  const std::string table =
+      AggregateTable({Make("a:1", "matvec", "gemv", -1, 10, 1e-6), bad}, {"a:1", "b:1"});
+  EXPECT_TRUE(absl::StrContains(Row(table, "matvec", "gemv"), " - ")) << table;
+  EXPECT_TRUE(absl::StrContains(Row(table, "outer", "fused"), "FAIL")) << table;
+  // Without matvec/gemm the fastest matvec impl is the reference: 1 us / 1 us.
+  EXPECT_TRUE(absl::StrContains(Row(table, "outer", "fused"), "1.00x")) << table;
+}
+
+TEST(JsonLines, RoundTripKeepsEveryField) {
+  v1::Result r = Make("h:5", "outer", "fused", 1, 123, 2e-6);
+  r.add_sample_seconds(1e-6);
+  r.add_warnings("clock dropped");
+  r.set_stop_reason("noise_target_met");
+  const std::string line = ToJsonLine(r);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_TRUE(absl::StrContains(line, "\"host_address\":\"h:5\"")) << line;
+  absl::StatusOr<v1::Result> back = FromJsonLine(line);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->SerializeAsString(), r.SerializeAsString());
+  EXPECT_FALSE(FromJsonLine("{not json").ok());
+}
+
+TEST(Csv, QuotesFieldsWithCommas) {
+  v1::Result r = Make("h:5", "matvec", "gemv", -1, 8, 1e-6);
+  r.add_warnings("a, b");
+  const std::string row = ToCsvRow(r);
+  EXPECT_TRUE(absl::StrContains(row, "\"a, b\"")) << row;
+  const std::string header = CsvHeader();
+  EXPECT_EQ(std::count(header.begin(), header.end(), ','),
+            std::count(row.begin(), row.end(), ',') - 1);  // one comma inside quotes
+}
+
+TEST(WithDefaultPort, AddsThePortOnlyWhenMissing) {
+  EXPECT_EQ(WithDefaultPort("gpu01"), "gpu01:50051");
+  EXPECT_EQ(WithDefaultPort("gpu01:7000"), "gpu01:7000");
+  EXPECT_EQ(WithDefaultPort("[::1]"), "[::1]:50051");
+  EXPECT_EQ(WithDefaultPort("[::1]:9"), "[::1]:9");
+}
+
+}  // namespace
+}  // namespace flopd
