@@ -29,7 +29,7 @@ const std::vector<FlagSpec>& Flags() {
   static const auto* flags = new std::vector<FlagSpec>{
       {"listen", "ADDR:PORT", "address to serve on; port 0 picks a free port (printed on stdout)",
        "127.0.0.1:50051"},
-      {"threads", "N", "CPU threads for OpenBLAS and flopd's CPU kernels", "all hardware threads"},
+      {"threads", "N", "CPU threads for OpenBLAS and flopd's CPU kernels, 1..1024", "the CPUs flopd may run on"},
       {"memory-limit-mib", "MiB", "most host memory one CPU point may allocate",
        "half of physical memory"},
       {"hostname", "NAME", "name reported as the host in results", "the machine's hostname"},

@@ -1,0 +1,79 @@
+// flopd's own CPU kernels: the reductions that follow the library's outer
+// product, and the fused outer-product-and-sum. They sit beside OpenBLAS in
+// the benchmark, so they are built to be as fast as it is: multithreaded (on
+// the ThreadTeam of thread_team.h, which shares the cores politely with
+// OpenBLAS's own threads) and vectorized, with AVX2+FMA code chosen at run
+// time when the CPU has it (the binary itself targets baseline x86-64, so it
+// runs anywhere).
+//
+// Honest arithmetic: every kernel performs exactly the op's stated FLOPs.
+// Each output is a sum of N terms computed with exactly N-1 additions: every
+// partial accumulator (a vector lane, a set of lanes) starts at its first
+// term, never at 0, the partials are combined at the end, and no algebraic
+// shortcut (such as v_j * sum_i u_i) is taken. The fused kernels do all N^2
+// products u_i * v_j. The compiler may contract a multiply followed by an add
+// into one FMA (GCC's default for C++); an FMA still performs one
+// multiplication and one addition. No fast-math flag is used, so the order of
+// additions is the one written in cpu_kernels.cc.
+//
+// Layout: matrices are row-major N x N, element (i, j) at i * N + j, as in
+// common/op_catalog.h.
+//
+// Threads: each call splits its outputs into `threads` equal contiguous parts
+// (at cache-line boundaries) and runs them on the shared ThreadTeam, part 0 on
+// the calling thread. `threads` may exceed the CPUs (it then time-slices).
+//
+// Thread-safety: the kernels keep no state; calls from several threads are
+// safe (the team serializes them).
+#ifndef FLOPD_SERVER_BACKEND_CPU_CPU_KERNELS_H_
+#define FLOPD_SERVER_BACKEND_CPU_CPU_KERNELS_H_
+
+#include <cstdint>
+#include <string_view>
+
+namespace flopd {
+
+// The instruction set a kernel call uses.
+enum class KernelIsa {
+  kGeneric,  // baseline x86-64 (SSE2), or whatever the compiler targets
+  kAvx2Fma,  // 256-bit AVX2 with fused multiply-add
+};
+
+// kAvx2Fma when the CPU running this process supports both AVX2 and FMA,
+// else kGeneric. Detected once; thread-safe.
+KernelIsa BestKernelIsa();
+
+// "avx2+fma" | "generic".
+std::string_view KernelIsaName(KernelIsa isa);
+
+// Column sums (axis 0): out[j] = sum_i p[i * n + j] for j in [0, n).
+// Threads own disjoint column ranges; within one, a block of columns whose
+// accumulators (the block of `out` itself) stays in L1 while the rows stream
+// through it, so the matrix is read once, sequentially within each row
+// segment. N-1 additions per output.
+// REQUIRES: n >= 1, threads >= 1, `out` does not overlap `p`.
+template <typename T>
+void ReduceColumns(const T* p, int64_t n, T* out, int threads, KernelIsa isa = BestKernelIsa());
+
+// Row sums (axis 1): out[i] = sum_j p[i * n + j] for i in [0, n).
+// Threads own disjoint row ranges and sum two rows at a time, each into
+// independent lane accumulators (4 AVX2 registers per row) combined pairwise
+// at the end. N-1 additions per output.
+// REQUIRES: n >= 1, threads >= 1, `out` does not overlap `p`.
+template <typename T>
+void ReduceRows(const T* p, int64_t n, T* out, int threads, KernelIsa isa = BestKernelIsa());
+
+// The outer product P = u v^T summed over `axis` without forming P:
+//   axis 0: out[j] = sum_i u[i] * v[j]
+//   axis 1: out[i] = sum_j u[i] * v[j]
+// Every product u[i] * v[j] is computed (N^2 multiplications) and every sum
+// takes N-1 additions, as ReduceColumns/ReduceRows would on P; the inputs and
+// output (3N elements) are the only memory touched.
+// REQUIRES: n >= 1, axis is 0 or 1, threads >= 1, `out` overlaps neither input.
+template <typename T>
+void FusedOuterSum(const T* u, const T* v, int64_t n, int axis, T* out, int threads,
+                   KernelIsa isa = BestKernelIsa());
+
+}  // namespace flopd
+
+#endif  // FLOPD_SERVER_BACKEND_CPU_CPU_KERNELS_H_

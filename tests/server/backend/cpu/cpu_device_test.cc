@@ -1,0 +1,227 @@
+#include "server/backend/cpu/cpu_device.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/measure_settings.h"
+#include "common/op_catalog.h"
+#include "common/point.h"
+#include "gtest/gtest.h"
+#include "server/backend/registry.h"
+
+namespace flopd {
+namespace {
+
+// Every (op, impl, params) the catalog lists for the cpu backend.
+std::vector<PointSpec> CatalogPoints(DType dtype, int64_t n) {
+  std::vector<PointSpec> points;
+  for (const OpSpec& op : OpCatalog()) {
+    for (const std::string& impl : op.ImplNames("cpu")) {
+      std::vector<ParamMap> params = {{}};
+      if (const ParamSpec* axis = op.FindParam("axis")) {
+        params.clear();
+        for (int64_t value : axis->allowed_values) params.push_back({{"axis", value}});
+      }
+      for (const ParamMap& p : params) {
+        PointSpec point;
+        point.op = op.name;
+        point.impl = impl;
+        point.params = p;
+        point.dtype = dtype;
+        point.n = n;
+        points.push_back(point);
+      }
+    }
+  }
+  return points;
+}
+
+MeasureSettings Settings(TimingMode timing, int threads = 0) {
+  MeasureSettings settings;
+  settings.timing = timing;
+  settings.cpu_threads = threads;
+  return settings;
+}
+
+PointSpec Matvec(int64_t n) {
+  PointSpec point;
+  point.op = "matvec";
+  point.impl = "gemv";
+  point.n = n;
+  return point;
+}
+
+TEST(CpuDeviceTest, CreateCpuDevicesReturnsCpu0) {
+  absl::StatusOr<std::vector<std::unique_ptr<Device>>> devices = CreateCpuDevices(BackendConfig{});
+  ASSERT_TRUE(devices.ok()) << devices.status();
+  ASSERT_EQ(devices->size(), 1u);
+  EXPECT_EQ((*devices)[0]->Describe().id, "cpu:0");
+  std::string detail;
+  EXPECT_TRUE((*devices)[0]->Healthy(&detail)) << detail;
+}
+
+TEST(CpuDeviceTest, DescribeFillsEveryField) {
+  CpuDevice device{BackendConfig{}};
+  const DeviceDescription& d = device.Describe();
+  EXPECT_EQ(d.id, "cpu:0");
+  EXPECT_EQ(d.backend, "cpu");
+  EXPECT_EQ(d.index, 0);
+  EXPECT_FALSE(d.name.empty());
+  EXPECT_GE(d.cores, 1);
+  EXPECT_GT(d.memory_bytes, int64_t{1} << 28);
+  EXPECT_NE(d.library.find("OpenBLAS"), std::string::npos) << d.library;
+  EXPECT_NE(d.library.find("core="), std::string::npos) << d.library;
+  for (const char* key : {"openblas_config", "openblas_corename", "openblas_threads",
+                          "kernel_threads", "simd", "l3_cache_bytes"}) {
+    ASSERT_TRUE(d.properties.count(key)) << key;
+    EXPECT_FALSE(d.properties.at(key).empty()) << key;
+  }
+  EXPECT_EQ(d.properties.at("kernel_threads"), std::to_string(d.cores));
+  EXPECT_FALSE(d.default_sizes.empty());
+  EXPECT_EQ(d.timing_modes, (std::vector<TimingMode>{TimingMode::kHot, TimingMode::kCold}));
+  EXPECT_GT(d.default_settings.max_time_s, d.default_settings.min_time_s);
+  EXPECT_GT(d.min_sample_seconds, 0);
+}
+
+TEST(CpuDeviceTest, ConfigSetsThreadsAndMemoryLimit) {
+  BackendConfig config;
+  config.cpu_threads = 3;
+  config.cpu_memory_limit = int64_t{123} << 20;
+  CpuDevice device(config);
+  EXPECT_EQ(device.Describe().cores, 3);
+  EXPECT_EQ(device.Describe().properties.at("kernel_threads"), "3");
+  EXPECT_EQ(device.BytesAvailable(), int64_t{123} << 20);
+
+  CpuDevice defaults{BackendConfig{}};
+  EXPECT_EQ(defaults.BytesAvailable(), defaults.Describe().memory_bytes / 2);
+}
+
+TEST(CpuDeviceTest, EveryCatalogPointPreparesVerifiesAndTimes) {
+  CpuDevice device{BackendConfig{}};
+  for (DType dtype : {DType::kF32, DType::kF64}) {
+    for (int64_t n : {1, 33, 257}) {
+      for (const PointSpec& point : CatalogPoints(dtype, n)) {
+        for (TimingMode timing : device.Describe().timing_modes) {
+          SCOPED_TRACE(point.Label() + " " + std::string(TimingModeName(timing)));
+          absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+              device.Prepare(point, Settings(timing));
+          ASSERT_TRUE(prepared.ok()) << prepared.status();
+          EXPECT_EQ((*prepared)->threads(), device.Describe().cores);
+          absl::StatusOr<VerificationResult> verified = (*prepared)->Verify();
+          ASSERT_TRUE(verified.ok()) << verified.status();
+          EXPECT_TRUE(verified->passed) << verified->detail;
+          absl::StatusOr<double> seconds = (*prepared)->TimeBatch(2);
+          ASSERT_TRUE(seconds.ok()) << seconds.status();
+          EXPECT_GT(*seconds, 0);
+        }
+      }
+    }
+  }
+  // Six points per dtype and size: matvec gemv, gemm; outer library, fused x 2 axes.
+  EXPECT_EQ(CatalogPoints(DType::kF32, 1).size(), 6u);
+}
+
+TEST(CpuDeviceTest, VerifyPassesAgainAfterTiming) {
+  // Timing must not disturb the inputs: a second verification still passes.
+  CpuDevice device{BackendConfig{}};
+  PointSpec point = Matvec(300);
+  point.impl = "gemm";
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+      device.Prepare(point, Settings(TimingMode::kHot));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  ASSERT_TRUE((*prepared)->TimeBatch(5).ok());
+  absl::StatusOr<VerificationResult> verified = (*prepared)->Verify();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->passed) << verified->detail;
+}
+
+TEST(CpuDeviceTest, SettingsThreadsOverrideTheDaemonDefault) {
+  CpuDevice device{BackendConfig{}};
+  for (int threads : {1, 3}) {
+    PointSpec point = Matvec(200);
+    point.op = "outer";
+    point.impl = "library";
+    point.params["axis"] = 0;
+    absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+        device.Prepare(point, Settings(TimingMode::kHot, threads));
+    ASSERT_TRUE(prepared.ok()) << prepared.status();
+    EXPECT_EQ((*prepared)->threads(), threads);
+    absl::StatusOr<VerificationResult> verified = (*prepared)->Verify();
+    ASSERT_TRUE(verified.ok());
+    EXPECT_TRUE(verified->passed) << verified->detail;
+  }
+}
+
+TEST(CpuDeviceTest, HotBatchTimeGrowsWithIterations) {
+  CpuDevice device{BackendConfig{}};
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+      device.Prepare(Matvec(512), Settings(TimingMode::kHot));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  ASSERT_TRUE((*prepared)->Verify().ok());
+  // Medians of a few batches, so one preemption does not decide the test.
+  auto median_batch = [&](int64_t iterations) {
+    std::vector<double> times;
+    for (int k = 0; k < 5; ++k) times.push_back(*(*prepared)->TimeBatch(iterations));
+    std::sort(times.begin(), times.end());
+    return times[2];
+  };
+  EXPECT_GT(median_batch(64), 4 * median_batch(1));
+}
+
+TEST(CpuDeviceTest, BytesNeededGrowsWithNAndCountsTheFlushBuffer) {
+  CpuDevice device{BackendConfig{}};
+  for (const PointSpec& small : CatalogPoints(DType::kF32, 1000)) {
+    PointSpec large = small;
+    large.n = 2000;
+    PointSpec wide = small;
+    wide.dtype = DType::kF64;
+    const int64_t hot = device.BytesNeeded(small, TimingMode::kHot);
+    EXPECT_GT(device.BytesNeeded(large, TimingMode::kHot), hot) << small.Label();
+    EXPECT_GT(device.BytesNeeded(wide, TimingMode::kHot), hot) << small.Label();
+    EXPECT_EQ(hot, BufferBytes(small) + 8 * small.n) << small.Label();
+    EXPECT_EQ(device.BytesNeeded(small, TimingMode::kCold), hot + device.flush_bytes())
+        << small.Label();
+  }
+  EXPECT_GE(device.flush_bytes(), int64_t{32} << 20);
+  EXPECT_GE(device.flush_bytes(),
+            2 * std::stoll(device.Describe().properties.at("l3_cache_bytes")));
+}
+
+TEST(CpuDeviceTest, TooLargeAPointIsResourceExhausted) {
+  CpuDevice device{BackendConfig{}};
+  const PointSpec huge = Matvec(1'000'000);  // 4 TB of matrix
+  EXPECT_GT(device.BytesNeeded(huge, TimingMode::kHot), device.BytesAvailable());
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+      device.Prepare(huge, Settings(TimingMode::kHot));
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(prepared.status().message().find("needed"), std::string::npos) << prepared.status();
+
+  // A small limit applies to small points too.
+  BackendConfig config;
+  config.cpu_memory_limit = 1 << 20;
+  CpuDevice tiny(config);
+  const PointSpec point = Matvec(1000);  // 4 MB of matrix
+  prepared = tiny.Prepare(point, Settings(TimingMode::kHot));
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kResourceExhausted) << prepared.status();
+}
+
+TEST(CpuDeviceTest, RejectsWhatItDoesNotOffer) {
+  CpuDevice device{BackendConfig{}};
+  PointSpec point = Matvec(100);
+  point.impl = "custom";  // a cuda impl
+  EXPECT_EQ(device.Prepare(point, Settings(TimingMode::kHot)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(device.Prepare(Matvec(100), Settings(TimingMode::kGraph)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(device.Prepare(Matvec(0), Settings(TimingMode::kHot)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace flopd
