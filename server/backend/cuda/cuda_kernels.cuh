@@ -1,0 +1,118 @@
+// flopd's own CUDA kernels and their launchers. Everything here enqueues work
+// on the given stream of the current device and returns at once; the
+// launchers return cudaGetLastError() after the launch (a bad configuration
+// shows up here, a fault in the kernel only at the next synchronization).
+//
+// Layout (as the op catalog says): an N x N matrix is row-major, element
+// (i, j) at i * N + j. Device buffers come from cudaMalloc (256-byte
+// aligned); the kernels handle any N, including rows that do not start on a
+// 16-byte boundary.
+//
+// Arithmetic: every kernel performs the op's own multiplications and
+// additions, in an order fixed by N and the launch shape (no atomics on
+// values, so results are bit-identical from run to run). Products are
+// accumulated with fma(), one rounding per multiply-add, as nvcc's default
+// contraction (-fmad=true) would do anyway; no fast-math.
+#ifndef FLOPD_SERVER_BACKEND_CUDA_CUDA_KERNELS_CUH_
+#define FLOPD_SERVER_BACKEND_CUDA_CUDA_KERNELS_CUH_
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "server/backend/cuda/split_plan.h"
+
+namespace flopd {
+namespace kernels {
+
+// Threads per block of the memory-bound kernels (8 warps).
+inline constexpr int kBlockThreads = 256;
+inline constexpr int kBlockWarps = kBlockThreads / 32;
+
+// The fused outer kernel runs one block of 32 warps per SM (1024 threads):
+// all warps of an SM load, multiply and reduce together, so no block waits
+// behind another's FMAs and none runs alone at the end. Lane l of a block
+// owns the outputs tile_base + l + 32 m for m < kJ (its "outputs per lane",
+// kept in registers); each of the 32 warps takes 1/32 of the block's chunk of
+// the summed axis. kJ is a compiled variant; PlanFusedOnePerSm picks one per
+// N so that ceil(N / (32 kJ)) tiles (times the splits) fill the SMs in one
+// wave.
+inline constexpr int kFusedThreads = 1024;
+inline constexpr int kFusedWarps = kFusedThreads / 32;
+inline constexpr int kFusedLanesF32[] = {2, 3, 4, 5, 6, 8};
+// f64: the warps' partial sums (32 x (32 kJ + 1) doubles) share the 48 KB of
+// static shared memory, so kJ <= 5.
+inline constexpr int kFusedLanesF64[] = {2, 3, 4, 5};
+// Chunks of the summed axis are multiples of this: every warp's share is a
+// multiple of 4 elements and starts on a 16-byte boundary.
+inline constexpr int64_t kFusedChunkMultiple = 4 * kFusedWarps;
+
+// Elements per vector load of the column-sum kernel: 16 bytes when every row
+// starts on a 16-byte boundary (N a multiple of 4 floats / 2 doubles), else 1.
+template <typename T>
+constexpr int64_t ColumnSumsVector(int64_t n) {
+  return n % static_cast<int64_t>(16 / sizeof(T)) == 0 ? static_cast<int64_t>(16 / sizeof(T)) : 1;
+}
+// Vector loads per row a column-sum thread makes (its columns, 256 vectors
+// apart).
+inline constexpr int kColumnSumsVectorsPerThread = 1;
+// Columns of one column-sum block.
+template <typename T>
+constexpr int64_t ColumnSumsTileWidth(int64_t n) {
+  return kBlockThreads * ColumnSumsVector<T>(n) * kColumnSumsVectorsPerThread;
+}
+
+// y_i = sum_j A_ij x_j (matvec/custom), or y_i = sum_j A_ij when x is null
+// (the row sums of outer/library). One warp per row, 16-byte streaming loads
+// of A (ld.global.nc.L1::no_allocate, 8 per lane in flight), x through L1.
+template <typename T>
+cudaError_t LaunchRowDot(const T* a, const T* x, T* y, int64_t n, cudaStream_t stream);
+
+// out_k = sum_m owned_k * summed_m for k, m < n: the fused outer product.
+// axis 0 (column sums): owned = v, summed = u.  axis 1: owned = u, summed = v.
+// `plan` from PlanFusedOnePerSm: tile_width 32 kJ for a kJ listed in
+// kFusedLanesF32 / kFusedLanesF64, chunk a multiple of kFusedChunkMultiple
+// (cudaErrorInvalidValue otherwise). `partials` and `counters` as the plan
+// asks (null when splits == 1), counters zeroed once before the first launch.
+template <typename T>
+cudaError_t LaunchOuterFused(const T* owned, const T* summed, T* out, int64_t n,
+                             const SplitPlan& plan, T* partials, uint32_t* counters,
+                             cudaStream_t stream);
+
+// out_j = sum_i P_ij: column sums of the N x N product (outer/library axis 0).
+// `plan` from PlanStreamingSplit with tile_width ColumnSumsTileWidth<T>(n).
+template <typename T>
+cudaError_t LaunchColumnSums(const T* p, T* out, int64_t n, const SplitPlan& plan, T* partials,
+                             uint32_t* counters, cudaStream_t stream);
+
+// Inputs and references, for Prepare: a point's inputs and its fp64
+// reference are made on the GPU, so that an N = 20000 matvec point does not
+// spend seconds on the host drawing 4e8 numbers and summing them.
+//
+// data[i] = UniformInputAs<T>(seed, i) for i < count: bit-identical to the
+// host's FillUniform(data, count, seed) (the same integer steps, exact
+// conversions and one correctly rounded narrowing).
+template <typename T>
+cudaError_t LaunchFillUniform(T* data, int64_t count, uint64_t seed, cudaStream_t stream);
+
+// fp64 references, as plain as possible and sharing no code with the kernels
+// under test:
+//   matvec: y_i = sum_j double(A_ij) * double(x_j), one warp per row.
+//   outer:  out_k = sum_m double(owned_k) * double(summed_m), all N^2 terms,
+//           one thread per output adding in m order.
+template <typename T>
+cudaError_t LaunchReferenceMatvec(const T* a, const T* x, double* y, int64_t n,
+                                  cudaStream_t stream);
+template <typename T>
+cudaError_t LaunchReferenceOuter(const T* owned, const T* summed, double* out, int64_t n,
+                                 cudaStream_t stream);
+
+// One thread spins for `spin_ns` of %globaltimer and writes
+// {elapsed ns, elapsed SM cycles (clock64)} to out[0..1]: their ratio is the
+// SM clock while the kernel ran.
+cudaError_t LaunchClockProbe(int64_t spin_ns, unsigned long long* out, cudaStream_t stream);
+
+}  // namespace kernels
+}  // namespace flopd
+
+#endif  // FLOPD_SERVER_BACKEND_CUDA_CUDA_KERNELS_CUH_

@@ -1,0 +1,83 @@
+// How a "sum along one axis" kernel of the CUDA backend splits its work
+// (the fused outer product and the column sums after the library one).
+//
+// Outputs come in tiles of `tile_width`; the summed axis is cut into `splits`
+// chunks of `chunk` elements (the last may be shorter). One thread block
+// handles one (tile, chunk) pair. With splits > 1 each block writes its
+// partial sums to a scratch array and the last block of a tile to finish adds
+// the partials in split order 0, 1, ... (deterministic: the same bits every
+// run) and writes the outputs.
+//
+// Pure host arithmetic: no CUDA types, testable without a GPU.
+#ifndef FLOPD_SERVER_BACKEND_CUDA_SPLIT_PLAN_H_
+#define FLOPD_SERVER_BACKEND_CUDA_SPLIT_PLAN_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace flopd {
+
+struct SplitPlan {
+  int64_t tile_width = 1;
+  int64_t tiles = 0;
+  int64_t splits = 1;
+  int64_t chunk = 0;
+
+  // Scratch partial sums, splits x (tiles * tile_width) elements; 0 when
+  // splits == 1 (blocks then write the outputs directly).
+  int64_t PartialElements() const { return splits > 1 ? splits * tiles * tile_width : 0; }
+  // 32-bit arrival counters, one per tile, zero between launches (the last
+  // block of a tile resets its counter); 0 when splits == 1.
+  int64_t CounterCount() const { return splits > 1 ? tiles : 0; }
+};
+
+struct SplitShape {
+  int64_t outputs = 0;         // N
+  int64_t summed = 0;          // N
+  int64_t tile_width = 1;      // outputs per block
+  int64_t chunk_multiple = 1;  // chunks are rounded up to a multiple of this
+  int64_t min_chunk = 1;       // never split finer than this (unless summed is smaller)
+  int64_t max_splits = 256;
+  // A block's fixed cost (loads, barriers, partial stores), in units of the
+  // time it takes to consume one summed element.
+  int64_t block_overhead = 256;
+};
+
+// Picks the split count that minimizes the modelled time of the busiest SM:
+// it runs ceil(blocks / sm_count) blocks of (chunk + overhead) cost, in waves
+// of at most blocks_per_sm resident blocks, at full rate only with at least 3
+// resident (one block of 8 warps leaves issue slots idle). Ties go to fewer
+// splits (less scratch traffic).
+// REQUIRES: shape.outputs >= 1, shape.summed >= 1, sm_count >= 1,
+// blocks_per_sm >= 1.
+SplitPlan PlanSplit(const SplitShape& shape, int sm_count, int blocks_per_sm);
+
+// For a memory-bound split kernel: about `blocks_per_sm` blocks per SM in
+// total (a fraction is fine), never chunks shorter than shape.min_chunk.
+// Fewer, longer streams read DRAM better than many short ones: the column sums
+// at N = 20000 f32 on an H100 took 0.984 x the copy-bandwidth floor with 200
+// blocks, 1.019 x with 380 and 1.052 x with 1320.
+SplitPlan PlanStreamingSplit(const SplitShape& shape, int sm_count, double blocks_per_sm);
+
+// For the fused outer kernel, which runs one block of `warps` warps per SM
+// (cuda_kernels.cuh): picks the outputs per lane kJ among `lanes` (the
+// compiled variants; tile_width = 32 kJ) and the split of the summed axis
+// (chunks a multiple of `chunk_multiple`, at least 16 elements per warp
+// unless unsplit) that minimize the modelled time of the busiest SM, in SM
+// cycles:
+//   waves * (32 * share * max((kJ + 1/4) / 4, 1) + overhead)
+// waves = ceil(tiles * splits / sm_count), share = a warp's elements of the
+// chunk. Per element a lane issues kJ FMAs and a quarter of a 16-byte
+// broadcast load (4 schedulers issue in parallel); a warp's element also
+// takes one cycle of the SM's shared-memory data path (128 bytes), which
+// bounds kJ < 4. Overhead: ~1 us per block (first loads, reduction), ~1 us
+// more when split (the partials' round trip through L2). Ties go to the
+// first candidate (smaller kJ, fewer splits).
+// REQUIRES: n >= 1, sm_count >= 1, warps >= 1, !lanes.empty(), every lane
+// count >= 1, chunk_multiple >= 1.
+SplitPlan PlanFusedOnePerSm(int64_t n, int sm_count, const std::vector<int>& lanes, int warps,
+                            int64_t chunk_multiple);
+
+}  // namespace flopd
+
+#endif  // FLOPD_SERVER_BACKEND_CUDA_SPLIT_PLAN_H_

@@ -1,0 +1,316 @@
+// Tests of the CUDA backend through the Device interface. They need a GPU:
+// without one (or in a build without CUDA) each test skips with the reason
+// CreateCudaDevices gave, except the factory test, which checks that reason.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "common/measure_settings.h"
+#include "common/op_catalog.h"
+#include "common/point.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/backend/device.h"
+#include "server/backend/registry.h"
+
+namespace flopd {
+namespace {
+
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+
+using DeviceList = std::vector<std::unique_ptr<Device>>;
+
+// The process's CUDA devices, created on first use and never at static
+// initialization: gtest_discover_tests runs this binary on build machines
+// (no GPU, maybe no driver) to list the tests.
+const absl::StatusOr<DeviceList>& Devices() {
+  static const auto* const devices = new absl::StatusOr<DeviceList>(CreateCudaDevices({}));
+  return *devices;
+}
+
+class CudaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!Devices().ok()) GTEST_SKIP() << "no CUDA devices: " << Devices().status().ToString();
+  }
+  static Device& device(size_t index) { return *(*Devices())[index]; }
+  static size_t device_count() { return Devices()->size(); }
+};
+
+PointSpec MakePoint(const std::string& op, const std::string& impl, int axis, DType dtype,
+                    int64_t n) {
+  PointSpec point;
+  point.op = op;
+  point.impl = impl;
+  if (op == "outer") point.params["axis"] = axis;
+  point.dtype = dtype;
+  point.n = n;
+  return point;
+}
+
+MeasureSettings Settings(TimingMode timing) {
+  MeasureSettings settings;
+  settings.timing = timing;
+  return settings;
+}
+
+// Prepare, verify, time, verify again (the timed executions must leave the
+// point in a state that still computes the same bits: split counters
+// rewound, buffers intact). Returns "" or what went wrong.
+std::string RunPoint(Device& device, const PointSpec& point, TimingMode timing) {
+  const std::string label =
+      absl::StrCat(device.Describe().id, " ", point.Label(), " ", TimingModeName(timing), ": ");
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared = device.Prepare(point, Settings(timing));
+  if (!prepared.ok()) return label + "Prepare: " + prepared.status().ToString();
+  absl::StatusOr<VerificationResult> first = (*prepared)->Verify();
+  if (!first.ok()) return label + "Verify: " + first.status().ToString();
+  if (!first->passed) return label + "wrong result: " + first->detail;
+  for (int64_t iterations : {1, 3, 3, 40}) {
+    absl::StatusOr<double> seconds = (*prepared)->TimeBatch(iterations);
+    if (!seconds.ok()) return label + "TimeBatch: " + seconds.status().ToString();
+    if (!(*seconds > 0)) return absl::StrCat(label, "TimeBatch(", iterations, ") = ", *seconds);
+  }
+  absl::StatusOr<VerificationResult> second = (*prepared)->Verify();
+  if (!second.ok()) return label + "second Verify: " + second.status().ToString();
+  if (!second->passed) return label + "wrong result after timing: " + second->detail;
+  // Every impl sums in an order fixed by N and the launch shape.
+  if (second->max_rel_error != first->max_rel_error) {
+    return absl::StrCat(label, "not deterministic: max relative error ", first->max_rel_error,
+                        " then ", second->max_rel_error);
+  }
+  std::vector<std::string> warnings;
+  (*prepared)->CollectWarnings(&warnings);
+  return "";
+}
+
+// ---------------------------------------------------------------------------
+
+TEST(CudaFactoryTest, DevicesOrTheReasonWhyNot) {
+  const absl::StatusOr<DeviceList>& devices = Devices();
+  if (!devices.ok()) {
+    EXPECT_THAT(devices.status().code(),
+                AnyOf(absl::StatusCode::kUnimplemented, absl::StatusCode::kFailedPrecondition,
+                      absl::StatusCode::kUnavailable));
+    EXPECT_FALSE(devices.status().message().empty());
+    if (devices.status().code() == absl::StatusCode::kFailedPrecondition) {
+      EXPECT_THAT(devices.status().message(), HasSubstr("no CUDA device"));
+    }
+    GTEST_SKIP() << "no CUDA devices: " << devices.status().ToString();
+  }
+  ASSERT_FALSE(devices->empty());
+  for (size_t i = 0; i < devices->size(); ++i) {
+    EXPECT_EQ((*devices)[i]->Describe().id, absl::StrCat("cuda:", i));
+    EXPECT_EQ((*devices)[i]->Describe().index, static_cast<int>(i));
+  }
+}
+
+TEST_F(CudaTest, DescribeFillsEveryField) {
+  for (size_t i = 0; i < device_count(); ++i) {
+    const DeviceDescription& d = device(i).Describe();
+    SCOPED_TRACE(d.id);
+    EXPECT_EQ(d.backend, "cuda");
+    EXPECT_FALSE(d.name.empty());
+    EXPECT_GT(d.cores, 0);
+    EXPECT_GT(d.memory_bytes, int64_t{1} << 30);
+    EXPECT_THAT(d.library, HasSubstr("cuBLAS"));
+    for (const char* key : {"uuid", "pci_bus_id", "sms", "l2_bytes", "memory", "sm_clock_max_mhz",
+                            "memory_clock_mhz", "memory_bus_width_bits", "driver_version",
+                            "cuda_runtime_version", "cublas_version", "compute_capability", "tf32",
+                            "sm_clock_source", "sm_clock_mhz_last", "health", "cold_flush_bytes"}) {
+      ASSERT_TRUE(d.properties.count(key)) << key;
+      EXPECT_FALSE(d.properties.at(key).empty()) << key;
+    }
+    EXPECT_EQ(d.properties.at("sms"), absl::StrCat(d.cores));
+    EXPECT_THAT(d.properties.at("uuid"), HasSubstr("GPU-"));
+    EXPECT_THAT(d.properties.at("tf32"), HasSubstr("off"));
+    EXPECT_EQ(d.properties.at("health"), "ok");
+    EXPECT_EQ(d.default_sizes, "1000:20000:500");
+    EXPECT_EQ(std::set<TimingMode>(d.timing_modes.begin(), d.timing_modes.end()),
+              (std::set<TimingMode>{TimingMode::kHot, TimingMode::kCold, TimingMode::kGraph}));
+    EXPECT_DOUBLE_EQ(d.default_settings.noise_target, 0.005);
+    EXPECT_EQ(d.default_settings.min_samples, 10);
+    EXPECT_DOUBLE_EQ(d.default_settings.min_time_s, 0.02);
+    EXPECT_DOUBLE_EQ(d.default_settings.max_time_s, 2.0);
+    EXPECT_GT(d.min_sample_seconds, 0);
+    EXPECT_LT(d.min_sample_seconds, 1e-3);
+    std::string detail;
+    EXPECT_TRUE(device(i).Healthy(&detail)) << detail;
+  }
+}
+
+TEST_F(CudaTest, ClockReadingsAppearAfterAPoint) {
+  ASSERT_EQ(
+      RunPoint(device(0), MakePoint("outer", "fused", 0, DType::kF32, 4097), TimingMode::kHot), "");
+  const DeviceDescription& d = device(0).Describe();
+  const double mhz = std::atof(d.properties.at("sm_clock_mhz_last").c_str());
+  EXPECT_GT(mhz, 100);  // any GPU's SM clock under load
+  EXPECT_LT(mhz, 5000);
+  EXPECT_THAT(d.properties.at("sm_clock_last_read"), HasSubstr("outer/fused"));
+}
+
+TEST_F(CudaTest, TooLargeIsResourceExhaustedBeforeAllocating) {
+  Device& d = device(0);
+  const int64_t available = d.BytesAvailable();
+  ASSERT_GT(available, 0);
+  // A matvec whose A alone is four times the free memory.
+  const int64_t n = static_cast<int64_t>(std::sqrt(static_cast<double>(available) / 4.0)) * 2;
+  const PointSpec point = MakePoint("matvec", "custom", 0, DType::kF32, n);
+  const int64_t needed = d.BytesNeeded(point, TimingMode::kHot);
+  ASSERT_GT(needed, available);
+
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+      d.Prepare(point, Settings(TimingMode::kHot));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(prepared.status().message(), HasSubstr("needs"));
+  EXPECT_THAT(prepared.status().message(), HasSubstr("free"));
+  EXPECT_THAT(prepared.status().message(), HasSubstr(absl::StrCat(needed)));
+  // Filling N^2 inputs on the host would take many seconds.
+  EXPECT_LT(seconds, 1.0);
+  // Nothing was allocated (and nothing leaked).
+  EXPECT_NEAR(static_cast<double>(d.BytesAvailable()), static_cast<double>(available),
+              static_cast<double>(int64_t{32} << 20));
+  std::string detail;
+  EXPECT_TRUE(d.Healthy(&detail)) << detail;
+}
+
+TEST_F(CudaTest, BytesNeededCountsTheFlushBufferAndNeverOverflows) {
+  Device& d = device(0);
+  const PointSpec point = MakePoint("outer", "fused", 1, DType::kF32, 20000);
+  const int64_t l2 = std::atoll(d.Describe().properties.at("l2_bytes").c_str());
+  EXPECT_GE(d.BytesNeeded(point, TimingMode::kHot), BufferBytes(point));
+  EXPECT_GE(d.BytesNeeded(point, TimingMode::kCold) - d.BytesNeeded(point, TimingMode::kHot),
+            2 * l2);
+  EXPECT_EQ(d.BytesNeeded(point, TimingMode::kGraph), d.BytesNeeded(point, TimingMode::kHot));
+  const PointSpec huge = MakePoint("matvec", "gemv", 0, DType::kF64, int64_t{1} << 40);
+  EXPECT_GT(d.BytesNeeded(huge, TimingMode::kHot), d.BytesAvailable());
+}
+
+TEST_F(CudaTest, RejectsWhatTheCatalogDoesNotList) {
+  Device& d = device(0);
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> bad_impl =
+      d.Prepare(MakePoint("matvec", "library", 0, DType::kF32, 100), Settings(TimingMode::kHot));
+  EXPECT_EQ(bad_impl.status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> bad_axis =
+      d.Prepare(MakePoint("outer", "fused", 2, DType::kF32, 100), Settings(TimingMode::kHot));
+  EXPECT_EQ(bad_axis.status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> bad_n =
+      d.Prepare(MakePoint("outer", "fused", 0, DType::kF32, 0), Settings(TimingMode::kHot));
+  EXPECT_EQ(bad_n.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CudaTest, TwoGpusMeasureConcurrently) {
+  if (device_count() < 2) {
+    GTEST_SKIP() << "needs two GPUs; this machine has " << device_count();
+  }
+  const std::vector<PointSpec> points = {
+      MakePoint("outer", "fused", 0, DType::kF32, 4097),
+      MakePoint("matvec", "custom", 0, DType::kF32, 4097),
+      MakePoint("outer", "library", 1, DType::kF64, 1023),
+      MakePoint("matvec", "gemv", 0, DType::kF32, 2048),
+  };
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> workers;
+  for (int g = 0; g < 2; ++g) {
+    workers.emplace_back([&, g] {
+      for (int round = 0; round < 3 && errors[g].empty(); ++round) {
+        for (const PointSpec& point : points) {
+          for (TimingMode timing : {TimingMode::kHot, TimingMode::kGraph}) {
+            const std::string error = RunPoint(device(g), point, timing);
+            if (!error.empty() && errors[g].empty()) errors[g] = error;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+}
+
+// ---------------------------------------------------------------------------
+// Every (op, impl, axis) x dtype x N x timing mode.
+
+struct Case {
+  std::string op;
+  std::string impl;
+  int axis;
+  DType dtype;
+  int64_t n;
+  TimingMode timing;
+};
+
+std::vector<Case> AllCases() {
+  const struct {
+    const char* op;
+    const char* impl;
+    int axis;
+  } kImpls[] = {{"matvec", "gemm", 0},   {"matvec", "gemv", 0},   {"matvec", "custom", 0},
+                {"outer", "library", 0}, {"outer", "library", 1}, {"outer", "fused", 0},
+                {"outer", "fused", 1}};
+  // Odd sizes take the kernels' scalar heads and tails (rows not 16-byte
+  // aligned); 1024 and 4100 the vector paths; 4097 splits over many blocks.
+  const int64_t kSizes[] = {1, 2, 33, 1023, 1024, 4097, 4100};
+  std::vector<Case> cases;
+  for (const auto& impl : kImpls) {
+    for (DType dtype : {DType::kF32, DType::kF64}) {
+      for (int64_t n : kSizes) {
+        for (TimingMode timing : {TimingMode::kHot, TimingMode::kGraph, TimingMode::kCold}) {
+          cases.push_back({impl.op, impl.impl, impl.axis, dtype, n, timing});
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+// What gtest prints for a case (instead of its bytes).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.op << "/" << c.impl << (c.op == "outer" ? absl::StrCat(" axis=", c.axis) : "") << " "
+      << DTypeName(c.dtype) << " N=" << c.n << " " << TimingModeName(c.timing);
+}
+
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  const Case& c = info.param;
+  return absl::StrCat(c.op, "_", c.impl, c.op == "outer" ? absl::StrCat("_axis", c.axis) : "", "_",
+                      DTypeName(c.dtype), "_N", c.n, "_", TimingModeName(c.timing));
+}
+
+class CudaPointTest : public CudaTest, public ::testing::WithParamInterface<Case> {};
+
+TEST_P(CudaPointTest, VerifiesAndTimes) {
+  const Case& c = GetParam();
+  EXPECT_EQ(RunPoint(device(0), MakePoint(c.op, c.impl, c.axis, c.dtype, c.n), c.timing), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllImpls, CudaPointTest, ::testing::ValuesIn(AllCases()), CaseName);
+
+// Larger odd sizes where the split kernels use many chunks and the last
+// tile is partly empty.
+TEST_F(CudaTest, LargeOddSizes) {
+  for (const PointSpec& point : {MakePoint("outer", "fused", 0, DType::kF32, 12345),
+                                 MakePoint("outer", "fused", 1, DType::kF64, 12345),
+                                 MakePoint("outer", "library", 0, DType::kF32, 12345),
+                                 MakePoint("outer", "library", 0, DType::kF64, 12344),
+                                 MakePoint("matvec", "custom", 0, DType::kF32, 12345),
+                                 MakePoint("matvec", "custom", 0, DType::kF64, 12344)}) {
+    EXPECT_EQ(RunPoint(device(0), point, TimingMode::kHot), "");
+  }
+}
+
+}  // namespace
+}  // namespace flopd
