@@ -199,5 +199,20 @@ TEST_F(DaemonRejects, InfoOpsAndHealth) {
   EXPECT_TRUE(absl::StrContains(dead.err, "127.0.0.1:1: unreachable (")) << dead.err;
 }
 
+// Whatever the build (with or without CUDA) and the machine (with or without
+// a GPU), flopd serves its CPU and says why any GPU is not offered.
+TEST(DeviceProbe, CpuIsServedAndAMissingGpuIsExplained) {
+  auto daemon = Daemon::Start("probe", {}, /*probe_cuda=*/true);
+  CommandResult info = RunFlopctl({"info", "--host", daemon->address()});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_TRUE(absl::StrContains(info.out, "cpu:0")) << info.out;
+  EXPECT_TRUE(absl::StrContains(info.out, "cuda:0") ||
+              absl::StrContains(info.out, "not offered: cuda: "))
+      << info.out;
+  CommandResult run = RunFlopctl({"run", "--host", daemon->address(), "--op", "outer", "--impl",
+                                  "fused", "--sizes", "32", "--max-time", "0.02", "--min-time", "0"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+}
+
 }  // namespace
 }  // namespace flopd::testing

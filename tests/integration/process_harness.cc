@@ -94,12 +94,13 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 }
 
 std::unique_ptr<Daemon> Daemon::Start(const std::string& name,
-                                      const std::vector<std::string>& extra_args) {
+                                      const std::vector<std::string>& extra_args,
+                                      bool probe_cuda) {
   auto daemon = std::unique_ptr<Daemon>(new Daemon());
   const std::string out_path = NextPath(name + ".out");
   daemon->log_path_ = NextPath(name + ".err");
-  std::vector<std::string> argv = {FlopdBinary(), "--listen", "127.0.0.1:0", "--hostname", name,
-                                   "--no-cuda"};
+  std::vector<std::string> argv = {FlopdBinary(), "--listen", "127.0.0.1:0", "--hostname", name};
+  if (!probe_cuda) argv.push_back("--no-cuda");
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   daemon->pid_ = Spawn(argv, out_path, daemon->log_path_);
   const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");

@@ -24,10 +24,12 @@ std::string ReadFile(const std::string& path);
 // A running flopd. The destructor kills it (SIGKILL) if still running.
 class Daemon {
  public:
-  // Starts flopd --listen 127.0.0.1:0 --hostname `name` --no-cuda plus
-  // `extra_args`, and waits until it prints the port it bound.
+  // Starts flopd --listen 127.0.0.1:0 --hostname `name` plus `extra_args`,
+  // and waits until it prints the port it bound. Unless `probe_cuda`, passes
+  // --no-cuda so tests behave the same on a GPU host.
   static std::unique_ptr<Daemon> Start(const std::string& name,
-                                       const std::vector<std::string>& extra_args = {});
+                                       const std::vector<std::string>& extra_args = {},
+                                       bool probe_cuda = false);
   ~Daemon();
 
   int port() const { return port_; }
