@@ -5,6 +5,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash deploy/install_deps.sh
-bash deploy/build.sh
+bash deploy/build.sh -DFLOPD_BUILD_TESTS=ON
 cd build
 ctest --output-on-failure --timeout 600
