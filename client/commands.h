@@ -13,6 +13,9 @@ namespace flopd {
 int RunCommand(const std::vector<std::string>& args);
 int OpsCommand(const std::vector<std::string>& args);
 int InfoCommand(const std::vector<std::string>& args);
+int PlotCommand(const std::vector<std::string>& args);
+int ReportCommand(const std::vector<std::string>& args);
+int CompareCommand(const std::vector<std::string>& args);
 
 // Prints "flopctl: <message>" to stderr and returns 2.
 int UsageError(const std::string& message);

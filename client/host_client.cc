@@ -79,11 +79,18 @@ absl::StatusOr<v1::ListOpsResponse> HostClient::ListOps() {
 }
 
 absl::StatusOr<v1::HostInfo> HostClient::GetHostInfo() {
+  return GetHostInfo(v1::GetHostInfoRequest());
+}
+
+absl::StatusOr<v1::HostInfo> HostClient::GetHostInfo(const v1::GetHostInfoRequest& request) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  if (request.measure_ceilings() || request.remeasure_ceilings()) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  } else {
+    SetDeadline(&context);
+  }
   v1::HostInfo response;
-  absl::Status status =
-      Convert(stub_->GetHostInfo(&context, v1::GetHostInfoRequest(), &response), false);
+  absl::Status status = Convert(stub_->GetHostInfo(&context, request, &response), false);
   if (!status.ok()) return status;
   return response;
 }

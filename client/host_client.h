@@ -36,6 +36,9 @@ class HostClient {
 
   absl::StatusOr<v1::ListOpsResponse> ListOps();
   absl::StatusOr<v1::HostInfo> GetHostInfo();
+  // With request.measure_ceilings the daemon measures each device's ceilings
+  // first (seconds; longer when a device is busy), so the deadline is longer.
+  absl::StatusOr<v1::HostInfo> GetHostInfo(const v1::GetHostInfoRequest& request);
   // "SERVING", "NOT_SERVING", ... from the standard health service.
   absl::StatusOr<std::string> Health();
 

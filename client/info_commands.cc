@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/host_client.h"
 #include "common/command_line.h"
@@ -46,6 +47,44 @@ bool ParseHostFlags(const std::vector<std::string>& args, const std::string& usa
     return false;
   }
   return true;
+}
+
+// The device's ceilings, measured beside derived, or why there are none.
+std::string CeilingsText(const v1::DeviceInfo& d) {
+  if (!d.has_ceilings()) {
+    return absl::StrCat("    ceilings: ",
+                        d.ceilings_status().empty() ? "not measured" : d.ceilings_status(),
+                        d.ceilings_status() == "not measured yet"
+                            ? " (measured on the first job, or now with --ceilings)"
+                            : "",
+                        "\n");
+  }
+  const v1::DeviceCeilings& c = d.ceilings();
+  std::string out = absl::StrFormat(
+      "    ceilings (measured %s UTC in %.2f s):\n      memory bandwidth  %.4g GB/s measured\n",
+      absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(c.measured_unix_ms()),
+                       absl::UTCTimeZone()),
+      c.seconds_spent(), c.bandwidth_bytes_per_s() / 1e9);
+  std::map<std::string, double> peaks(c.peak_flops_per_s().begin(), c.peak_flops_per_s().end());
+  for (const auto& [dtype, flops] : peaks) {
+    auto derived = c.derived_peak_flops_per_s().find(dtype);
+    absl::StrAppend(
+        &out, absl::StrFormat("      peak %-4s         %.4g GFLOP/s measured", dtype, flops / 1e9),
+        derived == c.derived_peak_flops_per_s().end()
+            ? ""
+            : absl::StrFormat(", %.4g GFLOP/s derived (%.0f%% of it)", derived->second / 1e9,
+                              100 * flops / derived->second),
+        c.bandwidth_bytes_per_s() > 0
+            ? absl::StrFormat(", ridge %.3g FLOP/byte", flops / c.bandwidth_bytes_per_s())
+            : "",
+        "\n");
+  }
+  absl::StrAppend(&out, absl::StrFormat("      clock             %.3f GHz\n", c.clock_hz() / 1e9),
+                  "      latency bound below ", absl::StrFormat("%.3g", c.latency_threshold_seconds() * 1e6),
+                  " µs (time > 4x floor)\n", "      how: ", c.method(), "\n      clock: ",
+                  c.clock_method(), "\n");
+  if (!c.derived_method().empty()) absl::StrAppend(&out, "      derived: ", c.derived_method(), "\n");
+  return out;
 }
 
 std::string Bytes(int64_t bytes) { return absl::StrFormat("%.1f GiB", bytes / 1073741824.0); }
@@ -88,17 +127,34 @@ int OpsCommand(const std::vector<std::string>& args) {
 }
 
 int InfoCommand(const std::vector<std::string>& args) {
-  std::vector<std::string> hosts;
-  int exit_code = 0;
-  if (!ParseHostFlags(args, "usage: flopctl info [--host H[,H...]]\n\nShows each host's flopd, "
-                            "health and devices.",
-                      &hosts, &exit_code)) {
-    return exit_code;
+  static const auto* specs = new std::vector<FlagSpec>{
+      HostFlags()[0],
+      {"ceilings", "", "measure each device's ceilings now if not measured yet (seconds)", ""},
+      {"remeasure", "", "measure the ceilings again even when cached", ""},
+      HostFlags()[1],
+  };
+  absl::StatusOr<ParsedFlags> flags = ParseFlags(args, *specs);
+  if (!flags.ok()) return UsageError(std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::cout << "usage: flopctl info [--host H[,H...]] [--ceilings]\n\nShows each host's flopd, "
+                 "health and devices, with each device's measured ceilings\n(peak bandwidth, "
+                 "peak FLOP/s per dtype, clock: measured on its first job or with --ceilings)\n"
+                 "beside the datasheet-style figures derived from cores x FMA lanes x clock.\n\n"
+              << FlagsHelp(*specs);
+    return 0;
   }
+  if (!flags->positional.empty()) {
+    return UsageError("unexpected argument '" + flags->positional[0] + "'; see --help");
+  }
+  std::vector<std::string> hosts = SplitList(flags->Get("host", "127.0.0.1"));
+  if (hosts.empty()) return UsageError("host: no host given; expected H[,H...]");
+  v1::GetHostInfoRequest request;
+  request.set_measure_ceilings(flags->Has("ceilings"));
+  request.set_remeasure_ceilings(flags->Has("remeasure"));
   int failed = 0;
   for (const std::string& host : hosts) {
     HostClient client(host);
-    absl::StatusOr<v1::HostInfo> info = client.GetHostInfo();
+    absl::StatusOr<v1::HostInfo> info = client.GetHostInfo(request);
     if (!info.ok()) {
       std::cerr << "flopctl: " << client.address() << ": " << info.status().message() << "\n";
       ++failed;
@@ -118,6 +174,7 @@ int InfoCommand(const std::vector<std::string>& args) {
                 << d.queued_jobs() << "\n";
       std::map<std::string, std::string> sorted(d.properties().begin(), d.properties().end());
       for (const auto& [key, value] : sorted) std::cout << "    " << key << ": " << value << "\n";
+      std::cout << CeilingsText(d);
     }
     for (const std::string& reason : info->unavailable()) {
       std::cout << "  not offered: " << reason << "\n";

@@ -14,7 +14,10 @@ constexpr char kUsage[] =
     "commands:\n"
     "  run    run ops on one or more flopd hosts, stream results, print the fleet table\n"
     "  ops    list the op catalog of a host (FLOP and byte models, params, impls)\n"
-    "  info   show hosts, their devices and health\n"
+    "  info   show hosts, their devices, health and measured ceilings\n"
+    "  plot   draw results files as SVG: runtime vs FLOPs / N, roofline, fleet spread\n"
+    "  report write one self-contained HTML report of results files\n"
+    "  compare  compare two results files point by point (ratio, beyond noise?)\n"
     "\n"
     "'flopctl <command> --help' shows the command's flags.\n";
 
@@ -30,9 +33,12 @@ int main(int argc, char** argv) {
   if (command == "run") return flopd::RunCommand(args);
   if (command == "ops") return flopd::OpsCommand(args);
   if (command == "info") return flopd::InfoCommand(args);
+  if (command == "plot") return flopd::PlotCommand(args);
+  if (command == "report") return flopd::ReportCommand(args);
+  if (command == "compare") return flopd::CompareCommand(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;
   }
-  return flopd::UsageError("unknown command '" + command + "'; allowed: run, ops, info");
+  return flopd::UsageError("unknown command '" + command + "'; allowed: run, ops, info, plot, report, compare");
 }

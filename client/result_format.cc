@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <tuple>
 
@@ -133,11 +134,16 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
   };
 
   const bool fleet = columns.size() > 1;
+  bool any_roofline = false;
+  for (const v1::Result& r : results) any_roofline |= r.has_roofline();
   std::vector<std::vector<std::string>> table;
   std::vector<std::string> header = {"op", "impl", "params", "dtype", "N"};
   for (const std::string& c : columns) header.push_back(c);
   if (fleet) header.push_back("fleet median");
   for (const char* h : {"GFLOP/s", "GB/s", "noise", "vs matvec", "verified"}) header.push_back(h);
+  if (any_roofline) {
+    for (const char* h : {"intensity", "floor", "eff.", "bound"}) header.push_back(h);
+  }
   table.push_back(header);
   for (const auto& [key, row] : rows) {
     const auto& [dtype, n, op, impl, params] = key;
@@ -160,6 +166,28 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
     const double reference = matvec_reference(dtype, n);
     line.push_back(reference > 0 ? absl::StrFormat("%.2fx", row.fleet_median / reference) : "-");
     line.push_back(all_passed ? "ok" : "FAIL");
+    if (any_roofline) {
+      // Per host when one column; with several, the median over the hosts
+      // that carry a roofline, and "mixed" when their bounds differ.
+      std::vector<double> floors, efficiencies;
+      std::string bound;
+      double intensity = 0;
+      for (const auto& [host, r] : row.by_host) {
+        if (!r->has_roofline()) continue;
+        intensity = r->roofline().intensity();
+        floors.push_back(r->roofline().floor_seconds());
+        efficiencies.push_back(r->roofline().efficiency());
+        bound = bound.empty() || bound == r->roofline().bound() ? r->roofline().bound() : "mixed";
+      }
+      if (floors.empty()) {
+        for (int i = 0; i < 4; ++i) line.push_back("-");
+      } else {
+        line.push_back(absl::StrFormat("%.3g", intensity));
+        line.push_back(FormatSeconds(Median(floors)));
+        line.push_back(absl::StrFormat("%.0f%%", 100 * Median(efficiencies)));
+        line.push_back(bound.empty() ? "-" : bound);
+      }
+    }
     table.push_back(line);
   }
   std::string out = RenderColumns(table, 4);
@@ -169,6 +197,15 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
                   fleet ? "fleet " : "", "median and the impl's minimum bytes.\n",
                   "vs matvec = time / time of matvec/gemm (torch.mm's way, the seed's reference) "
                   "at the same N and dtype.\n");
+  if (any_roofline) {
+    absl::StrAppend(&out,
+                    "intensity = FLOPs / min bytes (FLOP/byte); floor = max(FLOPs / peak FLOP/s, "
+                    "min bytes / peak bandwidth) from the device's measured ceilings; eff. = floor "
+                    "/ median (above 100%: faster than the DRAM roof, i.e. served from cache); "
+                    "bound: memory, compute, or latency (time > 4x floor and below the device's "
+                    "fixed-overhead threshold)",
+                    fleet ? "; medians over the hosts" : "", ".\n");
+  }
   return out;
 }
 
@@ -198,11 +235,34 @@ absl::StatusOr<v1::Result> FromJsonLine(const std::string& line) {
   return result;
 }
 
+absl::StatusOr<std::vector<v1::Result>> ReadResultsFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read (no such file?)"));
+  std::vector<v1::Result> results;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    absl::StatusOr<v1::Result> r = FromJsonLine(line);
+    if (!r.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": ", r.status().message()));
+    }
+    if (r->op().empty() || r->n() <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", number, ": not a flopd result (no op or N)"));
+    }
+    results.push_back(*std::move(r));
+  }
+  return results;
+}
+
 std::string CsvHeader() {
   return "host_address,hostname,device,device_name,backend,op,impl,params,dtype,n,flops,min_bytes,"
          "timing,samples,iterations_per_sample,median_s,mean_s,min_s,max_s,stddev_s,p05_s,p25_s,"
          "p75_s,p95_s,relative_noise,stop_reason,gflops_per_s,gbytes_per_s,verified,"
-         "max_rel_error,threads,library,warnings";
+         "max_rel_error,threads,library,warnings,intensity,floor_s,efficiency,bound,"
+         "peak_flops_per_s,peak_bandwidth_bytes_per_s";
 }
 
 std::string ToCsvRow(const v1::Result& r) {
@@ -224,6 +284,17 @@ std::string ToCsvRow(const v1::Result& r) {
   fields.push_back(absl::StrCat(r.threads()));
   fields.push_back(r.library());
   fields.push_back(absl::StrJoin(r.warnings(), "; "));
+  if (r.has_roofline()) {
+    const v1::Roofline& roof = r.roofline();
+    fields.push_back(absl::StrFormat("%.6g", roof.intensity()));
+    fields.push_back(absl::StrFormat("%.9g", roof.floor_seconds()));
+    fields.push_back(absl::StrFormat("%.6g", roof.efficiency()));
+    fields.push_back(roof.bound());
+    fields.push_back(absl::StrFormat("%.6g", roof.peak_flops_per_s()));
+    fields.push_back(absl::StrFormat("%.6g", roof.peak_bandwidth_bytes_per_s()));
+  } else {
+    for (int i = 0; i < 6; ++i) fields.push_back("");
+  }
   for (std::string& f : fields) f = CsvField(f);
   return absl::StrJoin(fields, ",");
 }

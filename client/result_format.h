@@ -32,6 +32,11 @@ std::string CsvHeader();
 std::string ToCsvRow(const v1::Result& result);
 absl::StatusOr<v1::Result> FromJsonLine(const std::string& line);
 
+// Every result of a JSON Lines file written by `flopctl run --out` (blank
+// lines skipped). NOT_FOUND "FILE: cannot read" for a missing file;
+// INVALID_ARGUMENT "FILE:LINE: not a flopd result: ..." for a bad line.
+absl::StatusOr<std::vector<v1::Result>> ReadResultsFile(const std::string& path);
+
 }  // namespace flopd
 
 #endif  // FLOPD_CLIENT_RESULT_FORMAT_H_

@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "client/commands.h"
 #include "client/host_client.h"
+#include "client/plot_svg.h"
 #include "client/result_format.h"
 #include "common/command_line.h"
 #include "common/job_plan.h"
@@ -52,6 +53,7 @@ const std::vector<FlagSpec>& RunFlags() {
       {"format", "FMT", "final output on stdout: table, csv, json, jsonl", "table"},
       {"out", "FILE", "also write every result to FILE as it arrives: .csv, .json, else JSON Lines",
        ""},
+      {"plot", "FILE.svg", "at the end, draw the results as flopctl plot does", ""},
       {"quiet", "", "no live progress on stderr", ""},
       {"help", "", "show this help", ""},
   };
@@ -375,6 +377,17 @@ int RunCommand(const std::vector<std::string>& args) {
       break;
   }
   std::cout << std::flush;
+
+  if (flags->Has("plot")) {
+    std::ofstream plot(flags->Get("plot"), std::ios::trunc | std::ios::binary);
+    plot << PlotSvg(results, PlotKind::kAll);
+    plot.close();
+    if (plot) {
+      std::cerr << "flopctl: wrote " << flags->Get("plot") << "\n";
+    } else {
+      failures.push_back(absl::StrCat("--plot: cannot write '", flags->Get("plot"), "'"));
+    }
+  }
 
   int failed_verification = 0;
   for (const v1::Result& r : results) failed_verification += !r.verification().passed();

@@ -9,6 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libopenblas-dev libgtest-dev
   python3 python3-numpy
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -18,6 +18,9 @@ namespace {
 
 // How often a waiting Run handler looks at its client's connection.
 constexpr std::chrono::milliseconds kPollInterval(50);
+// How long GetHostInfo waits for a requested ceilings measurement (the
+// device may be busy with a job).
+constexpr std::chrono::milliseconds kCeilingsWait(30000);
 
 void Log(const std::string& line) {
   std::fprintf(stderr, "%s flopd: %s\n",
@@ -115,7 +118,7 @@ grpc::Status FlopdService::ListOps(grpc::ServerContext*, const v1::ListOpsReques
   return grpc::Status::OK;
 }
 
-grpc::Status FlopdService::GetHostInfo(grpc::ServerContext*, const v1::GetHostInfoRequest*,
+grpc::Status FlopdService::GetHostInfo(grpc::ServerContext*, const v1::GetHostInfoRequest* request,
                                        v1::HostInfo* response) {
   response->set_hostname(hostname_);
   response->set_flopd_version(kFlopdVersion);
@@ -124,8 +127,25 @@ grpc::Status FlopdService::GetHostInfo(grpc::ServerContext*, const v1::GetHostIn
     const Device& device = scheduler_->device(slot);
     std::string health_detail;
     const bool healthy = device.Healthy(&health_detail);
-    *response->add_devices() = ToProto(device.Describe(), device.BytesAvailable(), healthy,
-                                       health_detail, scheduler_->pending_jobs(slot));
+    absl::StatusOr<DeviceCeilings> ceilings =
+        request->measure_ceilings() || request->remeasure_ceilings()
+            ? scheduler_->MeasureCeilings(slot, request->remeasure_ceilings(), kCeilingsWait)
+            : scheduler_->ceilings(slot);
+    if (absl::IsDeadlineExceeded(ceilings.status())) {
+      // Still report what was measured before, if anything.
+      absl::StatusOr<DeviceCeilings> cached = scheduler_->ceilings(slot);
+      if (cached.ok()) ceilings = cached;
+    }
+    v1::DeviceInfo* info = response->add_devices();
+    *info = ToProto(device.Describe(), device.BytesAvailable(), healthy, health_detail,
+                    scheduler_->pending_jobs(slot));
+    if (ceilings.ok()) {
+      *info->mutable_ceilings() = ToProto(*ceilings);
+    } else {
+      info->set_ceilings_status(ceilings.status().code() == absl::StatusCode::kFailedPrecondition
+                                    ? std::string(ceilings.status().message())
+                                    : ceilings.status().ToString());
+    }
   }
   for (const std::string& reason : scheduler_->unavailable()) response->add_unavailable(reason);
   return grpc::Status::OK;

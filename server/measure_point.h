@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/measure_settings.h"
 #include "common/point.h"
+#include "common/roofline.h"
 #include "common/statistics.h"
 #include "common/verification.h"
 #include "server/backend/device.h"
@@ -32,6 +34,10 @@ struct PointOutcome {
   int threads = 0;
   double wall_seconds = 0;      // whole point: prepare, verify, warm-up, sampling
   int64_t measured_unix_ms = 0;  // when sampling ended
+  // Set by the scheduler when the device's ceilings are known.
+  std::optional<RooflinePlacement> roofline;
+  double latency_threshold_seconds = 0;
+  int64_t ceilings_measured_unix_ms = 0;
 };
 
 // Measures one point on `device`. Returns CANCELLED as soon as `cancelled`

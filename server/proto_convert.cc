@@ -99,7 +99,38 @@ v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin) {
   r.set_threads(outcome.threads);
   r.set_measured_unix_ms(outcome.measured_unix_ms);
   r.set_point_wall_seconds(outcome.wall_seconds);
+  if (outcome.roofline) {
+    const RooflinePlacement& p = *outcome.roofline;
+    v1::Roofline* roof = r.mutable_roofline();
+    roof->set_intensity(p.intensity);
+    roof->set_floor_seconds(p.floor_seconds);
+    roof->set_efficiency(p.efficiency);
+    roof->set_bound(std::string(BoundName(p.bound)));
+    roof->set_peak_flops_per_s(p.peak_flops_per_s);
+    roof->set_peak_bandwidth_bytes_per_s(p.peak_bandwidth_bytes_per_s);
+    roof->set_compute_seconds(p.compute_seconds);
+    roof->set_memory_seconds(p.memory_seconds);
+    roof->set_latency_threshold_seconds(outcome.latency_threshold_seconds);
+    roof->set_ceilings_measured_unix_ms(outcome.ceilings_measured_unix_ms);
+  }
   return r;
+}
+
+v1::DeviceCeilings ToProto(const DeviceCeilings& c) {
+  v1::DeviceCeilings out;
+  out.set_bandwidth_bytes_per_s(c.bandwidth_bytes_per_s);
+  for (const auto& [dtype, flops] : c.peak_flops) (*out.mutable_peak_flops_per_s())[dtype] = flops;
+  out.set_clock_hz(c.clock_hz);
+  out.set_clock_method(c.clock_method);
+  out.set_method(c.method);
+  out.set_measured_unix_ms(c.measured_unix_ms);
+  out.set_seconds_spent(c.seconds_spent);
+  for (const auto& [dtype, flops] : c.derived_peak_flops) {
+    (*out.mutable_derived_peak_flops_per_s())[dtype] = flops;
+  }
+  out.set_derived_method(c.derived_method);
+  out.set_latency_threshold_seconds(c.latency_threshold_seconds);
+  return out;
 }
 
 v1::OpInfo ToProto(const OpSpec& op) {

@@ -32,6 +32,7 @@ struct ResultOrigin {
 v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin);
 
 v1::OpInfo ToProto(const OpSpec& op);
+v1::DeviceCeilings ToProto(const DeviceCeilings& ceilings);
 v1::DeviceInfo ToProto(const DeviceDescription& device, int64_t memory_limit_bytes, bool healthy,
                        const std::string& health_detail, int queued_jobs);
 

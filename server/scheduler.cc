@@ -83,6 +83,7 @@ void Scheduler::Shutdown() {
     for (auto& job : slot->queue) job->Cancel(reason);
     if (slot->running) slot->running->Cancel(reason);
     slot->cv.notify_all();
+    slot->ceilings_cv.notify_all();
   }
 }
 
@@ -155,13 +156,62 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission) 
   return submitted;
 }
 
+absl::StatusOr<DeviceCeilings> Scheduler::ceilings(int slot) const {
+  std::lock_guard<std::mutex> lock(slots_[slot]->mu);
+  return slots_[slot]->ceilings;
+}
+
+absl::StatusOr<DeviceCeilings> Scheduler::MeasureCeilings(int slot_index, bool remeasure,
+                                                          std::chrono::milliseconds timeout) {
+  Slot& slot = *slots_[slot_index];
+  std::unique_lock<std::mutex> lock(slot.mu);
+  if (slot.ceilings_attempted && !remeasure) return slot.ceilings;
+  if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
+  const int64_t generation = slot.ceilings_generation;
+  slot.ceilings_requested = true;
+  slot.cv.notify_all();
+  if (!slot.ceilings_cv.wait_for(lock, timeout, [&] {
+        return slot.ceilings_generation > generation || shutting_down_.load();
+      })) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "ceilings: ", slot.device->Describe().id,
+        " is busy with a job; they will be measured when it is free"));
+  }
+  if (slot.ceilings_generation == generation) {
+    return absl::UnavailableError("flopd is shutting down");
+  }
+  return slot.ceilings;
+}
+
+void Scheduler::MeasureCeilingsNow(Slot* slot) {
+  absl::StatusOr<DeviceCeilings> measured = slot->device->MeasureCeilings();
+  {
+    std::lock_guard<std::mutex> lock(slot->mu);
+    slot->ceilings = std::move(measured);
+    slot->ceilings_attempted = true;
+    ++slot->ceilings_generation;
+  }
+  slot->ceilings_cv.notify_all();
+}
+
 void Scheduler::WorkerLoop(Slot* slot) {
   while (true) {
     std::shared_ptr<Job> job;
     {
       std::unique_lock<std::mutex> lock(slot->mu);
-      slot->cv.wait(lock, [&] { return shutting_down_.load() || !slot->queue.empty(); });
-      if (slot->queue.empty()) return;  // shutting down with nothing left
+      slot->cv.wait(lock, [&] {
+        return shutting_down_.load() || !slot->queue.empty() || slot->ceilings_requested;
+      });
+      if (slot->ceilings_requested && !shutting_down_.load()) {
+        slot->ceilings_requested = false;
+        lock.unlock();
+        MeasureCeilingsNow(slot);
+        continue;
+      }
+      if (slot->queue.empty()) {  // shutting down with nothing left
+        slot->ceilings_cv.notify_all();
+        return;
+      }
       job = slot->queue.front();
       slot->queue.pop_front();
       slot->running = job;
@@ -186,6 +236,17 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
   };
   if (job.cancelled()) return end_with_error(job.cancel_reason());
 
+  // First job on the device: measure its ceilings before the first point.
+  bool attempted;
+  {
+    std::lock_guard<std::mutex> lock(slot->mu);
+    attempted = slot->ceilings_attempted;
+  }
+  if (!attempted) MeasureCeilingsNow(slot);
+  if (job.cancelled()) return end_with_error(job.cancel_reason());
+  const absl::StatusOr<DeviceCeilings> ceilings = this->ceilings(job.device_slot());
+  const std::string& backend = slot->device->Describe().backend;
+
   event.kind = JobEvent::Kind::kStarted;
   event.started_unix_ms = UnixMillis();
   job.events().Push(std::move(event));
@@ -201,6 +262,17 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
     }
     ++measured;
     if (!outcome->verification.passed) ++failed_verification;
+    if (ceilings.ok()) {
+      auto peak = ceilings->peak_flops.find(std::string(DTypeName(point.dtype)));
+      outcome->latency_threshold_seconds = ceilings->latency_threshold_seconds > 0
+                                               ? ceilings->latency_threshold_seconds
+                                               : LatencyThresholdSeconds(backend);
+      outcome->ceilings_measured_unix_ms = ceilings->measured_unix_ms;
+      outcome->roofline = PlaceOnRoofline(
+          OpFlops(point), MinBytes(point), outcome->summary.median,
+          peak == ceilings->peak_flops.end() ? 0 : peak->second, ceilings->bandwidth_bytes_per_s,
+          outcome->latency_threshold_seconds);
+    }
     JobEvent result;
     result.kind = JobEvent::Kind::kResult;
     result.result = *std::move(outcome);

@@ -121,6 +121,22 @@ class Scheduler {
   int pending_jobs(int slot) const;
   const std::vector<std::string>& unavailable() const { return unavailable_; }
 
+  // Ceilings (common/roofline.h). Each device's are measured once, by its
+  // worker, before its first job or when asked, and cached; never while a
+  // job runs on the device. Every result of a job is placed on the roofline
+  // when they are known.
+  //
+  // The cached ceilings; FAILED_PRECONDITION "not measured yet" before the
+  // first attempt, else the measurement's error (UNIMPLEMENTED for a backend
+  // that cannot measure them).
+  absl::StatusOr<DeviceCeilings> ceilings(int slot) const;
+  // Asks the device's worker to measure them (when not attempted yet, or
+  // again with `remeasure`) between jobs and waits up to `timeout` for it.
+  // Returns ceilings(slot) afterwards, or DEADLINE_EXCEEDED when the device
+  // stayed busy (the measurement still happens once the device is free).
+  absl::StatusOr<DeviceCeilings> MeasureCeilings(int slot, bool remeasure,
+                                                 std::chrono::milliseconds timeout);
+
  private:
   struct Slot {
     std::unique_ptr<Device> device;
@@ -129,9 +145,18 @@ class Scheduler {
     std::deque<std::shared_ptr<Job>> queue;
     std::shared_ptr<Job> running;
     std::thread worker;
+    // Ceilings, guarded by mu.
+    bool ceilings_attempted = false;
+    absl::StatusOr<DeviceCeilings> ceilings =
+        absl::FailedPreconditionError("not measured yet");
+    bool ceilings_requested = false;
+    int64_t ceilings_generation = 0;  // measurements completed
+    std::condition_variable ceilings_cv;
   };
 
   void WorkerLoop(Slot* slot);
+  // Measures on the calling (worker) thread and stores the outcome.
+  void MeasureCeilingsNow(Slot* slot);
   void RunJob(Slot* slot, Job& job);
 
   std::vector<std::unique_ptr<Slot>> slots_;

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "common/measure_settings.h"
 #include "common/point.h"
+#include "common/roofline.h"
 #include "common/verification.h"
 
 namespace flopd {
@@ -90,6 +91,15 @@ class Device {
   // Describe().timing_modes. RESOURCE_EXHAUSTED when allocation fails.
   virtual absl::StatusOr<std::unique_ptr<PreparedPoint>> Prepare(const PointSpec& point,
                                                                  const MeasureSettings& settings) = 0;
+
+  // Measures the device's ceilings: peak memory bandwidth, peak FLOP rate
+  // per dtype and the clock it ran at (see common/roofline.h). Takes the
+  // device for up to a few seconds; the scheduler calls it on the device's
+  // worker, never beside a point. Default: UNIMPLEMENTED (the backend cannot
+  // measure them yet), and results then carry no roofline.
+  virtual absl::StatusOr<DeviceCeilings> MeasureCeilings() {
+    return absl::UnimplementedError("this backend does not measure its ceilings yet");
+  }
 };
 
 }  // namespace flopd

@@ -26,6 +26,7 @@
 #include "common/op_catalog.h"
 #include "common/size_spec.h"
 #include "common/verification.h"
+#include "server/backend/cpu/ceilings.h"
 #include "server/backend/cpu/cpu_kernels.h"
 #include "server/backend/cpu/thread_team.h"
 
@@ -379,6 +380,7 @@ CpuDevice::CpuDevice(const BackendConfig& config) {
   memory_limit_ = config.cpu_memory_limit > 0 ? config.cpu_memory_limit : physical / 2;
   const int64_t llc = LastLevelCacheBytes();
   flush_bytes_ = std::max(kMinFlushBytes, 2 * llc);
+  llc_bytes_ = llc;
   openblas_set_num_threads(threads_);
 
   const std::string blas_config = OpenBlasConfig();
@@ -485,6 +487,14 @@ absl::StatusOr<std::unique_ptr<PreparedPoint>> CpuDevice::Prepare(const PointSpe
   }
   if (!status.ok()) return status;
   return prepared;
+}
+
+absl::StatusOr<DeviceCeilings> CpuDevice::MeasureCeilings() {
+  CpuCeilingsConfig config;
+  config.threads = threads_;
+  config.llc_bytes = llc_bytes_;
+  config.memory_limit_bytes = memory_limit_;
+  return MeasureCpuCeilings(config);
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<Device>>> CreateCpuDevices(const BackendConfig& config) {

@@ -54,6 +54,10 @@ class CpuDevice : public Device {
   absl::StatusOr<std::unique_ptr<PreparedPoint>> Prepare(const PointSpec& point,
                                                          const MeasureSettings& settings) override;
 
+  // STREAM copy/triad and FMA-bound loops on the kernel thread team
+  // (ceilings.h), with the daemon's thread count.
+  absl::StatusOr<DeviceCeilings> MeasureCeilings() override;
+
   // Bytes the cold mode writes before each execution.
   int64_t flush_bytes() const { return flush_bytes_; }
 
@@ -62,6 +66,7 @@ class CpuDevice : public Device {
   int threads_;
   int64_t memory_limit_;
   int64_t flush_bytes_;
+  int64_t llc_bytes_;
 };
 
 }  // namespace flopd

@@ -1,0 +1,417 @@
+#include "client/plot_svg.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace flopd {
+namespace {
+
+constexpr double kWidth = 960;
+constexpr double kPanelHeight = 340;
+constexpr double kSectionHeader = 34;
+constexpr double kPlotLeft = 80;     // within a panel
+constexpr double kPlotWidth = 560;
+constexpr double kPlotTop = 30;
+constexpr double kPlotHeight = 260;
+constexpr double kLegendLeft = kPlotLeft + kPlotWidth + 20;
+
+// Tableau 10: distinguishable, colour-blind tolerant.
+const char* const kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                               "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+std::string Num(double v) { return absl::StrFormat("%.2f", v); }
+
+struct Series {
+  std::string label;
+  std::string color;
+  bool dashed = false;
+  bool line = true;
+  bool markers = true;
+  std::vector<std::pair<double, double>> points;  // data coordinates
+};
+
+Series MakeSeries(std::string label, std::string color, bool dashed = false, bool line = true,
+                  bool markers = true) {
+  Series s;
+  s.label = std::move(label);
+  s.color = std::move(color);
+  s.dashed = dashed;
+  s.line = line;
+  s.markers = markers;
+  return s;
+}
+
+struct Bar {  // a vertical spread bar
+  double x, y_lo, y_hi;
+};
+
+struct Panel {
+  std::string title;
+  std::string x_label;
+  std::string y_label;
+  std::vector<Series> series;
+  std::vector<Bar> bars;
+  std::string bars_label;
+};
+
+struct LogAxis {
+  double lo_exp = 0, hi_exp = 1;  // decades
+  double Map(double v, double pixel_lo, double pixel_span) const {
+    return pixel_lo + (std::log10(v) - lo_exp) / (hi_exp - lo_exp) * pixel_span;
+  }
+};
+
+LogAxis MakeAxis(const std::vector<double>& values) {
+  double lo = 0, hi = 0;
+  for (double v : values) {
+    if (!(v > 0) || !std::isfinite(v)) continue;
+    lo = lo == 0 ? v : std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  LogAxis axis;
+  if (lo == 0) return axis;  // nothing positive: one decade [1, 10]
+  axis.lo_exp = std::floor(std::log10(lo) + 1e-9);
+  axis.hi_exp = std::ceil(std::log10(hi) - 1e-9);
+  if (axis.hi_exp <= axis.lo_exp) axis.hi_exp = axis.lo_exp + 1;
+  return axis;
+}
+
+std::string DecadeLabel(int exponent) {
+  return absl::StrCat("10<tspan dy=\"-6\" font-size=\"9\">", exponent, "</tspan>");
+}
+
+std::string DrawPanel(const Panel& panel, double y0) {
+  std::vector<double> xs, ys;
+  for (const Series& s : panel.series) {
+    for (const auto& [x, y] : s.points) {
+      xs.push_back(x);
+      ys.push_back(y);
+    }
+  }
+  for (const Bar& b : panel.bars) {
+    xs.push_back(b.x);
+    ys.push_back(b.y_lo);
+    ys.push_back(b.y_hi);
+  }
+  const LogAxis ax = MakeAxis(xs);
+  const LogAxis ay = MakeAxis(ys);
+  const double left = kPlotLeft, top = y0 + kPlotTop, bottom = top + kPlotHeight;
+  auto px = [&](double x) { return ax.Map(x, left, kPlotWidth); };
+  auto py = [&](double y) { return ay.Map(y, bottom, -kPlotHeight); };
+
+  std::string out = absl::StrCat("<g class=\"panel\" data-title=\"", XmlEscape(panel.title),
+                                 "\">\n");
+  absl::StrAppend(&out, "<text x=\"", Num(left), "\" y=\"", Num(y0 + 18),
+                  "\" font-size=\"14\" font-weight=\"bold\">", XmlEscape(panel.title), "</text>\n");
+  absl::StrAppend(&out, "<rect x=\"", Num(left), "\" y=\"", Num(top), "\" width=\"",
+                  Num(kPlotWidth), "\" height=\"", Num(kPlotHeight),
+                  "\" fill=\"none\" stroke=\"#333\"/>\n");
+  // Decade ticks and grid lines; with many decades every other one.
+  const int x_step = ax.hi_exp - ax.lo_exp > 10 ? 2 : 1;
+  for (int e = static_cast<int>(ax.lo_exp); e <= static_cast<int>(ax.hi_exp); e += x_step) {
+    const double x = px(std::pow(10.0, e));
+    absl::StrAppend(&out, "<line x1=\"", Num(x), "\" y1=\"", Num(top), "\" x2=\"", Num(x),
+                    "\" y2=\"", Num(bottom), "\" stroke=\"#ddd\"/>\n");
+    absl::StrAppend(&out, "<text x=\"", Num(x), "\" y=\"", Num(bottom + 16),
+                    "\" text-anchor=\"middle\">", DecadeLabel(e), "</text>\n");
+  }
+  const int y_step = ay.hi_exp - ay.lo_exp > 8 ? 2 : 1;
+  for (int e = static_cast<int>(ay.lo_exp); e <= static_cast<int>(ay.hi_exp); e += y_step) {
+    const double y = py(std::pow(10.0, e));
+    absl::StrAppend(&out, "<line x1=\"", Num(left), "\" y1=\"", Num(y), "\" x2=\"",
+                    Num(left + kPlotWidth), "\" y2=\"", Num(y), "\" stroke=\"#ddd\"/>\n");
+    absl::StrAppend(&out, "<text x=\"", Num(left - 6), "\" y=\"", Num(y + 4),
+                    "\" text-anchor=\"end\">", DecadeLabel(e), "</text>\n");
+  }
+  absl::StrAppend(&out, "<text x=\"", Num(left + kPlotWidth / 2), "\" y=\"", Num(bottom + 36),
+                  "\" text-anchor=\"middle\">", XmlEscape(panel.x_label), "</text>\n");
+  absl::StrAppend(&out, "<text transform=\"translate(", Num(left - 50), ",",
+                  Num(top + kPlotHeight / 2), ") rotate(-90)\" text-anchor=\"middle\">",
+                  XmlEscape(panel.y_label), "</text>\n");
+
+  for (const Bar& b : panel.bars) {
+    absl::StrAppend(&out, "<line class=\"spread\" x1=\"", Num(px(b.x)), "\" y1=\"",
+                    Num(py(b.y_lo)), "\" x2=\"", Num(px(b.x)), "\" y2=\"", Num(py(b.y_hi)),
+                    "\" stroke=\"#999\" stroke-width=\"6\" stroke-opacity=\"0.5\"/>\n");
+  }
+  for (const Series& s : panel.series) {
+    std::vector<std::string> coords;
+    for (const auto& [x, y] : s.points) {
+      if (x > 0 && y > 0) coords.push_back(absl::StrCat(Num(px(x)), ",", Num(py(y))));
+    }
+    if (s.line && !coords.empty()) {
+      absl::StrAppend(&out, "<polyline class=\"series\" data-series=\"", XmlEscape(s.label),
+                      "\" points=\"", absl::StrJoin(coords, " "), "\" fill=\"none\" stroke=\"",
+                      s.color, "\" stroke-width=\"", s.dashed ? "1.5" : "2", "\"",
+                      s.dashed ? " stroke-dasharray=\"6,4\"" : "", "/>\n");
+    }
+    if (s.markers) {
+      absl::StrAppend(&out, "<g class=\"markers\" data-series=\"", XmlEscape(s.label),
+                      "\" fill=\"", s.color, "\">");
+      for (const auto& [x, y] : s.points) {
+        if (x > 0 && y > 0) {
+          absl::StrAppend(&out, "<circle cx=\"", Num(px(x)), "\" cy=\"", Num(py(y)),
+                          "\" r=\"2.5\"/>");
+        }
+      }
+      absl::StrAppend(&out, "</g>\n");
+    }
+  }
+  // Legend, right of the plot.
+  double ly = top + 4;
+  absl::StrAppend(&out, "<g class=\"legend\" font-size=\"11\">\n");
+  auto entry = [&](const std::string& label, const std::string& swatch) {
+    absl::StrAppend(&out, swatch, "<text x=\"", Num(kLegendLeft + 26), "\" y=\"", Num(ly + 4),
+                    "\">", XmlEscape(label), "</text>\n");
+    ly += 15;
+  };
+  for (const Series& s : panel.series) {
+    if (ly > bottom + 30) break;
+    entry(s.label, absl::StrCat("<line x1=\"", Num(kLegendLeft), "\" y1=\"", Num(ly), "\" x2=\"",
+                                Num(kLegendLeft + 20), "\" y2=\"", Num(ly), "\" stroke=\"",
+                                s.color, "\" stroke-width=\"2\"",
+                                s.dashed ? " stroke-dasharray=\"6,4\"" : "", "/>"));
+  }
+  if (!panel.bars.empty()) {
+    entry(panel.bars_label,
+          absl::StrCat("<line x1=\"", Num(kLegendLeft + 10), "\" y1=\"", Num(ly - 6), "\" x2=\"",
+                       Num(kLegendLeft + 10), "\" y2=\"", Num(ly + 6),
+                       "\" stroke=\"#999\" stroke-width=\"6\" stroke-opacity=\"0.5\"/>"));
+  }
+  absl::StrAppend(&out, "</g>\n</g>\n");
+  return out;
+}
+
+std::string ParamsOf(const v1::Result& r) {
+  std::map<std::string, int64_t> sorted(r.params().begin(), r.params().end());
+  return absl::StrJoin(sorted, " ", absl::PairFormatter("="));
+}
+
+std::string SeriesKey(const v1::Result& r) {
+  const std::string params = ParamsOf(r);
+  return absl::StrCat(r.op(), "/", r.impl(), params.empty() ? "" : " ", params, " ", r.dtype());
+}
+
+std::string HostOf(const v1::Result& r) {
+  return r.host_address().empty() ? r.hostname() : r.host_address();
+}
+
+std::string PanelKey(const v1::Result& r) {
+  return absl::StrCat(HostOf(r), " ", r.device(),
+                      r.device_name().empty() ? "" : absl::StrCat(" (", r.device_name(), ")"));
+}
+
+double Intensity(const v1::Result& r) {
+  if (r.has_roofline() && r.roofline().intensity() > 0) return r.roofline().intensity();
+  return r.min_bytes() > 0 ? static_cast<double>(r.flops()) / r.min_bytes() : 0;
+}
+
+double Achieved(const v1::Result& r) {
+  return r.time().median() > 0 ? static_cast<double>(r.flops()) / r.time().median() : 0;
+}
+
+using ByPanel = std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>>;
+
+ByPanel GroupByPanel(const std::vector<v1::Result>& results) {
+  ByPanel panels;
+  for (const v1::Result& r : results) panels[PanelKey(r)][SeriesKey(r)].push_back(&r);
+  return panels;
+}
+
+std::vector<Panel> RuntimePanels(const std::vector<v1::Result>& results, bool vs_flops) {
+  std::vector<Panel> panels;
+  for (const auto& [panel_key, series_map] : GroupByPanel(results)) {
+    Panel panel;
+    panel.title = panel_key;
+    panel.x_label = vs_flops ? "FLOPs per execution (2N\u00b2\u2212N)" : "N";
+    panel.y_label = "median time per execution (s)";
+    size_t color = 0;
+    for (const auto& [label, rs] : series_map) {
+      std::vector<const v1::Result*> sorted = rs;
+      std::sort(sorted.begin(), sorted.end(),
+                [](const v1::Result* a, const v1::Result* b) { return a->n() < b->n(); });
+      Series s = MakeSeries(label, kColors[color++ % 10]);
+      Series floor = MakeSeries(absl::StrCat(label, " floor"), s.color, /*dashed=*/true, true, false);
+      for (const v1::Result* r : sorted) {
+        const double x = vs_flops ? static_cast<double>(r->flops()) : static_cast<double>(r->n());
+        s.points.emplace_back(x, r->time().median());
+        if (r->has_roofline() && r->roofline().floor_seconds() > 0) {
+          floor.points.emplace_back(x, r->roofline().floor_seconds());
+        }
+      }
+      panel.series.push_back(std::move(s));
+      if (!floor.points.empty()) panel.series.push_back(std::move(floor));
+    }
+    panels.push_back(std::move(panel));
+  }
+  return panels;
+}
+
+std::vector<Panel> RooflinePanels(const std::vector<v1::Result>& results) {
+  std::vector<Panel> panels;
+  for (const auto& [panel_key, series_map] : GroupByPanel(results)) {
+    Panel panel;
+    panel.title = panel_key;
+    panel.x_label = "arithmetic intensity (FLOP/byte, FLOPs / minimum bytes)";
+    panel.y_label = "achieved FLOP/s";
+    // Ceilings per dtype, from the results that carry them.
+    std::map<std::string, std::pair<double, double>> roofs;  // dtype -> (peak, bandwidth)
+    double x_lo = 0, x_hi = 0;
+    size_t color = 0;
+    for (const auto& [label, rs] : series_map) {
+      Series s = MakeSeries(label, kColors[color++ % 10], false, /*line=*/false, /*markers=*/true);
+      for (const v1::Result* r : rs) {
+        const double x = Intensity(*r);
+        s.points.emplace_back(x, Achieved(*r));
+        if (x > 0) {
+          x_lo = x_lo == 0 ? x : std::min(x_lo, x);
+          x_hi = std::max(x_hi, x);
+        }
+        if (r->has_roofline() && r->roofline().peak_flops_per_s() > 0) {
+          roofs[r->dtype()] = {r->roofline().peak_flops_per_s(),
+                               r->roofline().peak_bandwidth_bytes_per_s()};
+        }
+      }
+      std::sort(s.points.begin(), s.points.end());
+      panel.series.push_back(std::move(s));
+    }
+    for (const auto& [dtype, roof] : roofs) {
+      const auto [peak, bandwidth] = roof;
+      const double ridge = bandwidth > 0 ? peak / bandwidth : 0;
+      double lo = std::min(x_lo > 0 ? x_lo : 1.0, ridge > 0 ? ridge : 1.0) / 2;
+      double hi = std::max(x_hi, ridge) * 2;
+      Series roofline = MakeSeries(absl::StrFormat("%s roof: %.4g GFLOP/s, %.4g GB/s", dtype,
+                                      peak / 1e9, bandwidth / 1e9),
+                      "#000", /*dashed=*/dtype != "f32", true, false);
+      roofline.points.emplace_back(lo, std::min(peak, lo * bandwidth));
+      if (ridge > lo && ridge < hi) roofline.points.emplace_back(ridge, peak);
+      roofline.points.emplace_back(hi, std::min(peak, hi * bandwidth));
+      panel.series.push_back(std::move(roofline));
+    }
+    panels.push_back(std::move(panel));
+  }
+  return panels;
+}
+
+std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results) {
+  // series key (with device) -> host -> results
+  std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>> groups;
+  std::set<std::string> hosts;
+  for (const v1::Result& r : results) {
+    groups[absl::StrCat(SeriesKey(r), " on ", r.device())][HostOf(r)].push_back(&r);
+    hosts.insert(HostOf(r));
+  }
+  std::vector<Panel> panels;
+  if (hosts.size() < 2) return panels;
+  std::map<std::string, std::string> host_color;
+  size_t color = 0;
+  for (const std::string& h : hosts) host_color[h] = kColors[color++ % 10];
+  for (const auto& [key, by_host] : groups) {
+    Panel panel;
+    panel.title = absl::StrCat(key, ": per-host spread");
+    panel.x_label = "N";
+    panel.y_label = "median time per execution (s)";
+    panel.bars_label = "spread (min..max over hosts)";
+    std::map<int64_t, std::vector<double>> at_n;
+    for (const auto& [host, rs] : by_host) {
+      Series s = MakeSeries(host, host_color[host]);
+      for (const v1::Result* r : rs) {
+        s.points.emplace_back(static_cast<double>(r->n()), r->time().median());
+        at_n[r->n()].push_back(r->time().median());
+      }
+      std::sort(s.points.begin(), s.points.end());
+      panel.series.push_back(std::move(s));
+    }
+    for (const auto& [n, medians] : at_n) {
+      if (medians.size() < 2) continue;
+      const auto [lo, hi] = std::minmax_element(medians.begin(), medians.end());
+      panel.bars.push_back({static_cast<double>(n), *lo, *hi});
+    }
+    panels.push_back(std::move(panel));
+  }
+  return panels;
+}
+
+}  // namespace
+
+absl::StatusOr<PlotKind> ParsePlotKind(absl::string_view name) {
+  if (name == "all") return PlotKind::kAll;
+  if (name == "flops") return PlotKind::kRuntimeVsFlops;
+  if (name == "n") return PlotKind::kRuntimeVsN;
+  if (name == "roofline") return PlotKind::kRoofline;
+  if (name == "fleet") return PlotKind::kFleet;
+  return absl::InvalidArgumentError(
+      absl::StrCat("kind: unknown plot '", name, "'; allowed: all, flops, n, roofline, fleet"));
+}
+
+std::string XmlEscape(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string PlotSvg(const std::vector<v1::Result>& results, PlotKind kind, bool standalone) {
+  struct Section {
+    std::string title;
+    std::vector<Panel> panels;
+  };
+  std::vector<Section> sections;
+  const bool all = kind == PlotKind::kAll;
+  if (all || kind == PlotKind::kRuntimeVsFlops) {
+    sections.push_back({"Runtime vs FLOPs (the seed's Figure 2/3; dashed: roofline floor)",
+                        RuntimePanels(results, true)});
+  }
+  if (all || kind == PlotKind::kRuntimeVsN) {
+    sections.push_back({"Runtime vs N (dashed: roofline floor)", RuntimePanels(results, false)});
+  }
+  if (all || kind == PlotKind::kRoofline) {
+    sections.push_back({"Roofline: achieved FLOP/s vs arithmetic intensity",
+                        RooflinePanels(results)});
+  }
+  std::vector<Panel> fleet = FleetPanels(results);
+  if (kind == PlotKind::kFleet || (all && !fleet.empty())) {
+    sections.push_back({"Fleet: per-host spread at each N", std::move(fleet)});
+  }
+  std::string body;
+  double y = 0;
+  for (const Section& section : sections) {
+    absl::StrAppend(&body, "<text class=\"section\" x=\"10\" y=\"", Num(y + 24),
+                    "\" font-size=\"16\" font-weight=\"bold\">", XmlEscape(section.title),
+                    "</text>\n");
+    y += kSectionHeader;
+    if (section.panels.empty()) {
+      absl::StrAppend(&body, "<text x=\"20\" y=\"", Num(y + 14), "\">no data</text>\n");
+      y += 24;
+    }
+    for (const Panel& panel : section.panels) {
+      absl::StrAppend(&body, DrawPanel(panel, y));
+      y += kPanelHeight;
+    }
+  }
+  const double height = std::max(y, 40.0);
+  std::string out = standalone ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" : "";
+  absl::StrAppend(&out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", Num(kWidth),
+                  "\" height=\"", Num(height), "\" viewBox=\"0 0 ", Num(kWidth), " ",
+                  Num(height), "\" font-family=\"sans-serif\" font-size=\"12\">\n",
+                  "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n", body, "</svg>\n");
+  return out;
+}
+
+}  // namespace flopd

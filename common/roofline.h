@@ -1,0 +1,93 @@
+// The roofline model: where a measured point sits relative to what its
+// device can do at best. Pure domain code (no gRPC, no CUDA), shared by flopd
+// (which places every result when its device's ceilings are known) and
+// flopctl (which can place older results from ceilings given separately).
+//
+//   intensity      = FLOPs / minimum bytes                       [FLOP/byte]
+//   compute time   = FLOPs / peak FLOP rate of the dtype          [s]
+//   memory time    = minimum bytes / peak memory bandwidth        [s]
+//   floor          = max(compute time, memory time)               [s]
+//   efficiency     = floor / measured median                      (1 = at the roof)
+//
+// Bound (which limit explains the measured time):
+//   latency  when measured > kLatencyFloorFactor x floor AND measured is below
+//            the device's fixed-overhead threshold (CPU 5 µs, GPU 10 µs: a
+//            call, thread wake-up or kernel launch costs about that much on its
+//            own), i.e. the point is too small for either roof to matter;
+//   memory   otherwise, when memory time >= compute time;
+//   compute  otherwise.
+// Efficiency above 1 is possible and honest: the ceilings are DRAM bandwidth
+// and the FMA peak, and a hot-timed point whose data fits in cache beats the
+// DRAM roof.
+//
+// Thread-safe: free functions without shared state.
+#ifndef FLOPD_COMMON_ROOFLINE_H_
+#define FLOPD_COMMON_ROOFLINE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace flopd {
+
+// A device's measured limits. Zero means "not measured".
+struct DeviceCeilings {
+  double bandwidth_bytes_per_s = 0;            // peak memory bandwidth (measured)
+  std::map<std::string, double> peak_flops;    // dtype name ("f32", "f64") -> FLOP/s (measured)
+  double clock_hz = 0;                         // the clock the FMA kernel ran at
+  std::string clock_method;                    // how clock_hz was obtained
+  std::string method;                          // how bandwidth and peaks were measured
+  int64_t measured_unix_ms = 0;
+  double seconds_spent = 0;                    // wall time the measurement took
+  // Datasheet-style figures derived from the hardware description (cores x
+  // FMA lanes x 2 FLOP x FMA pipes x clock); empty when not derivable.
+  std::map<std::string, double> derived_peak_flops;
+  std::string derived_method;
+  // Measured times below this are dominated by fixed per-call overhead.
+  double latency_threshold_seconds = 0;
+};
+
+enum class Bound { kUnknown, kMemory, kCompute, kLatency };
+
+// "memory" | "compute" | "latency" | "" (unknown).
+absl::string_view BoundName(Bound bound);
+
+// A measured time above this multiple of the floor, and below the device's
+// fixed-overhead threshold, is classified "latency".
+inline constexpr double kLatencyFloorFactor = 4.0;
+
+// The fixed-overhead threshold of a backend: "cuda" 10 µs, anything else
+// (the CPU) 5 µs.
+double LatencyThresholdSeconds(absl::string_view backend);
+
+struct RooflinePlacement {
+  double intensity = 0;         // FLOP/byte; 0 when min_bytes is 0
+  double compute_seconds = 0;
+  double memory_seconds = 0;
+  double floor_seconds = 0;
+  double efficiency = 0;        // floor / measured; 0 when measured <= 0
+  Bound bound = Bound::kUnknown;
+  double peak_flops_per_s = 0;
+  double peak_bandwidth_bytes_per_s = 0;
+};
+
+// Places a point. A zero peak (or bandwidth) leaves its side of the floor at
+// zero; with both zero, floor and efficiency are 0 and the bound is unknown.
+// REQUIRES: flops >= 0, min_bytes >= 0.
+RooflinePlacement PlaceOnRoofline(int64_t flops, int64_t min_bytes, double measured_seconds,
+                                  double peak_flops_per_s, double peak_bandwidth_bytes_per_s,
+                                  double latency_threshold_seconds);
+
+// The attainable FLOP rate at `intensity`: min(peak, intensity x bandwidth).
+double AttainableFlops(double intensity, double peak_flops_per_s,
+                       double peak_bandwidth_bytes_per_s);
+
+// The intensity at which the two roofs meet: peak / bandwidth (0 when
+// bandwidth is 0).
+double RidgeIntensity(double peak_flops_per_s, double peak_bandwidth_bytes_per_s);
+
+}  // namespace flopd
+
+#endif  // FLOPD_COMMON_ROOFLINE_H_

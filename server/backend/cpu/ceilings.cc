@@ -1,0 +1,401 @@
+#include "server/backend/cpu/ceilings.h"
+
+#include <immintrin.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "server/backend/cpu/thread_team.h"
+
+namespace flopd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Keeps a value alive in the compiler's eyes.
+volatile double g_sink = 0;
+
+// ---------------------------------------------------------------------------
+// Bandwidth.
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using Array = std::unique_ptr<double[], FreeDeleter>;
+
+Array AllocateArray(int64_t count) {
+  const size_t alignment = size_t{2} << 20;
+  const size_t bytes = (static_cast<size_t>(count) * sizeof(double) + alignment - 1) /
+                       alignment * alignment;
+  return Array(static_cast<double*>(std::aligned_alloc(alignment, bytes)));
+}
+
+void CopyPart(double* __restrict a, const double* __restrict b, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) a[i] = b[i];
+}
+
+void TriadPart(double* __restrict a, const double* __restrict b, const double* __restrict c,
+               double s, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) a[i] = b[i] + s * c[i];
+}
+
+// ---------------------------------------------------------------------------
+// FMA-bound loops: 12 independent accumulators x = x * m + a (m just below
+// 1, so x converges to a / (1 - m) = 1 and never overflows or goes
+// denormal). Returns the sum of the accumulators.
+
+constexpr int kChains = 12;
+
+// GCC 12 warns about the deliberately undefined upper parts inside its own
+// _mm512 intrinsics (a known false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) double FmaAvx512F32(int64_t iterations, float seed) {
+  __m512 acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_ps(seed + 0.001f * k);
+  const __m512 m = _mm512_set1_ps(0.999999f);
+  const __m512 a = _mm512_set1_ps(0.000001f);
+  for (int64_t i = 0; i < iterations; ++i) {
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm512_fmadd_ps(acc[k], m, a);
+  }
+  double sum = 0;
+  for (int k = 0; k < kChains; ++k) sum += _mm512_reduce_add_ps(acc[k]);
+  return sum;
+}
+
+__attribute__((target("avx512f"))) double FmaAvx512F64(int64_t iterations, double seed) {
+  __m512d acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_pd(seed + 0.001 * k);
+  const __m512d m = _mm512_set1_pd(0.999999);
+  const __m512d a = _mm512_set1_pd(0.000001);
+  for (int64_t i = 0; i < iterations; ++i) {
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm512_fmadd_pd(acc[k], m, a);
+  }
+  double sum = 0;
+  for (int k = 0; k < kChains; ++k) sum += _mm512_reduce_add_pd(acc[k]);
+  return sum;
+}
+
+#pragma GCC diagnostic pop
+
+__attribute__((target("avx2,fma"))) double FmaAvx2F32(int64_t iterations, float seed) {
+  __m256 acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm256_set1_ps(seed + 0.001f * k);
+  const __m256 m = _mm256_set1_ps(0.999999f);
+  const __m256 a = _mm256_set1_ps(0.000001f);
+  for (int64_t i = 0; i < iterations; ++i) {
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm256_fmadd_ps(acc[k], m, a);
+  }
+  alignas(32) float lanes[8];
+  double sum = 0;
+  for (int k = 0; k < kChains; ++k) {
+    _mm256_store_ps(lanes, acc[k]);
+    for (float v : lanes) sum += v;
+  }
+  return sum;
+}
+
+__attribute__((target("avx2,fma"))) double FmaAvx2F64(int64_t iterations, double seed) {
+  __m256d acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm256_set1_pd(seed + 0.001 * k);
+  const __m256d m = _mm256_set1_pd(0.999999);
+  const __m256d a = _mm256_set1_pd(0.000001);
+  for (int64_t i = 0; i < iterations; ++i) {
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm256_fmadd_pd(acc[k], m, a);
+  }
+  alignas(32) double lanes[4];
+  double sum = 0;
+  for (int k = 0; k < kChains; ++k) {
+    _mm256_store_pd(lanes, acc[k]);
+    for (double v : lanes) sum += v;
+  }
+  return sum;
+}
+
+// SSE2 (every x86-64): separate multiply and add, 2 FLOPs per lane each step.
+double FmaSse2F32(int64_t iterations, float seed) {
+  __m128 acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm_set1_ps(seed + 0.001f * k);
+  const __m128 m = _mm_set1_ps(0.999999f);
+  const __m128 a = _mm_set1_ps(0.000001f);
+  for (int64_t i = 0; i < iterations; ++i) {
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm_add_ps(_mm_mul_ps(acc[k], m), a);
+  }
+  alignas(16) float lanes[4];
+  double sum = 0;
+  for (int k = 0; k < kChains; ++k) {
+    _mm_store_ps(lanes, acc[k]);
+    for (float v : lanes) sum += v;
+  }
+  return sum;
+}
+
+double FmaSse2F64(int64_t iterations, double seed) {
+  __m128d acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm_set1_pd(seed + 0.001 * k);
+  const __m128d m = _mm_set1_pd(0.999999);
+  const __m128d a = _mm_set1_pd(0.000001);
+  for (int64_t i = 0; i < iterations; ++i) {
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm_add_pd(_mm_mul_pd(acc[k], m), a);
+  }
+  alignas(16) double lanes[2];
+  double sum = 0;
+  for (int k = 0; k < kChains; ++k) {
+    _mm_store_pd(lanes, acc[k]);
+    for (double v : lanes) sum += v;
+  }
+  return sum;
+}
+
+struct FmaIsa {
+  std::string name;
+  int bits = 128;
+  bool fused = false;
+  double (*f32)(int64_t, float) = nullptr;
+  double (*f64)(int64_t, double) = nullptr;
+};
+
+FmaIsa BestFmaIsa() {
+  if (__builtin_cpu_supports("avx512f")) return {"AVX-512F FMA", 512, true, FmaAvx512F32, FmaAvx512F64};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return {"AVX2 FMA", 256, true, FmaAvx2F32, FmaAvx2F64};
+  }
+  return {"SSE2 mul+add", 128, false, FmaSse2F32, FmaSse2F64};
+}
+
+// FLOPs of one iteration of a loop on one thread.
+double FlopsPerIteration(const FmaIsa& isa, int element_bytes) {
+  return kChains * (isa.bits / 8.0 / element_bytes) * 2;
+}
+
+// Runs the loop on every thread with `iterations` each; wall seconds.
+double TimeFma(const FmaIsa& isa, bool f64, int threads, int64_t iterations) {
+  std::vector<double> sums(static_cast<size_t>(std::max(1, threads)), 0);
+  const Clock::time_point start = Clock::now();
+  ThreadTeam::Shared().Run(threads, [&](int part, int) {
+    const double seed = g_sink * 0 + 0.5 + 0.01 * part;
+    sums[part] = f64 ? isa.f64(iterations, seed) : isa.f32(iterations, static_cast<float>(seed));
+  });
+  const double seconds = Seconds(start);
+  double total = 0;
+  for (double s : sums) total += s;
+  g_sink = total;
+  return seconds;
+}
+
+// Peak FLOP/s of one dtype: calibrate the iteration count to `target`
+// seconds, then the best of three runs.
+double PeakFlops(const FmaIsa& isa, bool f64, int threads, double target) {
+  int64_t iterations = 20000;
+  double seconds = TimeFma(isa, f64, threads, iterations);
+  while (seconds < target / 8 && iterations < (int64_t{1} << 40)) {
+    iterations *= 4;
+    seconds = TimeFma(isa, f64, threads, iterations);
+  }
+  iterations = std::max<int64_t>(1, static_cast<int64_t>(iterations * target / seconds));
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) best = std::max(best, 1 / TimeFma(isa, f64, threads, iterations));
+  const int element_bytes = f64 ? 8 : 4;
+  return best * static_cast<double>(iterations) * FlopsPerIteration(isa, element_bytes) * threads;
+}
+
+// ---------------------------------------------------------------------------
+// Clock.
+
+double ProcCpuinfoMhz() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  double sum = 0;
+  int count = 0;
+  while (std::getline(in, line)) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    if (absl::StripAsciiWhitespace(line.substr(0, colon)) != "cpu MHz") continue;
+    double mhz = 0;
+    if (absl::SimpleAtod(absl::StripAsciiWhitespace(line.substr(colon + 1)), &mhz) && mhz > 0) {
+      sum += mhz;
+      ++count;
+    }
+  }
+  return count ? sum / count : 0;
+}
+
+#if defined(__x86_64__)
+// 100 dependent adds per loop; the loop's own counter runs beside the chain.
+uint64_t AddChain(int64_t loops) {
+  uint64_t x = 0;
+  for (int64_t i = 0; i < loops; ++i) {
+    asm volatile(".rept 100\n\taddq $1, %0\n\t.endr" : "+r"(x));
+  }
+  return x;
+}
+
+// Adds per second of one thread over about `target` seconds.
+double ChainRate(double target) {
+  int64_t loops = 1000;
+  double seconds = 0;
+  while (true) {
+    const Clock::time_point start = Clock::now();
+    g_sink = static_cast<double>(AddChain(loops));
+    seconds = Seconds(start);
+    if (seconds >= target || loops > (int64_t{1} << 40)) break;
+    loops = seconds > 0 ? std::max(loops * 2, static_cast<int64_t>(loops * target * 1.2 / seconds))
+                        : loops * 10;
+  }
+  return static_cast<double>(loops) * 100 / seconds;
+}
+#endif
+
+}  // namespace
+
+int PhysicalCoresUsable() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+  std::set<std::pair<std::string, std::string>> cores;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    const std::string dir = absl::StrCat("/sys/devices/system/cpu/cpu", cpu, "/topology/");
+    std::string package, core;
+    std::ifstream(dir + "physical_package_id") >> package;
+    std::ifstream(dir + "core_id") >> core;
+    if (package.empty() || core.empty()) return 0;
+    cores.emplace(package, core);
+  }
+  return static_cast<int>(cores.size());
+}
+
+double MeasureCpuClockHz(int threads, std::string* method) {
+#if defined(__x86_64__)
+  std::vector<double> rates(static_cast<size_t>(std::max(1, threads)), 0);
+  ThreadTeam::Shared().Run(threads, [&](int part, int) { rates[part] = ChainRate(0.02); });
+  std::sort(rates.begin(), rates.end());
+  const double hz = rates[rates.size() / 2];
+  const double mhz = ProcCpuinfoMhz();
+  *method = absl::StrFormat(
+      "timed a chain of dependent 64-bit integer adds (1 cycle each) on %d busy thread(s) right "
+      "after the FMA runs, median over threads%s",
+      threads, mhz > 0 ? absl::StrFormat("; /proc/cpuinfo says %.0f MHz", mhz) : "");
+  return hz;
+#else
+  const double mhz = ProcCpuinfoMhz();
+  *method = mhz > 0 ? "/proc/cpuinfo \"cpu MHz\" (mean over CPUs)" : "unknown";
+  return mhz * 1e6;
+#endif
+}
+
+absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& config) {
+  const Clock::time_point start = Clock::now();
+  const int threads = std::max(1, config.threads);
+  DeviceCeilings c;
+  c.latency_threshold_seconds = LatencyThresholdSeconds("cpu");
+
+  // Bandwidth: arrays >= 4x LLC and >= 32 MiB each, at most 256 MiB each and
+  // within half the memory limit together.
+  int64_t array_bytes = std::max<int64_t>(4 * config.llc_bytes, int64_t{32} << 20);
+  array_bytes = std::min<int64_t>(array_bytes, int64_t{256} << 20);
+  if (config.memory_limit_bytes > 0) {
+    array_bytes = std::min<int64_t>(array_bytes, config.memory_limit_bytes / 6);
+  }
+  const int64_t n = std::max<int64_t>(1024, array_bytes / 8);
+  Array a = AllocateArray(n), b = AllocateArray(n), cc = AllocateArray(n);
+  if (a == nullptr || b == nullptr || cc == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cpu:0: ceilings: allocating 3 x ", n * 8, " bytes failed"));
+  }
+  ThreadTeam& team = ThreadTeam::Shared();
+  auto slice = [n](int part, int parts, int64_t* begin, int64_t* end) {
+    *begin = n * part / parts;
+    *end = n * (part + 1) / parts;
+  };
+  team.Run(threads, [&](int part, int parts) {
+    int64_t begin, end;
+    slice(part, parts, &begin, &end);
+    for (int64_t i = begin; i < end; ++i) {
+      a[i] = 0;
+      b[i] = 1.0 + 1e-9 * static_cast<double>(i & 1023);
+      cc[i] = 2.0;
+    }
+  });
+  double best_copy = 0, best_triad = 0;
+  for (int pass = 0; pass < std::max(1, config.bandwidth_passes); ++pass) {
+    Clock::time_point t = Clock::now();
+    team.Run(threads, [&](int part, int parts) {
+      int64_t begin, end;
+      slice(part, parts, &begin, &end);
+      CopyPart(a.get(), b.get(), begin, end);
+    });
+    best_copy = std::max(best_copy, 16.0 * static_cast<double>(n) / Seconds(t));
+    t = Clock::now();
+    team.Run(threads, [&](int part, int parts) {
+      int64_t begin, end;
+      slice(part, parts, &begin, &end);
+      TriadPart(a.get(), b.get(), cc.get(), 0.5, begin, end);
+    });
+    best_triad = std::max(best_triad, 24.0 * static_cast<double>(n) / Seconds(t));
+  }
+  g_sink = a[n / 3] + a[n - 1];
+  a.reset();
+  b.reset();
+  cc.reset();
+  c.bandwidth_bytes_per_s = std::max(best_copy, best_triad);
+
+  // Peak FLOP rate per dtype, then the clock the threads run at.
+  const FmaIsa isa = BestFmaIsa();
+  c.peak_flops["f32"] = PeakFlops(isa, /*f64=*/false, threads, config.fma_seconds);
+  c.peak_flops["f64"] = PeakFlops(isa, /*f64=*/true, threads, config.fma_seconds);
+  c.clock_hz = MeasureCpuClockHz(threads, &c.clock_method);
+
+  c.method = absl::StrFormat(
+      "bandwidth: STREAM copy (%.1f GB/s, 16 B/elem) and triad (%.1f GB/s, 24 B/elem) over 3 "
+      "f64 arrays of %d MiB, %d thread(s), best of %d passes each; peak: %d independent %s "
+      "chains per thread (%d-bit vectors), %d thread(s), best of 3 runs of ~%.0f ms",
+      best_copy / 1e9, best_triad / 1e9, static_cast<int>(n * 8 >> 20), threads,
+      std::max(1, config.bandwidth_passes), kChains, isa.name, isa.bits, threads,
+      config.fma_seconds * 1e3);
+
+  // Datasheet-style: physical cores x 2 FMA pipes x lanes x 2 FLOP x clock.
+  const int physical = PhysicalCoresUsable();
+  const int cores = physical > 0 ? std::min(physical, threads) : threads;
+  const int pipes = 2;
+  if (c.clock_hz > 0) {
+    for (const auto& [dtype, bytes] : {std::pair<std::string, int>{"f32", 4}, {"f64", 8}}) {
+      c.derived_peak_flops[dtype] =
+          cores * pipes * (isa.bits / 8.0 / bytes) * (isa.fused ? 2 : 1) * c.clock_hz;
+    }
+    c.derived_method = absl::StrFormat(
+        "%d core(s) (physical, of the %d thread(s)) x %d %s pipes x %d-bit lanes x %d FLOP x "
+        "measured clock %.3f GHz; assumes %d vector FMA pipes per core",
+        cores, threads, pipes, isa.fused ? "FMA" : "mul+add", isa.bits, isa.fused ? 2 : 1,
+        c.clock_hz / 1e9, pipes);
+  }
+  c.measured_unix_ms = UnixMillis();
+  c.seconds_spent = Seconds(start);
+  return c;
+}
+
+}  // namespace flopd

@@ -1,0 +1,53 @@
+// Measures the CPU's ceilings for the roofline (common/roofline.h):
+//
+//  - memory bandwidth: STREAM-style copy (a = b) and triad (a = b + s c) over
+//    three f64 arrays each >= 4x the last-level cache, on the kernel thread
+//    team, each thread on its own slice (first touched by that thread);
+//    bytes are counted the STREAM way (copy 16, triad 24 bytes per element:
+//    no write-allocate traffic, as flopd's min_bytes models count a write
+//    once). The ceiling is the best pass of either kernel.
+//  - peak FLOP rate per dtype: every thread runs a loop of independent FMA
+//    chains (12 accumulators of the widest vector ISA the CPU has: AVX-512F,
+//    else AVX2+FMA, else SSE2 mul+add), whose values feed a checksum, so it
+//    can be neither dropped nor shortened; best of 3 timed runs.
+//  - the clock: right after the FMA runs, every thread times a chain of
+//    dependent 64-bit integer adds written in assembly (one add per cycle on
+//    every x86-64 core), and the median over threads is reported; elsewhere
+//    /proc/cpuinfo's "cpu MHz" (what the kernel last saw) is used. The
+//    method text says which.
+//
+// Takes about a second on a 2-core VM. Not thread-safe against other work on
+// the CPU device: the scheduler runs it on the device's worker.
+#ifndef FLOPD_SERVER_BACKEND_CPU_CEILINGS_H_
+#define FLOPD_SERVER_BACKEND_CPU_CEILINGS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/roofline.h"
+
+namespace flopd {
+
+struct CpuCeilingsConfig {
+  int threads = 1;                  // the kernel thread team's size
+  int64_t llc_bytes = 0;            // last-level cache, all instances
+  int64_t memory_limit_bytes = 0;   // the arrays stay within half of it (0 = no limit)
+  double fma_seconds = 0.03;        // length of one timed FMA run
+  int bandwidth_passes = 5;         // timed passes of each STREAM kernel
+};
+
+// RESOURCE_EXHAUSTED when the STREAM arrays cannot be allocated.
+absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& config);
+
+// The clock of `threads` busy threads in Hz (0 when unknown); *method says
+// how it was obtained.
+double MeasureCpuClockHz(int threads, std::string* method);
+
+// Physical cores among the CPUs this process may run on (SMT siblings
+// counted once), from sysfs topology; 0 when unknown.
+int PhysicalCoresUsable();
+
+}  // namespace flopd
+
+#endif  // FLOPD_SERVER_BACKEND_CPU_CEILINGS_H_

@@ -1,0 +1,190 @@
+#include "client/plot_svg.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "client/report_html.h"
+#include "gtest/gtest.h"
+
+namespace flopd {
+namespace {
+
+v1::Result Make(const std::string& host, const std::string& op, const std::string& impl, int64_t n,
+                double median, bool roofline) {
+  v1::Result r;
+  r.set_host_address(host);
+  r.set_device("cpu:0");
+  r.set_device_name("Test <CPU> & co");
+  r.set_op(op);
+  r.set_impl(impl);
+  r.set_dtype("f32");
+  r.set_n(n);
+  r.set_flops(2 * n * n - n);
+  r.set_min_bytes((n * n + 2 * n) * 4);
+  r.mutable_time()->set_median(median);
+  r.mutable_verification()->set_passed(true);
+  if (roofline) {
+    v1::Roofline* roof = r.mutable_roofline();
+    roof->set_intensity(static_cast<double>(r.flops()) / r.min_bytes());
+    roof->set_floor_seconds(r.min_bytes() / 1e10);
+    roof->set_efficiency(roof->floor_seconds() / median);
+    roof->set_bound("memory");
+    roof->set_peak_flops_per_s(1e11);
+    roof->set_peak_bandwidth_bytes_per_s(1e10);
+  }
+  return r;
+}
+
+std::vector<v1::Result> Sample(bool two_hosts) {
+  std::vector<v1::Result> results;
+  for (const std::string host : {"a:1", "b:1"}) {
+    for (int64_t n : {1000, 2000, 4000}) {
+      const double scale = host == "a:1" ? 1.0 : 1.3;
+      results.push_back(Make(host, "matvec", "gemv", n, 1e-9 * n * n * scale, true));
+      results.push_back(Make(host, "outer", "fused", n, 0.3e-9 * n * n * scale, true));
+    }
+    if (!two_hosts) break;
+  }
+  return results;
+}
+
+// A minimal XML well-formedness check: balanced and properly nested tags,
+// quoted attributes, no raw '<' or stray '&' in text.
+bool WellFormed(const std::string& xml, std::string* why) {
+  std::vector<std::string> stack;
+  size_t i = 0;
+  bool root_seen = false;
+  while (i < xml.size()) {
+    if (xml[i] == '&') {
+      const size_t semi = xml.find(';', i);
+      if (semi == std::string::npos || semi - i > 8) {
+        *why = "stray & at " + std::to_string(i);
+        return false;
+      }
+      i = semi + 1;
+      continue;
+    }
+    if (xml[i] != '<') {
+      if (xml[i] == '>') {
+        *why = "raw > in text at " + std::to_string(i);
+        return false;
+      }
+      ++i;
+      continue;
+    }
+    if (xml.compare(i, 2, "<?") == 0) {
+      i = xml.find("?>", i);
+      if (i == std::string::npos) return false;
+      i += 2;
+      continue;
+    }
+    const size_t end = xml.find('>', i);
+    if (end == std::string::npos) {
+      *why = "unclosed tag";
+      return false;
+    }
+    std::string tag = xml.substr(i + 1, end - i - 1);
+    // Quotes must balance inside a tag.
+    size_t quotes = 0;
+    for (char c : tag) quotes += c == '"';
+    if (quotes % 2) {
+      *why = "unbalanced quotes in <" + tag + ">";
+      return false;
+    }
+    if (tag.find('<') != std::string::npos) {
+      *why = "< inside tag <" + tag + ">";
+      return false;
+    }
+    if (!tag.empty() && tag[0] == '/') {
+      const std::string name = tag.substr(1);
+      if (stack.empty() || stack.back() != name) {
+        *why = "mismatched </" + name + ">";
+        return false;
+      }
+      stack.pop_back();
+    } else if (!tag.empty() && tag.back() == '/') {
+      if (stack.empty() && root_seen) return false;
+    } else {
+      if (stack.empty() && root_seen) {
+        *why = "second root";
+        return false;
+      }
+      root_seen = true;
+      stack.push_back(tag.substr(0, tag.find_first_of(" \n\t")));
+    }
+    i = end + 1;
+  }
+  if (!stack.empty()) *why = "unclosed <" + stack.back() + ">";
+  return stack.empty() && root_seen;
+}
+
+int Count(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+TEST(PlotSvg, IsWellFormedXmlWithTheExpectedSeries) {
+  const std::string svg = PlotSvg(Sample(false), PlotKind::kAll);
+  std::string why;
+  EXPECT_TRUE(WellFormed(svg, &why)) << why;
+  EXPECT_TRUE(absl::StartsWith(svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg "));
+  // Runtime vs FLOPs and vs N: two lines plus two dashed floors each.
+  EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"matvec/gemv f32\""), 2) << svg;
+  EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"outer/fused f32 floor\""), 2);
+  EXPECT_EQ(Count(svg, "stroke-dasharray"), 2 * 2 * 2);  // lines + their legend swatches
+  // Roofline: markers per series and the f32 roof.
+  EXPECT_EQ(Count(svg, "class=\"markers\" data-series=\"outer/fused f32\""), 3);
+  EXPECT_TRUE(absl::StrContains(svg, "f32 roof: 100 GFLOP/s, 10 GB/s")) << svg;
+  // Axis labels with units, escaped device names, no fleet section for one host.
+  EXPECT_TRUE(absl::StrContains(svg, "median time per execution (s)"));
+  EXPECT_TRUE(absl::StrContains(svg, "arithmetic intensity (FLOP/byte"));
+  EXPECT_TRUE(absl::StrContains(svg, "Test &lt;CPU&gt; &amp; co"));
+  EXPECT_FALSE(absl::StrContains(svg, "Fleet"));
+}
+
+TEST(PlotSvg, IsDeterministic) {
+  EXPECT_EQ(PlotSvg(Sample(true), PlotKind::kAll), PlotSvg(Sample(true), PlotKind::kAll));
+}
+
+TEST(PlotSvg, FleetViewForSeveralHosts) {
+  const std::string svg = PlotSvg(Sample(true), PlotKind::kFleet);
+  std::string why;
+  EXPECT_TRUE(WellFormed(svg, &why)) << why;
+  EXPECT_TRUE(absl::StrContains(svg, "Fleet: per-host spread at each N"));
+  EXPECT_EQ(Count(svg, "class=\"panel\""), 2);       // matvec/gemv and outer/fused
+  EXPECT_EQ(Count(svg, "class=\"spread\""), 2 * 3);  // one bar per N
+  EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"b:1\""), 2);
+}
+
+TEST(PlotSvg, DecadeTicksOnLogAxes) {
+  const std::string svg = PlotSvg(Sample(false), PlotKind::kRuntimeVsN);
+  // N from 1000 to 4000: ticks at 10^3 and 10^4.
+  EXPECT_TRUE(absl::StrContains(svg, "10<tspan dy=\"-6\" font-size=\"9\">3</tspan>"));
+  EXPECT_TRUE(absl::StrContains(svg, "10<tspan dy=\"-6\" font-size=\"9\">4</tspan>"));
+}
+
+TEST(PlotKindNames, ParseAndReject) {
+  EXPECT_EQ(*ParsePlotKind("roofline"), PlotKind::kRoofline);
+  EXPECT_FALSE(ParsePlotKind("pie").ok());
+}
+
+TEST(ReportHtml, SelfContainedAndEscaped) {
+  const std::string html = ReportHtml(Sample(true), {"a<b>.jsonl"});
+  EXPECT_TRUE(absl::StartsWith(html, "<!DOCTYPE html>"));
+  EXPECT_TRUE(absl::StrContains(html, "<style>"));
+  EXPECT_TRUE(absl::StrContains(html, "<svg xmlns="));
+  EXPECT_TRUE(absl::StrContains(html, "a&lt;b&gt;.jsonl"));
+  EXPECT_FALSE(absl::StrContains(html, "<CPU>"));
+  EXPECT_FALSE(absl::StrContains(html, "src="));   // nothing external
+  EXPECT_FALSE(absl::StrContains(html, "href="));
+  EXPECT_TRUE(absl::StrContains(html, "Measured ceilings"));
+  EXPECT_EQ(Count(html, "<td>memory</td>"), 12);
+  std::string why;
+  const size_t body = html.find("<body>");
+  EXPECT_TRUE(WellFormed(html.substr(body, html.find("</body>") + 7 - body), &why)) << why;
+}
+
+}  // namespace
+}  // namespace flopd
