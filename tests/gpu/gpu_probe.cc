@@ -9,10 +9,21 @@
 // TimeBatch of enough executions to last ~1 ms, and the table shows the
 // median and the spread of `--samples` samples.
 //
+// Each row also shows the wall time of the point's Prepare, of its first
+// Verify and of releasing it (the per-point overhead a sweep pays).
+//
+// --sweep=seed instead runs flopd's own measurement loop (MeasurePoint, the
+// device's default settings, hot) over the seed's two experiments, matvec/gemm
+// and outer/library axis 0 at N = 1000:19500:500, and prints each point's
+// wall time and the sweep's total: the number to hold against the seed's
+// 1000-iteration loop.
+//
 // Usage: flopd_gpu_probe [--n=20000] [--dtype=f32|f64|all] [--samples=50]
-//                        [--modes=hot,graph,cold] [--device=0|all]
+//                        [--modes=hot,graph,cold] [--device=0|all] [--sweep=seed]
 // Exit status 0 when every point verified (targets are reported, not enforced).
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +43,7 @@
 #include "server/backend/cuda/cuda_device.h"
 #include "server/backend/device.h"
 #include "server/backend/registry.h"
+#include "server/measure_point.h"
 
 namespace flopd {
 namespace {
@@ -42,7 +54,12 @@ struct Options {
   int samples = 50;
   std::vector<TimingMode> modes = {TimingMode::kHot, TimingMode::kGraph, TimingMode::kCold};
   int device = 0;  // -1 = all
+  bool sweep_seed = false;
 };
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 bool ParseOptions(int argc, char** argv, Options* options) {
   for (int i = 1; i < argc; ++i) {
@@ -70,6 +87,9 @@ bool ParseOptions(int argc, char** argv, Options* options) {
         if (!ParseTimingMode(name, &mode).ok()) return false;
         options->modes.push_back(mode);
       }
+    } else if (key == "--sweep") {
+      if (value != "seed") return false;
+      options->sweep_seed = true;
     } else if (key == "--device") {
       if (value == "all") {
         options->device = -1;
@@ -93,6 +113,7 @@ struct Row {
   std::string target;
   std::string status;
   std::string clock;  // SM clock after sampling, MHz (probe kernel / NVML)
+  double prepare_ms = 0, verify_ms = 0, release_ms = 0;
 };
 
 double Percentile(std::vector<double> v, double q) {
@@ -112,13 +133,17 @@ bool Measure(Device& device, const PointSpec& point, TimingMode mode, int sample
   row->mode = std::string(TimingModeName(mode));
   MeasureSettings settings = device.Describe().default_settings;
   settings.timing = mode;
+  auto start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared = device.Prepare(point, settings);
+  row->prepare_ms = SecondsSince(start) * 1e3;
   if (!prepared.ok()) {
     row->status = prepared.status().ToString();
     return false;
   }
   PreparedPoint& p = **prepared;
+  start = std::chrono::steady_clock::now();
   absl::StatusOr<VerificationResult> verified = p.Verify();
+  row->verify_ms = SecondsSince(start) * 1e3;
   if (!verified.ok()) {
     row->status = verified.status().ToString();
     return false;
@@ -163,6 +188,9 @@ bool Measure(Device& device, const PointSpec& point, TimingMode mode, int sample
     return it == after.properties.end() ? std::string("?") : it->second;
   };
   row->clock = property("sm_clock_mhz_last") + "/" + property("sm_clock_mhz_last_nvml");
+  start = std::chrono::steady_clock::now();
+  prepared->reset();
+  row->release_ms = SecondsSince(start) * 1e3;
 
   const bool f32_20000 = point.dtype == DType::kF32 && point.n == 20000;
   if (point.impl == "custom") {
@@ -181,6 +209,55 @@ bool Measure(Device& device, const PointSpec& point, TimingMode mode, int sample
   return true;
 }
 
+// The seed's two experiments through MeasurePoint, as flopd runs them.
+bool SweepSeed(Device& device) {
+  MeasureSettings settings = device.Describe().default_settings;
+  settings.timing = TimingMode::kHot;
+  const std::atomic<bool> cancelled{false};
+  std::printf("\nsweep: the seed's two experiments, MeasurePoint with the device's defaults "
+              "(hot, noise target %.2f%%, min %d samples, min %.3g s, max %.3g s)\n",
+              settings.noise_target * 100, settings.min_samples, settings.min_time_s,
+              settings.max_time_s);
+  std::printf("%-36s %9s %8s %6s %11s %8s %10s  %s\n", "point", "wall_ms", "sample_ms",
+              "count", "median_us", "noise", "overhead", "stop");
+  bool ok = true;
+  const auto sweep_start = std::chrono::steady_clock::now();
+  double overhead_total = 0;
+  int points = 0;
+  for (int impl = 0; impl < 2; ++impl) {
+    for (int64_t n = 1000; n <= 19500; n += 500) {
+      PointSpec point;
+      point.op = impl == 0 ? "matvec" : "outer";
+      point.impl = impl == 0 ? "gemm" : "library";
+      if (impl == 1) point.params["axis"] = 0;
+      point.dtype = DType::kF32;
+      point.n = n;
+      absl::StatusOr<PointOutcome> outcome = MeasurePoint(device, point, settings, cancelled);
+      if (!outcome.ok()) {
+        std::printf("%-36s %s\n", point.Label().c_str(), outcome.status().ToString().c_str());
+        ok = false;
+        continue;
+      }
+      double sampled = 0;
+      for (double t : outcome->samples) sampled += t * static_cast<double>(outcome->iterations_per_sample);
+      const double overhead = outcome->wall_seconds - sampled;
+      overhead_total += overhead;
+      ++points;
+      ok = ok && outcome->verification.passed;
+      std::printf("%-36s %9.1f %8.1f %6d %11.2f %7.2f%% %8.1fms  %s%s\n", point.Label().c_str(),
+                  outcome->wall_seconds * 1e3, sampled * 1e3,
+                  static_cast<int>(outcome->samples.size()), outcome->summary.median * 1e6,
+                  outcome->summary.relative_noise * 100, overhead * 1e3,
+                  outcome->stop_reason.c_str(), outcome->verification.passed ? "" : " VERIFY FAILED");
+      std::fflush(stdout);
+    }
+  }
+  std::printf("sweep: %d points in %.2f s wall (%.2f s outside sampling: prepare, verify, "
+              "warm-up, clock reads, release)\n",
+              points, SecondsSince(sweep_start), overhead_total);
+  return ok;
+}
+
 int Run(const Options& options) {
   absl::StatusOr<std::vector<std::unique_ptr<Device>>> devices = CreateCudaDevices({});
   if (!devices.ok()) {
@@ -192,6 +269,10 @@ int Run(const Options& options) {
   for (size_t index = 0; index < devices->size(); ++index) {
     if (options.device >= 0 && static_cast<int>(index) != options.device) continue;
     Device& device = *(*devices)[index];
+    if (options.sweep_seed) {
+      all_ok = SweepSeed(device) && all_ok;
+      continue;
+    }
     const DeviceDescription d = device.Describe();
     std::printf("== %s: %s, %d SMs, %s\n", d.id.c_str(), d.name.c_str(), d.cores,
                 d.library.c_str());
@@ -213,9 +294,11 @@ int Run(const Options& options) {
         "max clock\n",
         d.id, d.name, *bandwidth / 1e9, peak / 1e12);
     absl::StrAppend(
-        &table, absl::StrFormat("%-36s %-5s %-12s %6s %11s %11s %7s %11s %7s %10s  %-24s %s\n",
+        &table, absl::StrFormat("%-36s %-5s %-12s %6s %11s %11s %7s %11s %7s %10s %8s %8s %8s  "
+                                "%-24s %s\n",
                                 "point", "mode", "verify", "iters", "median_us", "min_us", "spread",
-                                "floor_us", "x_floor", "clock_mhz", "target", "status"));
+                                "floor_us", "x_floor", "clock_mhz", "prep_ms", "verif_ms",
+                                "free_ms", "target", "status"));
     std::vector<std::string> warnings;
     for (DType dtype : options.dtypes) {
       const struct {
@@ -240,10 +323,11 @@ int Run(const Options& options) {
                       *bandwidth, peak, &row, &warnings);
           all_ok = all_ok && ok;
           const std::string line = absl::StrFormat(
-              "%-36s %-5s %-12s %6d %11.2f %11.2f %6.1f%% %11.2f %7.3f %10s  %-24s %s\n", row.label,
-              row.mode, row.verify, row.iterations, row.median * 1e6, row.min * 1e6,
+              "%-36s %-5s %-12s %6d %11.2f %11.2f %6.1f%% %11.2f %7.3f %10s %8.1f %8.1f %8.1f  "
+              "%-24s %s\n",
+              row.label, row.mode, row.verify, row.iterations, row.median * 1e6, row.min * 1e6,
               row.spread * 100, row.floor * 1e6, row.floor > 0 ? row.median / row.floor : 0,
-              row.clock, row.target, row.status);
+              row.clock, row.prepare_ms, row.verify_ms, row.release_ms, row.target, row.status);
           std::fputs(line.c_str(), stdout);
           std::fflush(stdout);
           absl::StrAppend(&table, line);
@@ -265,7 +349,7 @@ int main(int argc, char** argv) {
   if (!flopd::ParseOptions(argc, argv, &options)) {
     std::fprintf(stderr,
                  "usage: %s [--n=20000] [--dtype=f32|f64|all] [--samples=50] "
-                 "[--modes=hot,graph,cold] [--device=0|all]\n",
+                 "[--modes=hot,graph,cold] [--device=0|all] [--sweep=seed]\n",
                  argv[0]);
     return 2;
   }

@@ -1,23 +1,28 @@
-// PlanSplit decides how the CUDA backend's split kernels cut their work; it
-// is plain arithmetic, tested here without a GPU.
+// The split plans decide how the CUDA backend's split kernels cut their
+// work; they are plain arithmetic, tested here without a GPU.
 #include "server/backend/cuda/split_plan.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "gtest/gtest.h"
 
 namespace flopd {
 namespace {
 
-SplitShape FusedShape(int64_t n) {
-  SplitShape shape;
-  shape.outputs = n;
-  shape.summed = n;
-  shape.tile_width = 512;
-  shape.chunk_multiple = 32;
-  shape.min_chunk = 64;
-  shape.block_overhead = 256;
-  return shape;
+// The fused kernel's variants (cuda_kernels.cuh): tile widths 16 kJ.
+const std::vector<int64_t> kTilesF32 = {64, 96, 128, 160, 192, 256};
+const std::vector<int64_t> kTilesF64 = {64, 96, 128, 160};
+constexpr int kWarpsF32 = 32;
+constexpr int kWarpsF64 = 16;
+constexpr int64_t kChunkMultiple = 256;
+
+SplitPlan PlanF32(int64_t n, int sms = 132) {
+  return PlanFusedOnePerSm(n, sms, kTilesF32, kWarpsF32, kChunkMultiple, 128);
+}
+SplitPlan PlanF64(int64_t n, int sms = 132) {
+  return PlanFusedOnePerSm(n, sms, kTilesF64, kWarpsF64, kChunkMultiple, 64);
 }
 
 // Every summed element lies in exactly one chunk, and no chunk is empty.
@@ -27,55 +32,78 @@ void ExpectCovers(const SplitPlan& plan, int64_t summed) {
   EXPECT_LT(plan.chunk * (plan.splits - 1), summed);
 }
 
-TEST(SplitPlanTest, FillsAnH100AtTheSeedsLargestSize) {
-  // 132 SMs, 5 resident blocks of the f32 fused kernel: 40 tiles of 512.
-  const SplitPlan plan = PlanSplit(FusedShape(20000), 132, 5);
-  EXPECT_EQ(plan.tiles, 40);
-  ExpectCovers(plan, 20000);
-  const int64_t blocks = plan.tiles * plan.splits;
-  // At least 3 blocks per SM (full issue rate) and at most a few waves.
-  EXPECT_GE(blocks, 3 * 132);
-  EXPECT_LE(blocks, 132 * 5 * 4);
-  // The busiest SM does at most 5% more than an even share.
-  const int64_t per_sm = (blocks + 131) / 132;
-  const double busiest = static_cast<double>(per_sm * plan.chunk);
-  const double even = 40.0 * 20000 / 132;
-  EXPECT_LT(busiest / even, 1.05);
-  EXPECT_EQ(plan.PartialElements(), plan.splits * 40 * 512);
-  EXPECT_EQ(plan.CounterCount(), 40);
+// What LaunchOuterFused accepts.
+void ExpectValidFusedPlan(const SplitPlan& plan, int64_t n, const std::vector<int64_t>& widths) {
+  EXPECT_NE(std::find(widths.begin(), widths.end(), plan.tile_width), widths.end())
+      << plan.tile_width;
+  EXPECT_EQ(plan.tiles, (n + plan.tile_width - 1) / plan.tile_width);
+  EXPECT_EQ(plan.chunk % kChunkMultiple, 0);
+  ExpectCovers(plan, n);
 }
 
-TEST(SplitPlanTest, SmallSizesStillCoverEverything) {
-  for (int64_t n : {1, 2, 33, 64, 65, 1023, 4097}) {
-    SCOPED_TRACE(n);
-    const SplitPlan plan = PlanSplit(FusedShape(n), 132, 5);
-    EXPECT_EQ(plan.tiles, (n + 511) / 512);
-    ExpectCovers(plan, n);
-    EXPECT_EQ(plan.chunk % 32, 0);
-    if (plan.splits > 1) {
-      EXPECT_GE(plan.chunk, 64);
+TEST(FusedPlanTest, OneWaveOfTilesOf160AtTheSeedsLargestSize) {
+  // 132 SMs: tiles of 160 give 125 blocks in one wave (128 would need 157,
+  // two waves; 192 leaves more SMs idle).
+  const SplitPlan plan = PlanF32(20000);
+  ExpectValidFusedPlan(plan, 20000, kTilesF32);
+  EXPECT_EQ(plan.tile_width, 160);
+  EXPECT_EQ(plan.tiles, 125);
+  EXPECT_EQ(plan.splits, 1);
+  EXPECT_EQ(plan.PartialElements(), 0);
+  EXPECT_EQ(plan.CounterCount(), 0);
+  const SplitPlan f64 = PlanF64(20000);
+  EXPECT_EQ(f64.tile_width, 160);
+  EXPECT_EQ(f64.tiles, 125);
+}
+
+TEST(FusedPlanTest, PicksWhatWasFastestOnAnH100) {
+  // The bench's winners among all tile widths and splits (NOTES.md).
+  EXPECT_EQ(PlanF32(12000).tile_width, 96);
+  EXPECT_EQ(PlanF32(12000).splits, 1);
+  EXPECT_EQ(PlanF32(8000).tile_width, 64);
+  EXPECT_EQ(PlanF32(8000).splits, 1);
+  EXPECT_EQ(PlanF32(4100).tile_width, 64);
+  EXPECT_EQ(PlanF32(4100).splits, 1);
+}
+
+TEST(FusedPlanTest, EverySizeGetsAValidPlanInOneWaveWhereItFits) {
+  for (int f64 = 0; f64 < 2; ++f64) {
+    const std::vector<int64_t>& widths = f64 ? kTilesF64 : kTilesF32;
+    for (int64_t n = 1; n <= 40000; n += (n < 300 ? 1 : 97)) {
+      SCOPED_TRACE(n);
+      const SplitPlan plan = f64 ? PlanF64(n) : PlanF32(n);
+      ExpectValidFusedPlan(plan, n, widths);
+      // The widest tile covers 132 * width outputs in one wave.
+      if (n <= 132 * widths.back()) {
+        EXPECT_LE(plan.tiles * plan.splits, 132);
+      }
+      if (plan.splits > 1) {
+        EXPECT_GE(plan.chunk, 16 * (f64 ? kWarpsF64 : kWarpsF32));
+      }
     }
   }
 }
 
-TEST(SplitPlanTest, OneSplitNeedsNoScratch) {
-  SplitShape shape = FusedShape(100);
-  shape.min_chunk = 1000;  // forbids splitting
-  const SplitPlan plan = PlanSplit(shape, 132, 5);
-  EXPECT_EQ(plan.splits, 1);
-  EXPECT_EQ(plan.PartialElements(), 0);
-  EXPECT_EQ(plan.CounterCount(), 0);
+TEST(FusedPlanTest, SplitsOnlyWhenTheyPay) {
+  // A GPU with many SMs for few outputs: splitting the summed axis fills it.
+  const SplitPlan wide = PlanF32(20000, 1000);
+  ExpectValidFusedPlan(wide, 20000, kTilesF32);
+  EXPECT_GT(wide.splits, 1);
+  EXPECT_GT(wide.tiles * wide.splits, 132);
+  EXPECT_LE(wide.tiles * wide.splits, 1000);
+  // Tiny sizes are all overhead: one block, no split.
+  const SplitPlan tiny = PlanF32(33);
+  EXPECT_EQ(tiny.tiles, 1);
+  EXPECT_EQ(tiny.splits, 1);
 }
 
-TEST(SplitPlanTest, ManyTilesStayBalanced) {
-  // A million outputs already give 1954 blocks; a split is worth it only to
-  // even out the last wave, and never by much.
-  const SplitPlan plan = PlanSplit(FusedShape(1000000), 132, 5);
-  ExpectCovers(plan, 1000000);
-  EXPECT_LE(plan.splits, 8);
-  const int64_t per_sm = (plan.tiles * plan.splits + 131) / 132;
-  const double even = static_cast<double>(plan.tiles) * 1000000 / 132;
-  EXPECT_LT(static_cast<double>(per_sm * plan.chunk) / even, 1.02);
+TEST(FusedPlanTest, ManyWavesStayBalanced) {
+  const SplitPlan plan = PlanF32(1000000);
+  ExpectValidFusedPlan(plan, 1000000, kTilesF32);
+  // The busiest SM does at most 2% more than an even share.
+  const int64_t waves = (plan.tiles * plan.splits + 131) / 132;
+  const double busiest = static_cast<double>(waves * plan.tile_width * plan.chunk);
+  EXPECT_LT(busiest / (1e12 / 132), 1.02);
 }
 
 TEST(SplitPlanTest, StreamingSplitAimsAtBlocksPerSm) {

@@ -122,7 +122,6 @@ class GpuContext {
   const cudaDeviceProp& props() const { return props_; }
   int sm_count() const { return props_.multiProcessorCount; }
   int64_t flush_bytes() const { return flush_bytes_; }
-  const kernels::KernelOccupancy& occupancy() const { return occupancy_; }
   const NvmlClock* nvml() const { return nvml_.get(); }
   const std::string& nvml_status() const { return nvml_status_; }
 
@@ -174,7 +173,6 @@ class GpuContext {
   void* cublas_workspace_ = nullptr;
   unsigned long long* probe_words_ = nullptr;
   int64_t flush_bytes_ = 0;
-  kernels::KernelOccupancy occupancy_;
   std::unique_ptr<NvmlClock> nvml_;
   std::string nvml_status_;
 
@@ -249,10 +247,6 @@ absl::Status GpuContext::Init() {
   if (absl::Status s =
           Check(cudaMalloc(reinterpret_cast<void**>(&probe_words_), 2 * sizeof(unsigned long long)),
                 "cudaMalloc(clock probe)");
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = Check(kernels::QueryKernelOccupancy(&occupancy_), "occupancy query");
       !s.ok()) {
     return s;
   }
@@ -387,17 +381,13 @@ absl::StatusOr<Impl> ParseImpl(const PointSpec& point) {
 // plan (tiles 0) for impls without one.
 SplitPlan PlanFor(const PointSpec& point, const GpuContext& context) {
   const bool f32 = point.dtype == DType::kF32;
-  const kernels::KernelOccupancy& occ = context.occupancy();
+  if (point.op == "outer" && point.impl == "fused") {
+    return f32 ? kernels::PlanOuterFused<float>(point.n, context.sm_count())
+               : kernels::PlanOuterFused<double>(point.n, context.sm_count());
+  }
   SplitShape shape;
   shape.outputs = point.n;
   shape.summed = point.n;
-  if (point.op == "outer" && point.impl == "fused") {
-    shape.tile_width = f32 ? kernels::FusedTileWidth<float>() : kernels::FusedTileWidth<double>();
-    shape.chunk_multiple = 4 * kernels::kBlockWarps;
-    shape.min_chunk = 64;
-    shape.block_overhead = 256;
-    return PlanSplit(shape, context.sm_count(), std::max(1, f32 ? occ.fused_f32 : occ.fused_f64));
-  }
   if (point.op == "outer" && point.impl == "library" && point.Param("axis") == 0) {
     shape.tile_width = f32 ? kernels::ColumnSumsTileWidth<float>(point.n)
                            : kernels::ColumnSumsTileWidth<double>(point.n);
@@ -410,14 +400,63 @@ SplitPlan PlanFor(const PointSpec& point, const GpuContext& context) {
   return none;
 }
 
-// Device bytes beyond BufferBytes: scratch partials and counters, the flush
-// buffer in cold mode.
+// Device bytes beyond BufferBytes: the fp64 reference, scratch partials and
+// counters, the flush buffer in cold mode.
 int64_t ExtraBytes(const PointSpec& point, TimingMode timing, const GpuContext& context) {
   const SplitPlan plan = PlanFor(point, context);
-  int64_t bytes = plan.PartialElements() * DTypeSize(point.dtype) +
+  int64_t bytes = point.n * static_cast<int64_t>(sizeof(double)) +
+                  plan.PartialElements() * DTypeSize(point.dtype) +
                   plan.CounterCount() * static_cast<int64_t>(sizeof(uint32_t));
   if (timing == TimingMode::kCold) bytes += context.flush_bytes();
   return bytes;
+}
+
+// ---------------------------------------------------------------------------
+// Inputs and reference, made on the GPU.
+
+// Fills the point's inputs on the GPU with the values FillUniform gives on
+// the host (buffer 0 = A or u from seed kInputSeed, buffer 1 = x or v from
+// kInputSeed + 1: ReferenceResult's order, so every backend sees the same
+// numbers), computes the fp64 reference there into `reference_device` (N
+// doubles) and copies it to *reference. Synchronizes `stream`.
+template <typename T>
+absl::Status MakeInputsAndReference(GpuContext& ctx, cudaStream_t stream, const PointSpec& point,
+                                    T* first, T* second, double* reference_device,
+                                    std::vector<double>* reference) {
+  const int64_t n = point.n;
+  const bool matvec = point.op == "matvec";
+  if (absl::Status s = ctx.Check(
+          kernels::LaunchFillUniform(first, matvec ? n * n : n, kInputSeed + 0, stream),
+          "input fill kernel launch");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          ctx.Check(kernels::LaunchFillUniform(second, n, kInputSeed + 1, stream),
+                    "input fill kernel launch");
+      !s.ok()) {
+    return s;
+  }
+  cudaError_t launched;
+  if (matvec) {
+    launched = kernels::LaunchReferenceMatvec<T>(first, second, reference_device, n, stream);
+  } else {
+    // axis 0: out_j = sum_i u_i v_j (v owned, u summed); axis 1: swapped.
+    const bool column_sums = point.Param("axis") == 0;
+    launched = kernels::LaunchReferenceOuter<T>(column_sums ? second : first,
+                                                column_sums ? first : second, reference_device,
+                                                n, stream);
+  }
+  if (absl::Status s = ctx.Check(launched, "reference kernel launch"); !s.ok()) return s;
+  reference->assign(static_cast<size_t>(n), 0.0);
+  if (absl::Status s = ctx.Check(cudaMemcpyAsync(reference->data(), reference_device,
+                                                 n * sizeof(double), cudaMemcpyDeviceToHost,
+                                                 stream),
+                                 "copying the reference back");
+      !s.ok()) {
+    return s;
+  }
+  return ctx.Check(cudaStreamSynchronize(stream), "input fill and reference kernels");
 }
 
 // ---------------------------------------------------------------------------
@@ -446,9 +485,9 @@ class CudaPoint : public PreparedPoint {
     // The DeviceBuffer members are freed after this, with the GPU current.
   }
 
-  // Allocates and fills the buffers, computes the reference, creates the
-  // events, runs the op twice (module load, cuBLAS's first-call setup) and
-  // reads the clock.
+  // Allocates the buffers, fills the inputs and computes the reference on
+  // the GPU, creates the events, runs the op twice (module load, cuBLAS's
+  // first-call setup) and reads the clock.
   absl::Status Init();
 
   absl::StatusOr<VerificationResult> Verify() override;
@@ -476,7 +515,7 @@ class CudaPoint : public PreparedPoint {
   const SplitPlan plan_;
 
   // matvec: first_ = A (N x N), second_ = x.   outer: first_ = u, second_ = v.
-  DeviceBuffer first_, second_, out_, product_, partials_, counters_, flush_;
+  DeviceBuffer first_, second_, out_, product_, partials_, counters_, flush_, reference_device_;
   std::vector<double> reference_;
 
   // events_[0..1]: the hot/graph pair; then kColdEventPairs start/stop pairs.
@@ -528,27 +567,16 @@ absl::Status CudaPoint<T>::Init() {
     }
   }
 
-  {
-    // Inputs on the host only for as long as the upload and the reference
-    // take.
-    std::vector<T> first(static_cast<size_t>(first_count));
-    std::vector<T> second(static_cast<size_t>(n));
-    FillUniform(first.data(), first_count, kInputSeed + 0);
-    FillUniform(second.data(), n, kInputSeed + 1);
-    if (absl::Status s = Check(cudaMemcpyAsync(first_.as<void>(), first.data(), first_count * size,
-                                               cudaMemcpyHostToDevice, ctx.stream()),
-                               "upload");
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = Check(cudaMemcpyAsync(second_.as<void>(), second.data(), n * size,
-                                               cudaMemcpyHostToDevice, ctx.stream()),
-                               "upload");
-        !s.ok()) {
-      return s;
-    }
-    reference_ = ReferenceResult<T>(point_, {first.data(), second.data()});
-    if (absl::Status s = Check(cudaStreamSynchronize(ctx.stream()), "upload"); !s.ok()) return s;
+  if (absl::Status s =
+          reference_device_.Allocate(ctx, n * static_cast<int64_t>(sizeof(double)), "reference");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = MakeInputsAndReference<T>(ctx, ctx.stream(), point_, first_.as<T>(),
+                                                 second_.as<T>(), reference_device_.as<double>(),
+                                                 &reference_);
+      !s.ok()) {
+    return s;
   }
 
   events_.resize(2 + (timing_ == TimingMode::kCold ? 2 * kColdEventPairs : 0), nullptr);
@@ -600,10 +628,20 @@ absl::Status CudaPoint<T>::Execute() {
     case Impl::kCustom:
       return Check(kernels::LaunchRowDot(first, second, out, n, stream), "row-dot kernel launch");
     case Impl::kLibrary: {
-      // Row-major P = u v^T is column-major P^T = v u^T: m = n = N, k = 1.
+      // Row-major P = u v^T is column-major P^T = v u^T: m = n = N, k = 1,
+      // A = v (N x 1). B = u^T (1 x N) is handed over either as a 1 x N
+      // matrix (ldb 1, op N) or as the N x 1 matrix u with op T (ldb N): the
+      // same operands and the same P, but cuBLAS picks different kernels. On
+      // an H100 at N = 20000 the f32 GEMM wrote P in 548 us with op T and
+      // 590 us with op N (write floor 531 us; NOTES.md); f64 keeps op N
+      // (already at 0.97 x its floor with the reduction).
       T* product = product_.as<T>();
+      const bool transposed_u = sizeof(T) == 4;
       if (absl::Status s = context_->CheckCublas(
-              Gemm(cublas, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, 1, second, ni, first, 1, product, ni),
+              transposed_u ? Gemm(cublas, CUBLAS_OP_N, CUBLAS_OP_T, ni, ni, 1, second, ni, first,
+                                  ni, product, ni)
+                           : Gemm(cublas, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, 1, second, ni, first,
+                                  1, product, ni),
               sizeof(T) == 4 ? "cublasSgemm (k=1)" : "cublasDgemm (k=1)");
           !s.ok()) {
         return s;
@@ -1022,6 +1060,13 @@ absl::StatusOr<std::unique_ptr<PreparedPoint>> CudaDevice::Prepare(
           absl::StrCat("params.axis: ", axis, " is out of range; allowed 0, 1"));
     }
   }
+  // The fused kernel indexes the summed axis with 32-bit offsets (and one
+  // execution at that size would take days).
+  if (*impl == Impl::kFused && point.n > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat("n: ", point.n, " is out of range for ",
+                                                   point.op, "/", point.impl, " on cuda; allowed <= ",
+                                                   std::numeric_limits<int32_t>::max()));
+  }
 
   // Checked before anything is allocated, on the host or the GPU.
   const int64_t needed = BytesNeeded(point, settings.timing);
@@ -1146,5 +1191,67 @@ absl::StatusOr<double> MeasureCudaCopyBandwidth(int device_index, int64_t bytes,
   cudaGetLastError();
   return result;
 }
+
+template <typename T>
+absl::Status CopyPreparedInputsForTesting(int device_index, const PointSpec& point,
+                                          std::vector<T>* first, std::vector<T>* second,
+                                          std::vector<double>* reference) {
+  if (point.n < 1) return absl::InvalidArgumentError("n < 1");
+  GpuContext context(device_index);
+  if (absl::Status s = context.Activate(); !s.ok()) return s;
+  cudaStream_t stream = nullptr;
+  if (absl::Status s = context.Check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+                                     "cudaStreamCreateWithFlags");
+      !s.ok()) {
+    return s;
+  }
+  const int64_t n = point.n;
+  const int64_t first_count = point.op == "matvec" ? n * n : n;
+  DeviceBuffer first_device, second_device, reference_device;
+  auto run = [&]() -> absl::Status {
+    if (absl::Status s = first_device.Allocate(context, first_count * sizeof(T), "first input");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = second_device.Allocate(context, n * sizeof(T), "second input"); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = reference_device.Allocate(context, n * sizeof(double), "reference");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = MakeInputsAndReference<T>(context, stream, point, first_device.as<T>(),
+                                                   second_device.as<T>(),
+                                                   reference_device.as<double>(), reference);
+        !s.ok()) {
+      return s;
+    }
+    first->assign(static_cast<size_t>(first_count), T(0));
+    second->assign(static_cast<size_t>(n), T(0));
+    if (absl::Status s = context.Check(cudaMemcpy(first->data(), first_device.as<void>(),
+                                                  first_count * sizeof(T), cudaMemcpyDeviceToHost),
+                                       "copying the first input back");
+        !s.ok()) {
+      return s;
+    }
+    return context.Check(
+        cudaMemcpy(second->data(), second_device.as<void>(), n * sizeof(T), cudaMemcpyDeviceToHost),
+        "copying the second input back");
+  };
+  const absl::Status status = run();
+  cudaStreamSynchronize(stream);
+  cudaStreamDestroy(stream);
+  cudaGetLastError();
+  return status;
+}
+
+template absl::Status CopyPreparedInputsForTesting<float>(int, const PointSpec&,
+                                                          std::vector<float>*,
+                                                          std::vector<float>*,
+                                                          std::vector<double>*);
+template absl::Status CopyPreparedInputsForTesting<double>(int, const PointSpec&,
+                                                           std::vector<double>*,
+                                                           std::vector<double>*,
+                                                           std::vector<double>*);
 
 }  // namespace flopd

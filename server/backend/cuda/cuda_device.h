@@ -11,12 +11,17 @@
 //                   row-major A is column-major A^T), as torch.mm(A, x) calls it
 //   matvec/gemv     cuBLAS ?gemv with CUBLAS_OP_T
 //   matvec/custom   flopd's row-dot kernel (cuda_kernels.cuh)
-//   outer/library   cuBLAS ?gemm with k = 1 writes the N x N product P, then
-//                   flopd's column-sum (axis 0) or row-sum (axis 1) kernel
+//   outer/library   cuBLAS ?gemm with k = 1 writes the N x N product P (f32
+//                   passes u as N x 1 with op T, which cuBLAS runs faster
+//                   than the equivalent 1 x N with op N), then flopd's
+//                   column-sum (axis 0) or row-sum (axis 1) kernel
 //   outer/fused     flopd's fused kernel: no N x N temporary
-// Inputs are drawn on the host with FillUniform (seed kInputSeed + buffer
-// index, in ReferenceResult's order), uploaded once in Prepare, and the fp64
-// reference is computed there once.
+// Prepare draws the inputs on the GPU, bit-identical to the host's
+// FillUniform (seed kInputSeed + buffer index, in ReferenceResult's order),
+// and computes the fp64 reference there with plain kernels of its own (see
+// cuda_kernels.cuh); only the N-element reference comes back to the host. At
+// N = 20000 this takes milliseconds, where drawing and summing 4e8 numbers on
+// one host core took 1-2 s.
 //
 // Timing (MeasureSettings::timing), always with CUDA events on the device's
 // own stream:
@@ -59,8 +64,11 @@
 #define FLOPD_SERVER_BACKEND_CUDA_CUDA_DEVICE_H_
 
 #include <cstdint>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/point.h"
 #include "server/backend/device.h"
 #include "server/backend/registry.h"
 
@@ -76,6 +84,17 @@ inline constexpr int64_t kCudaMemoryMarginBytes = int64_t{256} << 20;
 // for the duration of the call. The memory roofline flopd's kernels are held
 // against. REQUIRES: bytes >= 1, repetitions >= 1.
 absl::StatusOr<double> MeasureCudaCopyBandwidth(int device_index, int64_t bytes, int repetitions);
+
+// For tests: the inputs and fp64 reference exactly as Prepare makes them for
+// `point` on GPU `device_index` (the same code), copied back: *first = A or
+// u, *second = x or v, *reference = the N reference values. T is float or
+// double (the point's dtype is not consulted). Allocates the inputs on the
+// GPU for the duration of the call. REQUIRES: point.op is "matvec" or
+// "outer" (with params axis 0 or 1).
+template <typename T>
+absl::Status CopyPreparedInputsForTesting(int device_index, const PointSpec& point,
+                                          std::vector<T>* first, std::vector<T>* second,
+                                          std::vector<double>* reference);
 
 }  // namespace flopd
 

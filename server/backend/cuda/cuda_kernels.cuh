@@ -29,23 +29,29 @@ namespace kernels {
 inline constexpr int kBlockThreads = 256;
 inline constexpr int kBlockWarps = kBlockThreads / 32;
 
-// The fused outer kernel runs one block of 32 warps per SM (1024 threads):
-// all warps of an SM load, multiply and reduce together, so no block waits
-// behind another's FMAs and none runs alone at the end. Lane l of a block
-// owns the outputs tile_base + l + 32 m for m < kJ (its "outputs per lane",
-// kept in registers); each of the 32 warps takes 1/32 of the block's chunk of
-// the summed axis. kJ is a compiled variant; PlanFusedOnePerSm picks one per
-// N so that ceil(N / (32 kJ)) tiles (times the splits) fill the SMs in one
-// wave.
-inline constexpr int kFusedThreads = 1024;
-inline constexpr int kFusedWarps = kFusedThreads / 32;
-inline constexpr int kFusedLanesF32[] = {2, 3, 4, 5, 6, 8};
-// f64: the warps' partial sums (32 x (32 kJ + 1) doubles) share the 48 KB of
-// static shared memory, so kJ <= 5.
-inline constexpr int kFusedLanesF64[] = {2, 3, 4, 5};
+// The fused outer kernel runs one block per SM (32 warps for f32, 16 for
+// f64, whose 10 owned values and 10 accumulators per lane need more than the
+// 64 registers a 1024-thread block allows): all warps of an SM load, multiply
+// and reduce together, so no block waits behind another's FMAs and none runs
+// alone at the end. A block owns a tile of outputs; within each warp, lanes l
+// and l + 16 own the same kJ outputs (tile_base + l % 16 + 16 m, m < kJ, kept
+// in registers) and take alternate 4-element groups of the warp's share of
+// the summed axis; the warps split the block's chunk. kJ is a compiled
+// variant (tile width 16 kJ); PlanFusedOnePerSm picks the tile width and
+// split per N so that the blocks fill the SMs in one wave.
+inline constexpr int kFusedLaneGroup = 16;
+inline constexpr int kFusedWarpsF32 = 32;
+inline constexpr int kFusedWarpsF64 = 16;
+inline constexpr int kFusedLanesF32[] = {4, 6, 8, 10, 12, 16};
+inline constexpr int kFusedLanesF64[] = {4, 6, 8, 10};
 // Chunks of the summed axis are multiples of this: every warp's share is a
-// multiple of 4 elements and starts on a 16-byte boundary.
-inline constexpr int64_t kFusedChunkMultiple = 4 * kFusedWarps;
+// multiple of 8 elements (4 per half-warp) and starts on a 16-byte boundary.
+inline constexpr int64_t kFusedChunkMultiple = 256;
+
+// The fused kernel's plan for N = n on a GPU with `sm_count` SMs:
+// PlanFusedOnePerSm over this kernel's variants for T.
+template <typename T>
+SplitPlan PlanOuterFused(int64_t n, int sm_count);
 
 // Elements per vector load of the column-sum kernel: 16 bytes when every row
 // starts on a 16-byte boundary (N a multiple of 4 floats / 2 doubles), else 1.
@@ -70,10 +76,11 @@ cudaError_t LaunchRowDot(const T* a, const T* x, T* y, int64_t n, cudaStream_t s
 
 // out_k = sum_m owned_k * summed_m for k, m < n: the fused outer product.
 // axis 0 (column sums): owned = v, summed = u.  axis 1: owned = u, summed = v.
-// `plan` from PlanFusedOnePerSm: tile_width 32 kJ for a kJ listed in
-// kFusedLanesF32 / kFusedLanesF64, chunk a multiple of kFusedChunkMultiple
-// (cudaErrorInvalidValue otherwise). `partials` and `counters` as the plan
-// asks (null when splits == 1), counters zeroed once before the first launch.
+// `plan` from PlanFusedOnePerSm: tile_width 16 kJ for a kJ listed in
+// kFusedLanesF32 / kFusedLanesF64, chunk a multiple of kFusedChunkMultiple,
+// n < 2^31 (cudaErrorInvalidValue otherwise). `partials` and `counters` as
+// the plan asks (null when splits == 1), counters zeroed once before the
+// first launch.
 template <typename T>
 cudaError_t LaunchOuterFused(const T* owned, const T* summed, T* out, int64_t n,
                              const SplitPlan& plan, T* partials, uint32_t* counters,

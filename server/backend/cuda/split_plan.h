@@ -38,19 +38,7 @@ struct SplitShape {
   int64_t chunk_multiple = 1;  // chunks are rounded up to a multiple of this
   int64_t min_chunk = 1;       // never split finer than this (unless summed is smaller)
   int64_t max_splits = 256;
-  // A block's fixed cost (loads, barriers, partial stores), in units of the
-  // time it takes to consume one summed element.
-  int64_t block_overhead = 256;
 };
-
-// Picks the split count that minimizes the modelled time of the busiest SM:
-// it runs ceil(blocks / sm_count) blocks of (chunk + overhead) cost, in waves
-// of at most blocks_per_sm resident blocks, at full rate only with at least 3
-// resident (one block of 8 warps leaves issue slots idle). Ties go to fewer
-// splits (less scratch traffic).
-// REQUIRES: shape.outputs >= 1, shape.summed >= 1, sm_count >= 1,
-// blocks_per_sm >= 1.
-SplitPlan PlanSplit(const SplitShape& shape, int sm_count, int blocks_per_sm);
 
 // For a memory-bound split kernel: about `blocks_per_sm` blocks per SM in
 // total (a fraction is fine), never chunks shorter than shape.min_chunk.
@@ -60,23 +48,23 @@ SplitPlan PlanSplit(const SplitShape& shape, int sm_count, int blocks_per_sm);
 SplitPlan PlanStreamingSplit(const SplitShape& shape, int sm_count, double blocks_per_sm);
 
 // For the fused outer kernel, which runs one block of `warps` warps per SM
-// (cuda_kernels.cuh): picks the outputs per lane kJ among `lanes` (the
-// compiled variants; tile_width = 32 kJ) and the split of the summed axis
-// (chunks a multiple of `chunk_multiple`, at least 16 elements per warp
-// unless unsplit) that minimize the modelled time of the busiest SM, in SM
-// cycles:
-//   waves * (32 * share * max((kJ + 1/4) / 4, 1) + overhead)
-// waves = ceil(tiles * splits / sm_count), share = a warp's elements of the
-// chunk. Per element a lane issues kJ FMAs and a quarter of a 16-byte
-// broadcast load (4 schedulers issue in parallel); a warp's element also
-// takes one cycle of the SM's shared-memory data path (128 bytes), which
-// bounds kJ < 4. Overhead: ~1 us per block (first loads, reduction), ~1 us
-// more when split (the partials' round trip through L2). Ties go to the
-// first candidate (smaller kJ, fewer splits).
-// REQUIRES: n >= 1, sm_count >= 1, warps >= 1, !lanes.empty(), every lane
-// count >= 1, chunk_multiple >= 1.
-SplitPlan PlanFusedOnePerSm(int64_t n, int sm_count, const std::vector<int>& lanes, int warps,
-                            int64_t chunk_multiple);
+// (cuda_kernels.cuh): picks the tile width among `tile_widths` (the compiled
+// variants) and the split of the summed axis (chunks a multiple of
+// `chunk_multiple`; each warp's share a multiple of chunk_multiple / warps,
+// at least two of those unless unsplit) that minimize the modelled time of
+// the busiest SM, in SM cycles:
+//   waves * (tile_width * warps * share / fmas_per_cycle + overhead)
+// waves = ceil(tiles * splits / sm_count), share = one warp's elements of a
+// chunk, fmas_per_cycle = the SM's FMA lanes (128 f32, 64 f64 on Hopper).
+// Overhead: ~2000 cycles per block (launch, first loads, reduction), as much
+// again when split (the partials' round trip through L2). At N = 20000 on an
+// H100 this picks tile 160 (125 blocks); measured, the plans it picks were
+// the fastest of all tile widths and splits tried at N = 4100 ... 20000
+// (NOTES.md). Ties go to the first candidate.
+// REQUIRES: n >= 1, sm_count >= 1, warps >= 1, !tile_widths.empty(), every
+// tile width >= 1, chunk_multiple a multiple of warps, fmas_per_cycle > 0.
+SplitPlan PlanFusedOnePerSm(int64_t n, int sm_count, const std::vector<int64_t>& tile_widths,
+                            int warps, int64_t chunk_multiple, double fmas_per_cycle);
 
 }  // namespace flopd
 
