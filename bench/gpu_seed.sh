@@ -7,9 +7,10 @@
 #    both ops, every impl and axis) on DEVICE (default cuda:0)
 # 3. the seed's two experiments only (matvec gemm, outer library axis 0, the
 #    38 sizes) at the default 0.5% noise target, wall-timed
-# 4. PyTorch and CuPy on the same GPU (bench/torch_cupy_seed.py), including the
+# 4. a --device all run (every GPU and the CPU at once)
+# 5. PyTorch and CuPy on the same GPU (bench/torch_cupy_seed.py), including the
 #    seed's own 1000-iteration loops
-# 5. bench/gpu_report.py -> OUTDIR/report.md, whose short table is printed last
+# 6. bench/gpu_report.py -> OUTDIR/report.md, whose short table is printed last
 # Logs of every step go to OUTDIR. Leaves the card's clocks and settings alone.
 set -uo pipefail
 bundle=$(cd "${1:?bundle dir}" && pwd)
@@ -33,7 +34,7 @@ trap 'kill $flopd_pid 2>/dev/null; wait $flopd_pid 2>/dev/null' EXIT
 for _ in $(seq 300); do grep -q "listening on" "$out/flopd.out" 2>/dev/null && break; sleep 0.1; done
 address=$(grep -o 'listening on [^ ]*' "$out/flopd.out" | cut -d' ' -f3)
 [ -n "$address" ] || { echo "flopd did not start" >&2; cat "$out/flopd.log" >&2; exit 1; }
-"$bundle/bin/flopctl" info --host "$address" >"$out/info.txt" 2>&1
+"$bundle/bin/flopctl" info --host "$address" --ceilings >"$out/info.txt" 2>&1
 
 echo "== flopd sweep on $device" >&2
 sweep_start=$EPOCHREALTIME
@@ -52,6 +53,11 @@ pair_rc=$?
 end=$EPOCHREALTIME
 awk -v s="$start" -v e="$end" 'BEGIN { printf "{\"wall_seconds\": %.3f}\n", e - s }' >"$out/flopd_seed_pair_wall.json"
 
+echo "== every device of the host at once (--device all)" >&2
+"$bundle/bin/flopctl" run --host "$address" --device all --op outer --impl fused --axis 1 --sizes 4000 \
+  --out "$out/device_all.jsonl" >"$out/device_all.txt" 2>&1
+all_rc=$?
+
 echo "== PyTorch and CuPy" >&2
 python3 "$here/torch_cupy_seed.py" --out "$out/torch_cupy.json" 2>"$out/torch_cupy.log"
 py_rc=$?
@@ -59,5 +65,5 @@ py_rc=$?
 python3 "$here/gpu_report.py" --dir "$out" --out "$out/report.md" \
   --command "bench/gpu_seed.sh BUNDLE OUTDIR $device" >"$out/report_short.txt" 2>&1
 cat "$out/report_short.txt"
-echo "exit codes: gpu tests $tests_rc, sweep $sweep_rc, seed pair $pair_rc, torch/cupy $py_rc"
-exit $((tests_rc | sweep_rc | pair_rc | py_rc))
+echo "exit codes: gpu tests $tests_rc, sweep $sweep_rc, seed pair $pair_rc, device all $all_rc, torch/cupy $py_rc"
+exit $((tests_rc | sweep_rc | pair_rc | all_rc | py_rc))

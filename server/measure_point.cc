@@ -96,6 +96,7 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
         100 * outcome.summary.relative_noise, 100 * settings.noise_target, settings.max_time_s));
   }
   (*prepared)->CollectWarnings(&outcome.warnings);
+  (*prepared)->CollectObservations(&outcome.observations);
   outcome.threads = (*prepared)->threads();
   outcome.wall_seconds = SecondsSince(point_start);
   outcome.measured_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@ struct PointOutcome {
   std::string stop_reason;
   VerificationResult verification;
   std::vector<std::string> warnings;
+  std::map<std::string, std::string> observations;  // device readings around the point
   int threads = 0;
   double wall_seconds = 0;      // whole point: prepare, verify, warm-up, sampling
   int64_t measured_unix_ms = 0;  // when sampling ended

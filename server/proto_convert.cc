@@ -95,6 +95,7 @@ v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin) {
   v->set_tolerance(outcome.verification.tolerance);
   v->set_detail(outcome.verification.detail);
   for (const std::string& w : outcome.warnings) r.add_warnings(w);
+  for (const auto& [key, value] : outcome.observations) (*r.mutable_observations())[key] = value;
   for (double sample : outcome.samples) r.add_sample_seconds(sample);
   r.set_threads(outcome.threads);
   r.set_measured_unix_ms(outcome.measured_unix_ms);

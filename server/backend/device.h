@@ -63,6 +63,13 @@ class PreparedPoint {
   // drops, throttling) as human-readable warnings. Default: none.
   virtual void CollectWarnings(std::vector<std::string>* warnings) { (void)warnings; }
 
+  // Called once after sampling ends; records device readings taken around
+  // the point (e.g. "sm_clock_mhz_before", "sm_clock_mhz_after") so that
+  // every result carries them. Default: none.
+  virtual void CollectObservations(std::map<std::string, std::string>* observations) {
+    (void)observations;
+  }
+
   // Thread count the point ran with (CPU) or 0.
   virtual int threads() const { return 0; }
 };
