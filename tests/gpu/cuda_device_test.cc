@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <set>
@@ -18,6 +20,7 @@
 #include "common/measure_settings.h"
 #include "common/op_catalog.h"
 #include "common/point.h"
+#include "common/roofline.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/backend/device.h"
@@ -124,6 +127,7 @@ TEST_F(CudaTest, DescribeFillsEveryField) {
     EXPECT_GT(d.cores, 0);
     EXPECT_GT(d.memory_bytes, int64_t{1} << 30);
     EXPECT_THAT(d.library, HasSubstr("cuBLAS"));
+    EXPECT_THAT(d.library, HasSubstr("TF32 off"));  // every result carries the TF32 state
     for (const char* key : {"uuid", "pci_bus_id", "sms", "l2_bytes", "memory", "sm_clock_max_mhz",
                             "memory_clock_mhz", "memory_bus_width_bits", "driver_version",
                             "cuda_runtime_version", "cublas_version", "compute_capability", "tf32",
@@ -157,6 +161,79 @@ TEST_F(CudaTest, ClockReadingsAppearAfterAPoint) {
   EXPECT_GT(mhz, 100);  // any GPU's SM clock under load
   EXPECT_LT(mhz, 5000);
   EXPECT_THAT(d.properties.at("sm_clock_last_read"), HasSubstr("outer/fused"));
+}
+
+// Observations are recorded whichever of CollectWarnings and
+// CollectObservations the caller runs first, with one reading after sampling.
+TEST_F(CudaTest, ObservationsCarryTheClockBeforeAndAfter) {
+  for (bool warnings_first : {true, false}) {
+    SCOPED_TRACE(warnings_first ? "warnings first" : "observations first");
+    absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared = device(0).Prepare(
+        MakePoint("matvec", "custom", 0, DType::kF32, 2048), Settings(TimingMode::kHot));
+    ASSERT_TRUE(prepared.ok()) << prepared.status();
+    ASSERT_TRUE((*prepared)->Verify().ok());
+    ASSERT_TRUE((*prepared)->TimeBatch(20).ok());
+    std::vector<std::string> warnings;
+    std::map<std::string, std::string> observations;
+    if (warnings_first) (*prepared)->CollectWarnings(&warnings);
+    (*prepared)->CollectObservations(&observations);
+    if (!warnings_first) (*prepared)->CollectWarnings(&warnings);
+    for (const char* key : {"sm_clock_mhz_before", "sm_clock_mhz_after"}) {
+      ASSERT_TRUE(observations.count(key)) << key;
+      const double mhz = std::atof(observations.at(key).c_str());
+      EXPECT_GT(mhz, 100) << key << " = " << observations.at(key);
+      EXPECT_LT(mhz, 5000) << key << " = " << observations.at(key);
+    }
+    ASSERT_TRUE(observations.count("sm_clock_source"));
+    EXPECT_THAT(observations.at("sm_clock_source"), HasSubstr("probe kernel"));
+    if (observations.count("sm_clock_mhz_after_nvml")) {
+      EXPECT_THAT(observations.at("sm_clock_source"), HasSubstr("NVML"));
+    }
+  }
+}
+
+TEST_F(CudaTest, MeasureCeilingsIsPlausible) {
+  Device& d = device(0);
+  const int64_t available = d.BytesAvailable();
+  absl::StatusOr<DeviceCeilings> measured = d.MeasureCeilings();
+  ASSERT_TRUE(measured.ok()) << measured.status();
+  const DeviceCeilings& c = *measured;
+  SCOPED_TRACE(absl::StrCat("method: ", c.method, "\nclock: ", c.clock_method,
+                            "\nderived: ", c.derived_method));
+  EXPECT_GT(c.bandwidth_bytes_per_s, 1e11);
+  EXPECT_LT(c.bandwidth_bytes_per_s, 1e13);
+  ASSERT_TRUE(c.peak_flops.count("f32"));
+  ASSERT_TRUE(c.peak_flops.count("f64"));
+  const double f32 = c.peak_flops.at("f32");
+  const double f64 = c.peak_flops.at("f64");
+  EXPECT_GT(f64, 0);
+  EXPECT_GT(f32, f64);
+  EXPECT_GT(c.clock_hz, 5e8);
+  EXPECT_LT(c.clock_hz, 3e9);
+  EXPECT_FALSE(c.clock_method.empty());
+  EXPECT_FALSE(c.method.empty());
+  EXPECT_FALSE(c.derived_method.empty());
+  if (c.derived_peak_flops.count("f32")) {
+    const double derived = c.derived_peak_flops.at("f32");
+    // The measured peak cannot beat the lanes' peak (30% slack for the
+    // clock's movement); below half of it the kernel is not FMA-bound.
+    EXPECT_LT(f32, 1.3 * derived);
+    EXPECT_GT(f32, 0.5 * derived);
+  } else {
+    EXPECT_THAT(c.derived_method, HasSubstr("unknown"));
+  }
+  if (c.derived_peak_flops.count("f64")) {
+    EXPECT_LT(f64, 1.3 * c.derived_peak_flops.at("f64"));
+  }
+  EXPECT_DOUBLE_EQ(c.latency_threshold_seconds, 10e-6);
+  EXPECT_GT(c.measured_unix_ms, int64_t{1600000000000});
+  EXPECT_GT(c.seconds_spent, 0);
+  EXPECT_LT(c.seconds_spent, 3.0);
+  // Its buffers are freed again.
+  EXPECT_NEAR(static_cast<double>(d.BytesAvailable()), static_cast<double>(available),
+              static_cast<double>(int64_t{64} << 20));
+  std::string detail;
+  EXPECT_TRUE(d.Healthy(&detail)) << detail;
 }
 
 TEST_F(CudaTest, TooLargeIsResourceExhaustedBeforeAllocating) {

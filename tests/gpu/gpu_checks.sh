@@ -8,8 +8,9 @@
 #
 #   OUTDIR/nvidia-smi.csv    the card as found (clocks, temperature, power)
 #   OUTDIR/gpu_tests.log     flopd_gpu_tests (every impl, dtype, size, mode)
-#   OUTDIR/probe.log         flopd_gpu_probe --dtype=all: N = 20000 table with
-#                            Prepare / Verify / release times per point
+#   OUTDIR/probe.log         flopd_gpu_probe --dtype=all: the device's measured
+#                            ceilings, N = 20000 table with Prepare / Verify /
+#                            release times per point
 #   OUTDIR/kernel_bench.log  fused-kernel variants, FFMA ceiling, cuBLAS k=1
 #                            GEMM options (flopd_gpu_kernel_bench)
 #   OUTDIR/sweep.log         the seed's two experiments through MeasurePoint,
@@ -61,6 +62,8 @@ cat "$out/nvidia-smi.csv"
 echo "== gpu tests"
 grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gpu_tests.log" | head -20
 grep -E '^\[==========\]' "$out/gpu_tests.log" | tail -1
+echo "== ceilings (Device::MeasureCeilings, from probe.log)"
+grep -E '^ceilings' "$out/probe.log" | cut -c1-400
 echo "== probe (N = 20000, f32; f64 in probe.log)"
 awk '/D2D copy/ {table = 1} table && !/ f64 /' "$out/probe.log" | cut -c1-175
 echo "== kernel bench"

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,7 @@
 #include "absl/strings/string_view.h"
 #include "common/op_catalog.h"
 #include "common/point.h"
+#include "common/roofline.h"
 #include "server/backend/cuda/cuda_device.h"
 #include "server/backend/device.h"
 #include "server/backend/registry.h"
@@ -284,6 +286,29 @@ int Run(const Options& options) {
     if (!bandwidth.ok()) {
       std::printf("copy bandwidth: %s\n", bandwidth.status().ToString().c_str());
       return 1;
+    }
+    // The ceilings the server places results against (Device::MeasureCeilings).
+    absl::StatusOr<DeviceCeilings> ceilings = device.MeasureCeilings();
+    if (!ceilings.ok()) {
+      std::printf("ceilings: %s\n", ceilings.status().ToString().c_str());
+      all_ok = false;
+    } else {
+      const DeviceCeilings& c = *ceilings;
+      auto flops = [](const std::map<std::string, double>& m, const char* key) {
+        auto it = m.find(key);
+        return it == m.end() ? 0.0 : it->second / 1e12;
+      };
+      std::printf(
+          "ceilings: bandwidth %.1f GB/s; f32 %.2f TFLOP/s (derived %.2f, %.1f%%); f64 %.2f "
+          "TFLOP/s (derived %.2f, %.1f%%); clock %.0f MHz; %.3f s spent\n",
+          c.bandwidth_bytes_per_s / 1e9, flops(c.peak_flops, "f32"),
+          flops(c.derived_peak_flops, "f32"),
+          100.0 * flops(c.peak_flops, "f32") / std::max(1e-30, flops(c.derived_peak_flops, "f32")),
+          flops(c.peak_flops, "f64"), flops(c.derived_peak_flops, "f64"),
+          100.0 * flops(c.peak_flops, "f64") / std::max(1e-30, flops(c.derived_peak_flops, "f64")),
+          c.clock_hz / 1e6, c.seconds_spent);
+      std::printf("ceilings method: %s\nceilings clock: %s\nceilings derived: %s\n",
+                  c.method.c_str(), c.clock_method.c_str(), c.derived_method.c_str());
     }
     double peak = 0;
     if (auto it = d.properties.find("fp32_peak_tflops_at_max_clock"); it != d.properties.end()) {

@@ -53,6 +53,31 @@
 // CollectWarnings reports a drop of more than 5% below an earlier reading; the
 // last readings appear in Describe().properties ("sm_clock_mhz_last", ...).
 //
+// Observations (PreparedPoint::CollectObservations): "sm_clock_mhz_before"
+// (probe kernel after warm-up) and "sm_clock_mhz_after" (after sampling; one
+// reading shared with CollectWarnings, whichever runs first), the same from
+// NVML as "*_nvml" plus "sm_clock_mhz_min_nvml" where NVML is loaded, and
+// "sm_clock_source" naming them. Describe().library names the cuBLAS version
+// and the TF32 state ("cuBLAS 13.1.0, TF32 off").
+//
+// Ceilings (Device::MeasureCeilings, ~0.3 s on an H100, all buffers freed
+// before it returns; errors as everywhere else: INTERNAL, sticky ones mark the
+// device unhealthy; FAILED_PRECONDITION when already unhealthy;
+// RESOURCE_EXHAUSTED when not even 2 x 64 MiB are free):
+//   bandwidth  cudaMemcpyAsync device-to-device of max(1 GiB, 8 x L2) (less
+//              when free memory is short), bytes read + written, the best of
+//              10 copies each timed by its own event pair (median in method).
+//   peak       per dtype, the FMA kernel of cuda_kernels.cuh (16 independent
+//              register chains per thread, one wave of blocks filling every
+//              SM as the occupancy calculator allows), 2 FLOP per FMA, the
+//              best of 5 event-timed runs of ~20 ms after a calibration run.
+//   clock_hz   clock64() / %globaltimer of block 0 across the best f32 run
+//              (NVML read mid-run is quoted in clock_method).
+//   derived    SMs x FP32 (FP64) lanes per SM by compute capability (sm_90:
+//              128 / 64) x 2 x the clock of that dtype's run; a dtype whose
+//              lanes are unknown is left out and derived_method says so.
+//   latency_threshold_seconds = LatencyThresholdSeconds("cuda") (10 us).
+//
 // Thread-safety: each Device owns its stream and cuBLAS handle and makes its
 // GPU current (cudaSetDevice) at the start of every public method, so
 // different devices may run concurrently from different threads. One device

@@ -646,6 +646,44 @@ __global__ void ClockProbeKernel(int64_t spin_ns, unsigned long long* out) {
   out[1] = static_cast<unsigned long long>(c1 - c0);
 }
 
+template <typename T>
+__global__ void __launch_bounds__(kFmaPeakThreads)
+    FmaPeakKernel(int iterations, T multiplier, T addend, T* sink,
+                  unsigned long long* clock_words) {
+  const int64_t thread = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  T acc[kFmaPeakChains];
+#pragma unroll
+  for (int c = 0; c < kFmaPeakChains; ++c) {
+    // Distinct starting values in (0, 0.1): the chains converge towards
+    // addend / (1 - multiplier) without overflow or subnormals.
+    acc[c] = static_cast<T>((thread & 63) * kFmaPeakChains + c + 1) * static_cast<T>(1e-4);
+  }
+  const bool timer = blockIdx.x == 0 && threadIdx.x == 0;
+  unsigned long long t0 = 0;
+  long long c0 = 0;
+  if (timer) {
+    t0 = GlobalTimer();
+    c0 = clock64();
+  }
+  for (int i = 0; i < iterations; ++i) {
+#pragma unroll
+    for (int u = 0; u < kFmaPeakUnroll; ++u) {
+#pragma unroll
+      for (int c = 0; c < kFmaPeakChains; ++c) acc[c] = fma(acc[c], multiplier, addend);
+    }
+  }
+  if (timer) {
+    const long long c1 = clock64();
+    const unsigned long long t1 = GlobalTimer();
+    clock_words[0] = t1 - t0;
+    clock_words[1] = static_cast<unsigned long long>(c1 - c0);
+  }
+  T sum = 0;
+#pragma unroll
+  for (int c = 0; c < kFmaPeakChains; ++c) sum += acc[c];
+  sink[thread] = sum;
+}
+
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
@@ -761,6 +799,27 @@ cudaError_t LaunchClockProbe(int64_t spin_ns, unsigned long long* out, cudaStrea
   return cudaGetLastError();
 }
 
+template <typename T>
+cudaError_t FmaPeakBlocksPerSm(int* blocks_per_sm) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, FmaPeakKernel<T>,
+                                                       kFmaPeakThreads, 0);
+}
+
+template <typename T>
+cudaError_t LaunchFmaPeak(int blocks, int iterations, T multiplier, T addend, T* sink,
+                          unsigned long long* clock_words, cudaStream_t stream) {
+  if (blocks < 1 || iterations < 1) return cudaErrorInvalidValue;
+  FmaPeakKernel<T><<<blocks, kFmaPeakThreads, 0, stream>>>(iterations, multiplier, addend, sink,
+                                                          clock_words);
+  return cudaGetLastError();
+}
+
+template cudaError_t FmaPeakBlocksPerSm<float>(int*);
+template cudaError_t FmaPeakBlocksPerSm<double>(int*);
+template cudaError_t LaunchFmaPeak<float>(int, int, float, float, float*, unsigned long long*,
+                                          cudaStream_t);
+template cudaError_t LaunchFmaPeak<double>(int, int, double, double, double*,
+                                           unsigned long long*, cudaStream_t);
 template cudaError_t LaunchRowDot<float>(const float*, const float*, float*, int64_t, cudaStream_t);
 template cudaError_t LaunchRowDot<double>(const double*, const double*, double*, int64_t,
                                           cudaStream_t);

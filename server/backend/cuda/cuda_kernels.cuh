@@ -119,6 +119,29 @@ cudaError_t LaunchReferenceOuter(const T* owned, const T* summed, double* out, i
 // SM clock while the kernel ran.
 cudaError_t LaunchClockProbe(int64_t spin_ns, unsigned long long* out, cudaStream_t stream);
 
+// The FMA-throughput kernel behind CudaDevice::MeasureCeilings: every thread
+// runs kFmaPeakChains independent fma() chains in registers (acc = fma(acc,
+// multiplier, addend), the multiplier and addend kernel arguments, so nothing
+// folds at compile time; without fast-math nvcc may not reassociate them),
+// kFmaPeakUnroll steps per loop trip, `iterations` trips. Each thread then
+// writes the sum of its chains to sink[thread] (blocks x kFmaPeakThreads
+// elements), so no chain is dead code. Thread 0 of block 0 writes
+// {elapsed ns of %globaltimer, elapsed SM cycles of clock64()} across its
+// loop to clock_words[0..1]: their ratio is the SM clock while the FMAs ran.
+// FMAs per thread: iterations x kFmaPeakChains x kFmaPeakUnroll (2 FLOP each).
+inline constexpr int kFmaPeakThreads = 256;
+inline constexpr int kFmaPeakChains = 16;
+inline constexpr int kFmaPeakUnroll = 8;
+
+// Resident blocks of the FMA kernel per SM (the occupancy calculator's
+// answer for T); launching sm_count x this fills every SM in one wave.
+template <typename T>
+cudaError_t FmaPeakBlocksPerSm(int* blocks_per_sm);
+
+template <typename T>
+cudaError_t LaunchFmaPeak(int blocks, int iterations, T multiplier, T addend, T* sink,
+                          unsigned long long* clock_words, cudaStream_t stream);
+
 }  // namespace kernels
 }  // namespace flopd
 
