@@ -113,7 +113,9 @@ StopReason CheckStop(const MeasureSettings& settings, const std::vector<double>&
       return StopReason::kNoiseTargetMet;
     }
   }
-  if (elapsed_s >= settings.max_time_s) return StopReason::kTimeBudgetSpent;
+  if (elapsed_s >= settings.max_time_s && n >= kMinSamplesForStatistics) {
+    return StopReason::kTimeBudgetSpent;
+  }
   return StopReason::kContinue;
 }
 

@@ -57,10 +57,14 @@ enum class StopReason { kContinue, kNoiseTargetMet, kTimeBudgetSpent, kFixedSamp
 // "noise_target_met", ...; kContinue is "".
 absl::string_view StopReasonName(StopReason reason);
 
+// Fewest samples a noise figure can be computed from; the time budget never
+// stops a point before it has this many.
+inline constexpr int kMinSamplesForStatistics = 3;
+
 // Decides after each sample whether sampling a point is done.
 // Fixed mode: exactly fixed_samples samples. Otherwise stop when
 //   (samples >= min_samples and elapsed >= min_time_s and noise <= target)
-//   or elapsed >= max_time_s (with at least one sample)
+//   or (elapsed >= max_time_s and samples >= kMinSamplesForStatistics)
 //   or samples >= max_samples.
 // `samples` are per-execution times; `elapsed_s` is the wall time spent
 // sampling so far.

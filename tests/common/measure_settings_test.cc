@@ -279,9 +279,12 @@ TEST(CheckStopTest, TimeBudgetStopsNoisySampling) {
   MeasureSettings s;
   EXPECT_EQ(CheckStop(s, Noisy(100), 1.99), StopReason::kContinue);
   EXPECT_EQ(CheckStop(s, Noisy(100), 2.0), StopReason::kTimeBudgetSpent);
-  // Even below min_samples: one slow sample can spend the whole budget.
-  EXPECT_EQ(CheckStop(s, Noisy(1), 2.5), StopReason::kTimeBudgetSpent);
-  // But never with no sample at all.
+  // Below min_samples (10) the budget still stops, once a noise figure
+  // exists (3 samples)...
+  EXPECT_EQ(CheckStop(s, Noisy(3), 2.5), StopReason::kTimeBudgetSpent);
+  // ...but not before: one or two slow samples say nothing about noise.
+  EXPECT_EQ(CheckStop(s, Noisy(1), 2.5), StopReason::kContinue);
+  EXPECT_EQ(CheckStop(s, Noisy(2), 100.0), StopReason::kContinue);
   EXPECT_EQ(CheckStop(s, {}, 100.0), StopReason::kContinue);
 }
 
