@@ -53,7 +53,12 @@ def main():
     tests_log = open(os.path.join(d, "gpu_tests.log")).read() if os.path.exists(os.path.join(d, "gpu_tests.log")) else ""
     tests_summary = [l for l in tests_log.splitlines() if re.search(r"PASSED|FAILED|SKIPPED", l) and "[" in l][-3:]
 
-    copy_bw = (tc.get("copy") or {}).get("gbytes_per_s")
+    torch_copy_bw = (tc.get("copy") or {}).get("gbytes_per_s")
+    # flopd's own measured device-to-device copy bandwidth (its ceilings), as
+    # carried in every result's roofline; torch's copy_ is the cross-check.
+    flopd_bw = next((r["roofline"]["peak_bandwidth_bytes_per_s"] / 1e9 for r in
+                     load_jsonl(os.path.join(d, "flopd_sweep.jsonl")) if r.get("roofline")), None)
+    copy_bw = flopd_bw or torch_copy_bw
     torch_points = {pt["n"]: pt for pt in tc.get("points", [])}
     sizes = sorted({k[3] for k in sweep})
     card = tc.get("device") or next((r.get("device_name") for r in sweep.values()), "unknown GPU")
@@ -77,8 +82,10 @@ def main():
     lines.append("Card as found (nvidia-smi):\n\n```\n%s\n```\n" % smi)
     lines.append("- PyTorch %s, CuPy %s, TF32 off everywhere." % (tc.get("torch"), tc.get("cupy")))
     if copy_bw:
-        lines.append("- Device-to-device copy bandwidth (torch `copy_` of 2 GiB, bytes read + written / time): "
-                     "**%.0f GB/s** — the denominator of every floor below." % copy_bw)
+        lines.append("- Device-to-device copy bandwidth, bytes read + written / time: **%.0f GB/s** (%s) — the "
+                     "denominator of every floor below%s." % (
+                         copy_bw, "flopd's measured ceiling" if flopd_bw else "torch `copy_` of 2 GiB",
+                         "; torch `copy_` of 2 GiB gave %.0f GB/s" % torch_copy_bw if (flopd_bw and torch_copy_bw) else ""))
     if tests_summary:
         lines.append("- GPU tests: " + " / ".join(s.strip() for s in tests_summary))
     lines.append("")

@@ -247,18 +247,25 @@ def main():
             compiled = {axis: torch.compile(lambda a, b, axis=axis: (a * b).sum(dim=axis)) for axis in (0, 1)}
         except Exception as e:  # noqa: BLE001
             out["compile_error"] = str(e)
+    def save():  # after every stage, so a later failure keeps what was measured
+        with open(args.out, "w") as f:
+            json.dump(out, f, indent=1)
+
     rows = []
+    out["points"] = rows
     for n in sizes:
         measure_size(n, rows, compiled if n == max(sizes) else None)
-    out["points"] = rows
+    save()
     if not args.no_seed_loop:
+        out["seed_torch_loop"] = seed_torch_loop()
+        print("seed torch loop %.1f s" % out["seed_torch_loop"]["wall_seconds"], file=sys.stderr)
+        torch.cuda.empty_cache()
+        save()
         if cp is not None:
             out["seed_cupy_loop"] = seed_cupy_loop()
             print("seed cupy loop %.1f s" % out["seed_cupy_loop"]["wall_seconds"], file=sys.stderr)
-        out["seed_torch_loop"] = seed_torch_loop()
-        print("seed torch loop %.1f s" % out["seed_torch_loop"]["wall_seconds"], file=sys.stderr)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+            cp.get_default_memory_pool().free_all_blocks()
+            save()
 
 
 if __name__ == "__main__":
