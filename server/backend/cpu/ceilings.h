@@ -11,8 +11,9 @@
 //    else AVX2+FMA, else SSE2 mul+add), whose values feed a checksum, so it
 //    can be neither dropped nor shortened; best of 3 timed runs.
 //  - the clock: right after the FMA runs, every thread times a chain of
-//    dependent 64-bit integer adds written in assembly (one add per cycle on
-//    every x86-64 core), and the median over threads is reported; elsewhere
+//    dependent 64-bit integer multiplies written in assembly (3 cycles each
+//    on Intel since Nehalem and AMD since Zen; add chains are folded by newer
+//    Intel cores), and the median over threads is reported; elsewhere
 //    /proc/cpuinfo's "cpu MHz" (what the kernel last saw) is used. The
 //    method text says which.
 //
