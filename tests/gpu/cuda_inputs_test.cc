@@ -17,19 +17,10 @@
 #include "common/verification.h"
 #include "gtest/gtest.h"
 #include "server/backend/cuda/cuda_device.h"
+#include "tests/gpu/no_gpu_reason.h"
 
 namespace flopd {
 namespace {
-
-std::string NoGpuReason() {
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    return absl::StrCat("cudaGetDeviceCount: ", cudaGetErrorName(e));
-  }
-  return count > 0 ? "" : "no CUDA device";
-}
 
 // Index of the first element whose bits differ, or -1.
 template <typename T>

@@ -17,20 +17,10 @@
 #include "common/verification.h"
 #include "gtest/gtest.h"
 #include "server/backend/cuda/split_plan.h"
+#include "tests/gpu/no_gpu_reason.h"
 
 namespace flopd {
 namespace {
-
-// "" when a GPU can be used, else why not.
-std::string NoGpuReason() {
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    return absl::StrCat("cudaGetDeviceCount: ", cudaGetErrorName(e));
-  }
-  return count > 0 ? "" : "no CUDA device";
-}
 
 // A cudaMalloc'ed array, freed on destruction.
 template <typename T>
