@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -154,7 +155,10 @@ absl::StatusOr<JobPlan> PlanJob(const JobRequest& request, absl::string_view bac
       for (size_t k = 0; k < ops.size(); ++k) {
         for (const std::string& impl : impls_per_op[k]) {
           for (const ParamMap& params : ParamCombinations(*ops[k], request)) {
-            plan.points.push_back(PointSpec{ops[k]->name, impl, params, dtype, n});
+            absl::StatusOr<PointSpec> point =
+                ResolvePoint(PointSpec{ops[k]->name, impl, params, dtype, n});
+            if (!point.ok()) return point.status();
+            plan.points.push_back(*std::move(point));
           }
         }
       }

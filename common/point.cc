@@ -20,4 +20,9 @@ std::string PointSpec::Label() const {
                       DTypeName(dtype), " N=", n);
 }
 
+PointKey KeyOf(const PointSpec& point) {
+  return PointKey{point.op, point.impl, point.ParamsLabel(), std::string(DTypeName(point.dtype)),
+                  point.n};
+}
+
 }  // namespace flopd

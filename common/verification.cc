@@ -4,41 +4,25 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/op_catalog.h"
 #include "common/uniform_input.h"
 
 namespace flopd {
-
 template <typename T>
 void FillUniform(T* data, int64_t count, uint64_t seed) {
   for (int64_t i = 0; i < count; ++i) data[i] = UniformInputAs<T>(seed, i);
 }
 
-template <typename T>
-std::vector<double> ReferenceResult(const PointSpec& point, const std::vector<const T*>& inputs) {
-  const int64_t n = point.n;
-  std::vector<double> ref(n, 0.0);
-  if (point.op == "matvec") {
-    const T* a = inputs[0];
-    const T* x = inputs[1];
-    for (int64_t i = 0; i < n; ++i) {
-      double sum = 0;
-      const T* row = a + i * n;
-      for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(row[j]) * x[j];
-      ref[i] = sum;
-    }
-    return ref;
-  }
-  // outer: the reference may factor the sum (in fp64 it changes nothing that
-  // matters); the implementations under test may not.
-  const T* u = inputs[0];
-  const T* v = inputs[1];
-  const bool column_sums = point.Param("axis") == 0;
-  const T* summed = column_sums ? u : v;
-  const T* scaled = column_sums ? v : u;
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) total += summed[i];
-  for (int64_t i = 0; i < n; ++i) ref[i] = total * static_cast<double>(scaled[i]);
-  return ref;
+template <>
+std::vector<double> ReferenceResult<float>(const PointSpec& point,
+                                           const std::vector<const float*>& inputs) {
+  return OpOf(point.kernel).reference_f32(point, inputs);
+}
+
+template <>
+std::vector<double> ReferenceResult<double>(const PointSpec& point,
+                                            const std::vector<const double*>& inputs) {
+  return OpOf(point.kernel).reference_f64(point, inputs);
 }
 
 double VerificationTolerance(const PointSpec& point) {
@@ -75,9 +59,6 @@ VerificationResult Verify(const PointSpec& point, const T* out, const std::vecto
 
 template void FillUniform<float>(float*, int64_t, uint64_t);
 template void FillUniform<double>(double*, int64_t, uint64_t);
-template std::vector<double> ReferenceResult<float>(const PointSpec&, const std::vector<const float*>&);
-template std::vector<double> ReferenceResult<double>(const PointSpec&,
-                                                     const std::vector<const double*>&);
 template VerificationResult Verify<float>(const PointSpec&, const float*, const std::vector<double>&);
 template VerificationResult Verify<double>(const PointSpec&, const double*,
                                            const std::vector<double>&);

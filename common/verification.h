@@ -31,10 +31,10 @@ inline constexpr uint64_t kInputSeed = 20000;
 template <typename T>
 void FillUniform(T* data, int64_t count, uint64_t seed);
 
-// Input buffers of a point, in the order the op names them.
-//   matvec: {A (N*N), x (N)}      outer: {u (N), v (N)}
-// The fp64 reference of the op on those inputs. `inputs` are given in the
-// element type of the point; REQUIRES: sizes as above.
+// The fp64 reference of the point's op (the catalog's OpSpec::reference_*)
+// on its input buffers, given in the element type of the point, in the order
+// and sizes of InputCounts(point) (common/op_catalog.h). REQUIRES: point
+// resolved.
 template <typename T>
 std::vector<double> ReferenceResult(const PointSpec& point, const std::vector<const T*>& inputs);
 

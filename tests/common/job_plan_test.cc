@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/op_catalog.h"
 #include "gtest/gtest.h"
 
 namespace flopd {
@@ -70,6 +71,20 @@ TEST(PlanJobTest, AllImplsAndAxesOnCpuInNMajorOrder) {
       EXPECT_TRUE(point.params.empty()) << point.Label();
     } else {
       EXPECT_EQ(point.params.size(), 1u) << point.Label();
+    }
+  }
+}
+
+TEST(PlanJobTest, EveryPlannedPointIsResolvedToItsKernel) {
+  JobRequest request;
+  request.ops = {"matvec", "outer"};
+  request.sizes = "10";
+  for (const char* backend : {"cpu", "cuda"}) {
+    const JobPlan plan = Plan(request, backend);
+    ASSERT_FALSE(plan.points.empty());
+    for (const PointSpec& point : plan.points) {
+      ASSERT_NE(point.kernel, Kernel::kNone) << point.Label();
+      EXPECT_EQ(KernelName(point.kernel), point.op + "/" + point.impl) << backend;
     }
   }
 }

@@ -15,7 +15,9 @@ using Names = std::vector<std::string>;
 PointSpec Point(const std::string& op, const std::string& impl, DType dtype, int64_t n) {
   PointSpec point{op, impl, {}, dtype, n};
   if (op == "outer") point.params["axis"] = 0;
-  return point;
+  absl::StatusOr<PointSpec> resolved = ResolvePoint(point);
+  EXPECT_TRUE(resolved.ok()) << resolved.status();
+  return resolved.ok() ? *resolved : point;
 }
 
 TEST(OpCatalogTest, ListsMatvecThenOuter) {
@@ -29,10 +31,10 @@ TEST(OpCatalogTest, ListsMatvecThenOuter) {
 
 TEST(OpCatalogTest, EveryOpDeclaresTheSameFlopFormula) {
   for (const OpSpec& op : OpCatalog()) {
-    EXPECT_EQ(op.flop_formula, "2N^2 - N") << op.name;
+    EXPECT_EQ(op.FlopFormula(), "2N^2 - N") << op.name;
     for (const ImplSpec& impl : op.impls) {
       EXPECT_TRUE(impl.backend == "cpu" || impl.backend == "cuda") << op.name << "/" << impl.name;
-      EXPECT_FALSE(impl.min_bytes_formula.empty()) << op.name << "/" << impl.name;
+      EXPECT_FALSE(impl.MinBytesFormula().empty()) << op.name << "/" << impl.name;
     }
   }
 }
@@ -156,6 +158,86 @@ TEST(BufferBytesTest, CountsInputsOutputsAndTemporaries) {
   // outer/fused: u, v, out.
   EXPECT_EQ(BufferBytes(Point("outer", "fused", DType::kF32, 20000)), 240000);
   EXPECT_EQ(BufferBytes(Point("outer", "fused", DType::kF64, 20000)), 480000);
+}
+
+TEST(OpCatalogTest, FormulaTextIsGeneratedFromTheModels) {
+  const OpSpec* matvec = *FindOp("matvec");
+  const OpSpec* outer = *FindOp("outer");
+  EXPECT_EQ(matvec->MinBytesFormula(), "(N^2 + 2N) * sizeof(dtype)");
+  EXPECT_EQ(outer->MinBytesFormula(), "3N * sizeof(dtype)");
+  for (const ImplSpec& impl : outer->impls) {
+    EXPECT_EQ(impl.MinBytesFormula(), impl.name == "library" ? "(2N^2 + 3N) * sizeof(dtype)"
+                                                             : "3N * sizeof(dtype)")
+        << impl.backend << "/" << impl.name;
+  }
+  CountModel scaled{{{2, 1, "k"}}};
+  EXPECT_EQ(scaled.Formula(), "2kN");
+  CountModel mixed{{{1, 2, "B"}, {-1, 1, "B"}, {4, 0, ""}}};
+  EXPECT_EQ(mixed.Formula(), "BN^2 - BN + 4");
+  PointSpec point;
+  point.n = 10;
+  point.params["B"] = 3;
+  EXPECT_EQ(mixed.Evaluate(point), 300 - 30 + 4);
+  EXPECT_EQ(CountModel{}.Formula(), "0");
+}
+
+TEST(OpCatalogTest, AnImplHasTheSameKernelAndModelsOnEveryBackend) {
+  PointSpec probe;
+  probe.n = 1234;
+  probe.params["axis"] = 1;
+  for (const OpSpec& op : OpCatalog()) {
+    for (const ImplSpec& a : op.impls) {
+      EXPECT_NE(a.kernel, Kernel::kNone) << op.name << "/" << a.name;
+      EXPECT_EQ(&OpOf(a.kernel), &op) << op.name << "/" << a.name;
+      for (const ImplSpec& b : op.impls) {
+        if (a.name != b.name) {
+          EXPECT_NE(a.kernel, b.kernel) << op.name << ": " << a.name << " vs " << b.name;
+          continue;
+        }
+        EXPECT_EQ(a.kernel, b.kernel) << op.name << "/" << a.name;
+        EXPECT_EQ(a.min_elements.Evaluate(probe), b.min_elements.Evaluate(probe)) << a.name;
+        EXPECT_EQ(a.temp_elements.Evaluate(probe), b.temp_elements.Evaluate(probe)) << a.name;
+      }
+    }
+  }
+}
+
+TEST(ResolvePointTest, SetsTheKernelFromTheNames) {
+  struct Case {
+    const char* op;
+    const char* impl;
+    Kernel kernel;
+  };
+  for (const Case& c : {Case{"matvec", "gemv", Kernel::kMatvecGemv},
+                        Case{"matvec", "gemm", Kernel::kMatvecGemm},
+                        Case{"matvec", "custom", Kernel::kMatvecCustom},
+                        Case{"outer", "library", Kernel::kOuterLibrary},
+                        Case{"outer", "fused", Kernel::kOuterFused}}) {
+    absl::StatusOr<PointSpec> point = ResolvePoint(PointSpec{c.op, c.impl, {}, DType::kF32, 10});
+    ASSERT_TRUE(point.ok()) << point.status();
+    EXPECT_EQ(point->kernel, c.kernel) << c.op << "/" << c.impl;
+    EXPECT_EQ(KernelName(c.kernel), std::string(c.op) + "/" + c.impl);
+  }
+}
+
+TEST(ResolvePointTest, RejectsUnknownNamesNamingTheField) {
+  absl::StatusOr<PointSpec> bad_op = ResolvePoint(PointSpec{"conv", "gemv", {}, DType::kF32, 10});
+  EXPECT_EQ(bad_op.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad_op.status().message(), "op: unknown op 'conv'; allowed: matvec, outer");
+  absl::StatusOr<PointSpec> bad_impl = ResolvePoint(PointSpec{"outer", "gemv", {}, DType::kF32, 10});
+  EXPECT_EQ(bad_impl.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad_impl.status().message(),
+            "impl: unknown impl 'gemv' of op outer; allowed: library, fused");
+}
+
+TEST(OpCatalogTest, BothOpsAreComparedWithMatvecGemm) {
+  for (const OpSpec& op : OpCatalog()) {
+    EXPECT_EQ(op.baseline.op, "matvec") << op.name;
+    EXPECT_EQ(op.baseline.impl, "gemm") << op.name;
+    absl::StatusOr<PointSpec> baseline =
+        ResolvePoint(PointSpec{op.baseline.op, op.baseline.impl, {}, DType::kF32, 1});
+    EXPECT_TRUE(baseline.ok()) << "the baseline must be in the catalog: " << baseline.status();
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/op_catalog.h"
 #include "common/uniform_input.h"
 #include "gtest/gtest.h"
 
@@ -15,9 +16,11 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-PointSpec Matvec(DType dtype, int64_t n) { return PointSpec{"matvec", "gemv", {}, dtype, n}; }
+PointSpec Matvec(DType dtype, int64_t n) {
+  return *ResolvePoint(PointSpec{"matvec", "gemv", {}, dtype, n});
+}
 PointSpec Outer(int64_t axis, DType dtype, int64_t n) {
-  return PointSpec{"outer", "fused", {{"axis", axis}}, dtype, n};
+  return *ResolvePoint(PointSpec{"outer", "fused", {{"axis", axis}}, dtype, n});
 }
 
 template <typename T>
