@@ -1,7 +1,9 @@
-#include "server/proto_convert.h"
+#include "proto/wire/wire.h"
 
 #include <utility>
+#include <vector>
 
+#include "absl/strings/str_join.h"
 #include "common/dtype.h"
 
 namespace flopd {
@@ -10,6 +12,39 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   // absl::StatusCode and grpc::StatusCode share the canonical numbering.
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+v1::RunRequest ToProto(const JobSubmission& submission) {
+  v1::RunRequest request;
+  const JobRequest& job = submission.request;
+  for (const std::string& op : job.ops) request.add_ops(op);
+  for (const std::string& impl : job.impls) request.add_impls(impl);
+  for (const auto& [name, values] : job.params) {
+    v1::ParamChoice* param = request.add_params();
+    param->set_name(name);
+    for (int64_t v : values) param->add_values(v);
+  }
+  for (const std::string& dtype : job.dtypes) request.add_dtypes(dtype);
+  request.set_sizes(job.sizes);
+  request.set_device(submission.device);
+  request.set_client(submission.client);
+
+  const MeasureRequest& m = submission.measure;
+  v1::MeasureSettings* s = request.mutable_settings();
+  if (m.noise_target) s->set_noise_target(*m.noise_target);
+  if (m.min_samples) s->set_min_samples(*m.min_samples);
+  if (m.max_time_s) s->set_max_time_s(*m.max_time_s);
+  if (m.min_time_s) s->set_min_time_s(*m.min_time_s);
+  if (m.iterations_per_sample) s->set_iterations_per_sample(*m.iterations_per_sample);
+  if (m.fixed_samples) s->set_fixed_samples(*m.fixed_samples);
+  if (m.timing) s->set_timing(*m.timing);
+  if (m.cpu_threads) s->set_cpu_threads(*m.cpu_threads);
+  return request;
 }
 
 JobSubmission FromProto(const v1::RunRequest& request) {
@@ -51,7 +86,48 @@ v1::MeasureSettings ToProto(const MeasureSettings& settings) {
   return out;
 }
 
-v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin) {
+v1::RunEvent ToProto(const JobEvent& event, const JobOrigin& origin) {
+  v1::RunEvent out;
+  switch (event.kind) {
+    case JobEvent::Kind::kAccepted: {
+      v1::JobAccepted* accepted = out.mutable_accepted();
+      accepted->set_job_id(origin.job_id);
+      accepted->set_queue_position(event.queue_position);
+      accepted->set_points_total(event.points_total);
+      accepted->set_device(origin.device->id);
+      *accepted->mutable_settings() = ToProto(event.settings);
+      for (int64_t n : event.sizes) accepted->add_sizes(n);
+      break;
+    }
+    case JobEvent::Kind::kStarted:
+      out.mutable_started()->set_job_id(origin.job_id);
+      out.mutable_started()->set_device(origin.device->id);
+      out.mutable_started()->set_started_unix_ms(event.started_unix_ms);
+      break;
+    case JobEvent::Kind::kResult:
+      *out.mutable_result() = ToProto(event.result, origin);
+      break;
+    case JobEvent::Kind::kFinished: {
+      v1::JobFinished* finished = out.mutable_finished();
+      finished->set_job_id(origin.job_id);
+      finished->set_points_measured(event.points_measured);
+      finished->set_points_failed_verification(event.points_failed_verification);
+      finished->set_wall_seconds(event.wall_seconds);
+      break;
+    }
+    case JobEvent::Kind::kError: {
+      v1::JobError* error = out.mutable_error();
+      error->set_job_id(origin.job_id);
+      error->set_code(absl::StatusCodeToString(event.error.code()));
+      error->set_message(std::string(event.error.message()));
+      error->set_points_measured(event.points_measured);
+      break;
+    }
+  }
+  return out;
+}
+
+v1::Result ToProto(const PointOutcome& outcome, const JobOrigin& origin) {
   const PointSpec& point = outcome.point;
   const SampleSummary& s = outcome.summary;
   v1::Result r;
@@ -67,8 +143,8 @@ v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin) {
   for (const auto& [name, value] : point.params) (*r.mutable_params())[name] = value;
   r.set_dtype(std::string(DTypeName(point.dtype)));
   r.set_n(point.n);
-  r.set_flops(OpFlops(point));
-  r.set_min_bytes(MinBytes(point));
+  r.set_flops(outcome.flops);
+  r.set_min_bytes(outcome.min_bytes);
   r.set_timing(std::string(TimingModeName(outcome.settings.timing)));
   r.set_samples(s.count);
   r.set_iterations_per_sample(outcome.iterations_per_sample);
@@ -85,10 +161,8 @@ v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin) {
   r.set_relative_noise(s.relative_noise);
   r.set_noise_target(outcome.settings.noise_target);
   r.set_stop_reason(outcome.stop_reason);
-  if (s.median > 0) {
-    r.set_gflops_per_s(static_cast<double>(r.flops()) / s.median / 1e9);
-    r.set_gbytes_per_s(static_cast<double>(r.min_bytes()) / s.median / 1e9);
-  }
+  if (outcome.flops_per_s > 0) r.set_gflops_per_s(outcome.flops_per_s / 1e9);
+  if (outcome.bytes_per_s > 0) r.set_gbytes_per_s(outcome.bytes_per_s / 1e9);
   v1::Verification* v = r.mutable_verification();
   v->set_passed(outcome.verification.passed);
   v->set_max_rel_error(outcome.verification.max_rel_error);
@@ -117,6 +191,28 @@ v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin) {
   return r;
 }
 
+PointSpec ResultPoint(const v1::Result& result) {
+  PointSpec point;
+  point.op = result.op();
+  point.impl = result.impl();
+  point.params.insert(result.params().begin(), result.params().end());
+  absl::StatusOr<DType> dtype = ParseDType(result.dtype());
+  if (dtype.ok()) point.dtype = *dtype;
+  point.n = result.n();
+  absl::StatusOr<PointSpec> resolved = ResolvePoint(point);
+  return resolved.ok() ? *std::move(resolved) : point;
+}
+
+PointKey ResultKey(const v1::Result& result) {
+  PointKey key = KeyOf(ResultPoint(result));
+  std::get<3>(key) = result.dtype();  // as sent, even when this build does not know it
+  return key;
+}
+
+std::string ResultHost(const v1::Result& result) {
+  return result.host_address().empty() ? result.hostname() : result.host_address();
+}
+
 v1::DeviceCeilings ToProto(const DeviceCeilings& c) {
   v1::DeviceCeilings out;
   out.set_bandwidth_bytes_per_s(c.bandwidth_bytes_per_s);
@@ -138,8 +234,8 @@ v1::OpInfo ToProto(const OpSpec& op) {
   v1::OpInfo info;
   info.set_name(op.name);
   info.set_description(op.description);
-  info.set_flop_formula(op.flop_formula);
-  info.set_min_bytes_formula(op.min_bytes_formula);
+  info.set_flop_formula(op.FlopFormula());
+  info.set_min_bytes_formula(op.MinBytesFormula());
   for (const ParamSpec& param : op.params) {
     v1::OpParam* p = info.add_params();
     p->set_name(param.name);
@@ -151,7 +247,7 @@ v1::OpInfo ToProto(const OpSpec& op) {
     i->set_backend(impl.backend);
     i->set_name(impl.name);
     i->set_description(impl.description);
-    i->set_min_bytes_formula(impl.min_bytes_formula);
+    i->set_min_bytes_formula(impl.MinBytesFormula());
   }
   return info;
 }

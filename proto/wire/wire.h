@@ -1,35 +1,52 @@
-// The one seam between wire messages (flopd.v1) and domain structs. Nothing
-// else in the server reads or writes proto fields, and nothing here decides
-// anything: conversions only.
-#ifndef FLOPD_SERVER_PROTO_CONVERT_H_
-#define FLOPD_SERVER_PROTO_CONVERT_H_
+// The wire layer: every conversion between flopd.v1 messages and the domain
+// types of common/, in both directions, used by flopd and flopctl alike.
+// Nothing else reads or writes proto fields of requests, events and results,
+// and nothing here decides anything (which GFLOP/s, which roofline, which
+// label): conversions only. Op and impl names cross the wire as strings;
+// ResultPoint resolves them against this build's catalog where it can.
+//
+// Thread-safe: free functions without shared state.
+#ifndef FLOPD_PROTO_WIRE_WIRE_H_
+#define FLOPD_PROTO_WIRE_WIRE_H_
 
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/device_description.h"
+#include "common/job.h"
 #include "common/measure_settings.h"
 #include "common/op_catalog.h"
+#include "common/point.h"
+#include "common/point_outcome.h"
+#include "common/roofline.h"
 #include "flopd/v1/flopd.pb.h"
 #include "grpcpp/support/status.h"
-#include "server/backend/device.h"
-#include "server/scheduler.h"
 
 namespace flopd {
 
-// absl::Status -> grpc::Status, keeping the canonical code and message.
+// absl::Status <-> grpc::Status, keeping the canonical code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// Run requests. Unset optional settings stay unset both ways.
+v1::RunRequest ToProto(const JobSubmission& submission);
 JobSubmission FromProto(const v1::RunRequest& request);
+
 v1::MeasureSettings ToProto(const MeasureSettings& settings);
 
-// What a Result says about where it was measured.
-struct ResultOrigin {
-  std::string job_id;
-  std::string hostname;
-  std::string flopd_version;
-  const DeviceDescription* device = nullptr;
-};
-v1::Result ToProto(const PointOutcome& outcome, const ResultOrigin& origin);
+// A job's events. Results carry `origin`'s job, host and device.
+// REQUIRES: origin.device != nullptr.
+v1::RunEvent ToProto(const JobEvent& event, const JobOrigin& origin);
+v1::Result ToProto(const PointOutcome& outcome, const JobOrigin& origin);
+
+// The domain view of a received result: its point (kernel resolved when this
+// build's catalog knows the op and impl, kNone otherwise).
+PointSpec ResultPoint(const v1::Result& result);
+// Where a result was grouped or matched: the point's identity.
+PointKey ResultKey(const v1::Result& result);
+// The host a result came from, as flopctl names it: the address it dialled,
+// else the hostname the daemon reported.
+std::string ResultHost(const v1::Result& result);
 
 v1::OpInfo ToProto(const OpSpec& op);
 v1::DeviceCeilings ToProto(const DeviceCeilings& ceilings);
@@ -38,4 +55,4 @@ v1::DeviceInfo ToProto(const DeviceDescription& device, int64_t memory_limit_byt
 
 }  // namespace flopd
 
-#endif  // FLOPD_SERVER_PROTO_CONVERT_H_
+#endif  // FLOPD_PROTO_WIRE_WIRE_H_
