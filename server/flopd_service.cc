@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/op_catalog.h"
-#include "server/proto_convert.h"
+#include "proto/wire/wire.h"
 
 namespace flopd {
 
@@ -50,20 +50,12 @@ grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunReques
                    ": ", job.plan().points.size(), " points on ", device.id, ", queue position ",
                    submitted->queue_position));
 
-  v1::RunEvent accepted_event;
-  v1::JobAccepted* accepted = accepted_event.mutable_accepted();
-  accepted->set_job_id(job.id());
-  accepted->set_queue_position(submitted->queue_position);
-  accepted->set_points_total(static_cast<int>(job.plan().points.size()));
-  accepted->set_device(device.id);
-  *accepted->mutable_settings() = ToProto(job.settings());
-  for (int64_t n : job.plan().sizes) accepted->add_sizes(n);
-  if (!writer->Write(accepted_event)) {
+  const JobOrigin origin{job.id(), hostname_, kFlopdVersion, &device};
+  if (!writer->Write(ToProto(AcceptedEvent(*submitted), origin))) {
     job.Cancel(absl::CancelledError("client went away"));
     return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   }
 
-  const ResultOrigin origin{job.id(), hostname_, kFlopdVersion, &device};
   while (true) {
     if (context->IsCancelled()) {
       job.Cancel(absl::CancelledError("client cancelled"));
@@ -72,39 +64,19 @@ grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunReques
     }
     JobEvent event;
     if (!job.events().PopFor(&event, kPollInterval)) continue;
-    v1::RunEvent out;
+    const bool delivered = writer->Write(ToProto(event, origin));
     switch (event.kind) {
-      case JobEvent::Kind::kStarted:
-        out.mutable_started()->set_job_id(job.id());
-        out.mutable_started()->set_device(device.id);
-        out.mutable_started()->set_started_unix_ms(event.started_unix_ms);
-        break;
-      case JobEvent::Kind::kResult:
-        *out.mutable_result() = ToProto(event.result, origin);
-        break;
-      case JobEvent::Kind::kFinished: {
-        v1::JobFinished* finished = out.mutable_finished();
-        finished->set_job_id(job.id());
-        finished->set_points_measured(event.points_measured);
-        finished->set_points_failed_verification(event.points_failed_verification);
-        finished->set_wall_seconds(event.wall_seconds);
-        writer->Write(out);
+      case JobEvent::Kind::kFinished:
         Log(absl::StrCat(job.id(), ": finished, ", event.points_measured, " points in ",
                          event.wall_seconds, " s"));
         return grpc::Status::OK;
-      }
-      case JobEvent::Kind::kError: {
-        v1::JobError* error = out.mutable_error();
-        error->set_job_id(job.id());
-        error->set_code(absl::StatusCodeToString(event.error.code()));
-        error->set_message(std::string(event.error.message()));
-        error->set_points_measured(event.points_measured);
-        writer->Write(out);
+      case JobEvent::Kind::kError:
         Log(absl::StrCat(job.id(), ": ended with ", event.error.ToString()));
         return ToGrpcStatus(event.error);
-      }
+      default:
+        break;
     }
-    if (!writer->Write(out)) {
+    if (!delivered) {
       job.Cancel(absl::CancelledError("client went away"));
       Log(absl::StrCat(job.id(), ": the client went away; job cancelled"));
       return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");

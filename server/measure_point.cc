@@ -39,6 +39,7 @@ absl::Status CheckPointFits(const Device& device, const PointSpec& point, Timing
 
 absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point,
                                           const MeasureSettings& settings,
+                                          const DeviceCeilings* ceilings,
                                           const std::atomic<bool>& cancelled) {
   const Clock::time_point point_start = Clock::now();
   if (absl::Status fits = CheckPointFits(device, point, settings.timing); !fits.ok()) return fits;
@@ -90,6 +91,12 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
   }
   outcome.stop_reason = std::string(StopReasonName(reason));
   outcome.summary = Summarize(outcome.samples);
+  outcome.flops = OpFlops(point);
+  outcome.min_bytes = MinBytes(point);
+  if (outcome.summary.median > 0) {
+    outcome.flops_per_s = static_cast<double>(outcome.flops) / outcome.summary.median;
+    outcome.bytes_per_s = static_cast<double>(outcome.min_bytes) / outcome.summary.median;
+  }
   if (reason == StopReason::kTimeBudgetSpent) {
     outcome.warnings.push_back(absl::StrFormat(
         "noise %.2f%% above the %.2f%% target when the %.3g s time budget ran out",
@@ -102,7 +109,21 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
   outcome.measured_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
+  if (ceilings != nullptr) PlaceOnRoofline(*ceilings, device.Describe().backend, &outcome);
   return outcome;
+}
+
+void PlaceOnRoofline(const DeviceCeilings& ceilings, const std::string& backend,
+                     PointOutcome* outcome) {
+  auto peak = ceilings.peak_flops.find(std::string(DTypeName(outcome->point.dtype)));
+  outcome->latency_threshold_seconds = ceilings.latency_threshold_seconds > 0
+                                           ? ceilings.latency_threshold_seconds
+                                           : LatencyThresholdSeconds(backend);
+  outcome->ceilings_measured_unix_ms = ceilings.measured_unix_ms;
+  outcome->roofline = PlaceOnRoofline(
+      outcome->flops, outcome->min_bytes, outcome->summary.median,
+      peak == ceilings.peak_flops.end() ? 0 : peak->second, ceilings.bandwidth_bytes_per_s,
+      outcome->latency_threshold_seconds);
 }
 
 }  // namespace flopd

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/measure_settings.h"
+#include "common/point_outcome.h"
 #include "common/point.h"
 #include "common/roofline.h"
 #include "common/statistics.h"
@@ -23,36 +24,27 @@
 
 namespace flopd {
 
-struct PointOutcome {
-  PointSpec point;
-  MeasureSettings settings;
-  std::vector<double> samples;  // seconds per execution, in the order taken
-  int64_t iterations_per_sample = 0;
-  SampleSummary summary;
-  std::string stop_reason;
-  VerificationResult verification;
-  std::vector<std::string> warnings;
-  std::map<std::string, std::string> observations;  // device readings around the point
-  int threads = 0;
-  double wall_seconds = 0;      // whole point: prepare, verify, warm-up, sampling
-  int64_t measured_unix_ms = 0;  // when sampling ended
-  // Set by the scheduler when the device's ceilings are known.
-  std::optional<RooflinePlacement> roofline;
-  double latency_threshold_seconds = 0;
-  int64_t ceilings_measured_unix_ms = 0;
-};
-
-// Measures one point on `device`. Returns CANCELLED as soon as `cancelled`
-// is seen set (checked between samples), RESOURCE_EXHAUSTED when the point no
-// longer fits the device, and the backend's error otherwise. A point whose
-// verification fails is still measured and returned (verification.passed is
-// false), so the caller can report it.
+// Measures one point on `device` and, when `ceilings` is given, places it on
+// the device's roofline. Returns CANCELLED as soon as `cancelled` is seen set
+// (checked between samples), RESOURCE_EXHAUSTED when the point no longer
+// fits the device (checked here, once, before anything is allocated), and
+// the backend's error otherwise. A point whose verification fails is still
+// measured and returned (verification.passed is false), so the caller can
+// report it. REQUIRES: point resolved (point.kernel).
 absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point,
                                           const MeasureSettings& settings,
+                                          const DeviceCeilings* ceilings,
                                           const std::atomic<bool>& cancelled);
 
+// Sets outcome->roofline (and the threshold and age fields beside it) from
+// the device's ceilings: FLOPs and minimum bytes from the catalog, the peak of
+// the point's dtype, the measured median.
+void PlaceOnRoofline(const DeviceCeilings& ceilings, const std::string& backend,
+                     PointOutcome* outcome);
+
 // RESOURCE_EXHAUSTED naming the size, the bytes needed and the bytes the
-// device allows, or OK.
+// device allows, or OK. The one memory check: at submission for every point,
+// and again by MeasurePoint before the point allocates.
 absl::Status CheckPointFits(const Device& device, const PointSpec& point, TimingMode timing);
 
 }  // namespace flopd

@@ -28,34 +28,6 @@ std::string TimingModeList(const std::vector<TimingMode>& modes) {
 
 }  // namespace
 
-void EventChannel::Push(JobEvent event) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(event));
-  }
-  cv_.notify_one();
-}
-
-bool EventChannel::PopFor(JobEvent* event, std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!cv_.wait_for(lock, timeout, [this] { return !events_.empty(); })) return false;
-  *event = std::move(events_.front());
-  events_.pop_front();
-  return true;
-}
-
-void Job::Cancel(absl::Status reason) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (cancelled_.load()) return;
-  cancel_reason_ = std::move(reason);
-  cancelled_.store(true);
-}
-
-absl::Status Job::cancel_reason() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return cancel_reason_;
-}
-
 Scheduler::Scheduler(DeviceSet devices) : unavailable_(std::move(devices.unavailable)) {
   for (auto& device : devices.devices) {
     auto slot = std::make_unique<Slot>();
@@ -156,6 +128,16 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission) 
   return submitted;
 }
 
+JobEvent AcceptedEvent(const SubmittedJob& submitted) {
+  JobEvent event;
+  event.kind = JobEvent::Kind::kAccepted;
+  event.queue_position = submitted.queue_position;
+  event.points_total = static_cast<int>(submitted.job->plan().points.size());
+  event.settings = submitted.job->settings();
+  event.sizes = submitted.job->plan().sizes;
+  return event;
+}
+
 absl::StatusOr<DeviceCeilings> Scheduler::ceilings(int slot) const {
   std::lock_guard<std::mutex> lock(slots_[slot]->mu);
   return slots_[slot]->ceilings;
@@ -245,7 +227,6 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
   if (!attempted) MeasureCeilingsNow(slot);
   if (job.cancelled()) return end_with_error(job.cancel_reason());
   const absl::StatusOr<DeviceCeilings> ceilings = this->ceilings(job.device_slot());
-  const std::string& backend = slot->device->Describe().backend;
 
   event.kind = JobEvent::Kind::kStarted;
   event.started_unix_ms = UnixMillis();
@@ -254,7 +235,8 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
   for (const PointSpec& point : job.plan().points) {
     if (job.cancelled()) return end_with_error(job.cancel_reason());
     absl::StatusOr<PointOutcome> outcome =
-        MeasurePoint(*slot->device, point, job.settings(), job.cancel_flag());
+        MeasurePoint(*slot->device, point, job.settings(), ceilings.ok() ? &*ceilings : nullptr,
+                     job.cancel_flag());
     if (!outcome.ok()) {
       if (job.cancelled()) return end_with_error(job.cancel_reason());
       return end_with_error(absl::Status(
@@ -262,17 +244,6 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
     }
     ++measured;
     if (!outcome->verification.passed) ++failed_verification;
-    if (ceilings.ok()) {
-      auto peak = ceilings->peak_flops.find(std::string(DTypeName(point.dtype)));
-      outcome->latency_threshold_seconds = ceilings->latency_threshold_seconds > 0
-                                               ? ceilings->latency_threshold_seconds
-                                               : LatencyThresholdSeconds(backend);
-      outcome->ceilings_measured_unix_ms = ceilings->measured_unix_ms;
-      outcome->roofline = PlaceOnRoofline(
-          OpFlops(point), MinBytes(point), outcome->summary.median,
-          peak == ceilings->peak_flops.end() ? 0 : peak->second, ceilings->bandwidth_bytes_per_s,
-          outcome->latency_threshold_seconds);
-    }
     JobEvent result;
     result.kind = JobEvent::Kind::kResult;
     result.result = *std::move(outcome);

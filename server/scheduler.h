@@ -1,7 +1,8 @@
-// Jobs and their scheduling. Each device has one worker thread and a FIFO
-// queue: one job at a time per device, jobs on different devices run
-// concurrently. A job's events reach its submitter through the job's own
-// channel, so a slow or vanished reader never blocks a device.
+// Scheduling. Each device has one worker thread and a FIFO queue: one job at
+// a time per device, jobs on different devices run concurrently. A job's
+// events (accepted is the caller's; started, results, finished or error are
+// the worker's) reach its submitter through the job's own channel
+// (server/job.h). Links the Device interface only, no backend.
 //
 // Thread-safe: every public method may be called from any thread.
 #ifndef FLOPD_SERVER_SCHEDULER_H_
@@ -20,80 +21,23 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/job.h"
 #include "common/job_plan.h"
 #include "common/measure_settings.h"
-#include "server/backend/registry.h"
+#include "server/backend/device.h"
+#include "server/job.h"
 #include "server/measure_point.h"
 
 namespace flopd {
-
-struct JobEvent {
-  enum class Kind { kStarted, kResult, kFinished, kError };
-  Kind kind = Kind::kStarted;
-  PointOutcome result;        // kResult
-  absl::Status error;         // kError
-  int points_measured = 0;    // kFinished, kError
-  int points_failed_verification = 0;  // kFinished
-  double wall_seconds = 0;    // kFinished
-  int64_t started_unix_ms = 0;  // kStarted
-};
-
-// A closable multi-producer queue of a job's events.
-class EventChannel {
- public:
-  void Push(JobEvent event);
-  // Waits up to `timeout` for an event. False on timeout.
-  bool PopFor(JobEvent* event, std::chrono::milliseconds timeout);
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<JobEvent> events_;
-};
-
-class Job {
- public:
-  Job(std::string id, int device_slot, JobPlan plan, MeasureSettings settings)
-      : id_(std::move(id)), device_slot_(device_slot), plan_(std::move(plan)),
-        settings_(settings) {}
-
-  const std::string& id() const { return id_; }
-  int device_slot() const { return device_slot_; }
-  const JobPlan& plan() const { return plan_; }
-  const MeasureSettings& settings() const { return settings_; }
-  EventChannel& events() { return events_; }
-
-  // Asks the job to stop; the device notices within one sample. The first
-  // reason given wins and ends the job with that status.
-  void Cancel(absl::Status reason);
-  bool cancelled() const { return cancelled_.load(); }
-  const std::atomic<bool>& cancel_flag() const { return cancelled_; }
-  absl::Status cancel_reason() const;
-
- private:
-  const std::string id_;
-  const int device_slot_;
-  const JobPlan plan_;
-  const MeasureSettings settings_;
-  EventChannel events_;
-  std::atomic<bool> cancelled_{false};
-  mutable std::mutex mu_;
-  absl::Status cancel_reason_;
-};
-
-// What a client asked for, before validation against a device.
-struct JobSubmission {
-  JobRequest request;
-  MeasureRequest measure;
-  std::string device;  // empty = "cpu:0"
-  std::string client;
-};
 
 struct SubmittedJob {
   std::shared_ptr<Job> job;
   int queue_position = 0;  // jobs ahead of it on its device
   std::string device;
 };
+
+// The kAccepted event of a job just submitted.
+JobEvent AcceptedEvent(const SubmittedJob& submitted);
 
 class Scheduler {
  public:

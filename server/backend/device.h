@@ -1,4 +1,4 @@
-// The backend seam. A Device is one thing flopd can benchmark on (the host's
+// The backend seam (target flopd::device, which links no backend). A Device is one thing flopd can benchmark on (the host's
 // CPU, one GPU). The scheduler owns devices and never runs two points on one
 // device at once; a Device therefore need not be thread-safe for Prepare and
 // what it returns, but Describe() and BytesAvailable() may be called from any
@@ -16,29 +16,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/device_description.h"
 #include "common/measure_settings.h"
 #include "common/point.h"
 #include "common/roofline.h"
 #include "common/verification.h"
 
 namespace flopd {
-
-struct DeviceDescription {
-  std::string id;       // "cpu:0", "cuda:1"
-  std::string backend;  // "cpu" | "cuda": selects the catalog's impls
-  int index = 0;
-  std::string name;     // "AMD EPYC 7B13", "NVIDIA H100 80GB HBM3"
-  int cores = 0;        // CPU threads used, or GPU SMs
-  int64_t memory_bytes = 0;
-  std::string library;  // "OpenBLAS 0.3.21 ...", "cuBLAS 13.0.0"
-  std::map<std::string, std::string> properties;
-  std::string default_sizes;
-  std::vector<TimingMode> timing_modes;
-  MeasureSettings default_settings;
-  // Smallest time one timed sample should last; the measurement loop picks
-  // iterations per sample to reach it (timer resolution, launch overhead).
-  double min_sample_seconds = 1e-3;
-};
 
 // One point with its buffers allocated and inputs filled; owned by the
 // measurement loop for the life of the point.
@@ -93,9 +77,11 @@ class Device {
     return true;
   }
 
-  // Allocates and fills the point's buffers. REQUIRES: the point names an
-  // (op, impl) the catalog lists for Describe().backend and a timing mode in
-  // Describe().timing_modes. RESOURCE_EXHAUSTED when allocation fails.
+  // Allocates and fills the point's buffers. REQUIRES: the point is resolved
+  // (point.kernel) to a kernel the catalog lists for Describe().backend, its
+  // params are allowed, its timing mode is in Describe().timing_modes and it
+  // fits BytesAvailable() (the planner and the measurement loop check all of
+  // these once, before this call). RESOURCE_EXHAUSTED when allocation fails.
   virtual absl::StatusOr<std::unique_ptr<PreparedPoint>> Prepare(const PointSpec& point,
                                                                  const MeasureSettings& settings) = 0;
 
@@ -107,6 +93,14 @@ class Device {
   virtual absl::StatusOr<DeviceCeilings> MeasureCeilings() {
     return absl::UnimplementedError("this backend does not measure its ceilings yet");
   }
+};
+
+// The devices a flopd serves, and why others are not offered.
+struct DeviceSet {
+  std::vector<std::unique_ptr<Device>> devices;
+  // Backends or devices that could not be offered, each with the reason,
+  // e.g. "cuda: flopd was built without CUDA".
+  std::vector<std::string> unavailable;
 };
 
 }  // namespace flopd

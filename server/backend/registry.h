@@ -20,13 +20,6 @@ struct BackendConfig {
   bool enable_cuda = true;        // false: do not even probe for GPUs
 };
 
-struct DeviceSet {
-  std::vector<std::unique_ptr<Device>> devices;
-  // Backends or devices that could not be offered, each with the reason,
-  // e.g. "cuda: flopd was built without CUDA".
-  std::vector<std::string> unavailable;
-};
-
 DeviceSet CreateDevices(const BackendConfig& config);
 
 // Backend factories. Each returns the backend's devices or why there are none

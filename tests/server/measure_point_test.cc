@@ -4,19 +4,17 @@
 #include <memory>
 
 #include "absl/strings/match.h"
+#include "common/op_catalog.h"
 #include "gtest/gtest.h"
-#include "server/backend/registry.h"
+#include "tests/server/fake_device.h"
 
 namespace flopd {
 namespace {
 
-std::unique_ptr<Device> CpuDevice(int64_t memory_limit = 0) {
-  BackendConfig config;
-  config.cpu_threads = 2;
-  config.cpu_memory_limit = memory_limit;
-  auto devices = CreateCpuDevices(config);
-  EXPECT_TRUE(devices.ok()) << devices.status();
-  return std::move((*devices)[0]);
+PointSpec Point(const char* op, const char* impl, ParamMap params, DType dtype, int64_t n) {
+  absl::StatusOr<PointSpec> point = ResolvePoint(PointSpec{op, impl, std::move(params), dtype, n});
+  EXPECT_TRUE(point.ok()) << point.status();
+  return *point;
 }
 
 MeasureSettings Quick() {
@@ -28,58 +26,116 @@ MeasureSettings Quick() {
 }
 
 TEST(MeasurePoint, SamplesVerifiesAndSaysWhyItStopped) {
-  auto device = CpuDevice();
+  FakeDevice device;
   std::atomic<bool> cancelled{false};
-  PointSpec point{"outer", "fused", {{"axis", 1}}, DType::kF32, 300};
-  absl::StatusOr<PointOutcome> outcome = MeasurePoint(*device, point, Quick(), cancelled);
+  const PointSpec point = Point("outer", "fused", {{"axis", 1}}, DType::kF32, 300);
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(device, point, Quick(), nullptr, cancelled);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_TRUE(outcome->verification.passed) << outcome->verification.detail;
-  EXPECT_GE(outcome->samples.size(), 3u);
-  EXPECT_EQ(outcome->summary.count, static_cast<int>(outcome->samples.size()));
-  EXPECT_GT(outcome->summary.median, 0);
-  EXPECT_TRUE(outcome->stop_reason == "noise_target_met" ||
-              outcome->stop_reason == "time_budget_spent")
-      << outcome->stop_reason;
-  // Automatic iterations are chosen from the warm-up; how many depends on the
-  // machine's load (a preempted warm-up run overestimates one execution), so
-  // only their presence is checked here.
-  EXPECT_GE(outcome->iterations_per_sample, 1);
+  // Identical samples: zero noise, so the noise rule stops at min_samples.
+  EXPECT_EQ(outcome->samples.size(), 3u);
+  EXPECT_EQ(outcome->summary.count, 3);
+  EXPECT_EQ(outcome->stop_reason, "noise_target_met");
   EXPECT_GT(outcome->wall_seconds, 0);
-  EXPECT_GT(outcome->threads, 0);
+  EXPECT_FALSE(outcome->roofline.has_value()) << "no ceilings given";
+}
+
+TEST(MeasurePoint, PerExecutionTimeRatesAndBytesAreExact) {
+  // 250 µs per execution: iterations per sample = ceil(1 ms / 250 µs) = 4,
+  // each sample reports 1 ms for 4 executions, i.e. 250 µs each.
+  FakeDeviceOptions options;
+  options.seconds_per_execution = [](const PointSpec&) { return 250e-6; };
+  FakeDevice device(options);
+  std::atomic<bool> cancelled{false};
+  const PointSpec point = Point("outer", "library", {{"axis", 0}}, DType::kF64, 1000);
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(device, point, Quick(), nullptr, cancelled);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcome->iterations_per_sample, 4);
+  for (double sample : outcome->samples) EXPECT_DOUBLE_EQ(sample, 250e-6);
+  EXPECT_DOUBLE_EQ(outcome->summary.median, 250e-6);
+  EXPECT_EQ(outcome->flops, 2 * 1000 * 1000 - 1000);
+  EXPECT_EQ(outcome->min_bytes, (2 * 1000 * 1000 + 3 * 1000) * 8);  // writes and re-reads P
+  EXPECT_DOUBLE_EQ(outcome->flops_per_s, 1999000 / 250e-6);
+  EXPECT_DOUBLE_EQ(outcome->bytes_per_s, 16024000 / 250e-6);
 }
 
 TEST(MeasurePoint, FixedModeTakesExactlyTheSamplesAndIterationsAsked) {
-  auto device = CpuDevice();
+  FakeDevice device;
   std::atomic<bool> cancelled{false};
   MeasureSettings settings = Quick();
   settings.fixed_samples = 4;
   settings.iterations_per_sample = 7;
-  PointSpec point{"matvec", "gemv", {}, DType::kF64, 200};
-  absl::StatusOr<PointOutcome> outcome = MeasurePoint(*device, point, settings, cancelled);
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(
+      device, Point("matvec", "gemv", {}, DType::kF64, 200), settings, nullptr, cancelled);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(outcome->samples.size(), 4u);
   EXPECT_EQ(outcome->iterations_per_sample, 7);
   EXPECT_EQ(outcome->stop_reason, "fixed_samples");
+  for (double sample : outcome->samples) EXPECT_DOUBLE_EQ(sample, 200e-6);
+}
+
+TEST(MeasurePoint, WrongOutputIsMeasuredAndReportedAsFailed) {
+  FakeDeviceOptions options;
+  options.wrong_output = true;
+  FakeDevice device(options);
+  std::atomic<bool> cancelled{false};
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(
+      device, Point("matvec", "gemm", {}, DType::kF32, 64), Quick(), nullptr, cancelled);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_FALSE(outcome->verification.passed);
+  EXPECT_GT(outcome->verification.max_rel_error, outcome->verification.tolerance);
+  ASSERT_FALSE(outcome->warnings.empty());
+  EXPECT_TRUE(absl::StartsWith(outcome->warnings[0], "verification FAILED: ")) << outcome->warnings[0];
+  EXPECT_EQ(outcome->samples.size(), 3u) << "a failed point is still measured";
+}
+
+TEST(MeasurePoint, PlacesThePointWithItsDtypesPeakAndItsImplsBytes) {
+  DeviceCeilings ceilings;
+  ceilings.bandwidth_bytes_per_s = 100e9;
+  ceilings.peak_flops = {{"f32", 2e12}, {"f64", 1e12}};
+  ceilings.measured_unix_ms = 1234;
+  FakeDeviceOptions options;
+  options.seconds_per_execution = [](const PointSpec&) { return 1e-3; };
+  FakeDevice device(options);
+  std::atomic<bool> cancelled{false};
+  const PointSpec point = Point("outer", "library", {{"axis", 1}}, DType::kF64, 1000);
+  absl::StatusOr<PointOutcome> outcome =
+      MeasurePoint(device, point, Quick(), &ceilings, cancelled);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_TRUE(outcome->roofline.has_value());
+  const RooflinePlacement& roof = *outcome->roofline;
+  EXPECT_DOUBLE_EQ(roof.peak_flops_per_s, 1e12) << "the f64 peak, not f32's";
+  EXPECT_DOUBLE_EQ(roof.memory_seconds, 16024000 / 100e9) << "outer/library's bytes in f64";
+  EXPECT_DOUBLE_EQ(roof.compute_seconds, 1999000 / 1e12);
+  EXPECT_DOUBLE_EQ(roof.floor_seconds, roof.memory_seconds);
+  EXPECT_DOUBLE_EQ(roof.efficiency, roof.floor_seconds / 1e-3);
+  EXPECT_EQ(roof.bound, Bound::kMemory);
+  EXPECT_EQ(outcome->ceilings_measured_unix_ms, 1234);
+  EXPECT_DOUBLE_EQ(outcome->latency_threshold_seconds, LatencyThresholdSeconds("cpu"));
 }
 
 TEST(MeasurePoint, CancelledBeforeSamplingReturnsCancelled) {
-  auto device = CpuDevice();
+  FakeDevice device;
   std::atomic<bool> cancelled{true};
-  PointSpec point{"matvec", "gemm", {}, DType::kF32, 100};
-  absl::StatusOr<PointOutcome> outcome = MeasurePoint(*device, point, Quick(), cancelled);
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(
+      device, Point("matvec", "gemm", {}, DType::kF32, 100), Quick(), nullptr, cancelled);
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kCancelled);
 }
 
-TEST(MeasurePoint, TooLargeForTheMemoryLimitIsResourceExhausted) {
-  auto device = CpuDevice(/*memory_limit=*/1 << 20);
-  PointSpec point{"matvec", "gemv", {}, DType::kF32, 1000};  // 4 MB matrix
-  absl::Status fits = CheckPointFits(*device, point, TimingMode::kHot);
+TEST(MeasurePoint, TooLargeForTheMemoryLimitIsResourceExhaustedBeforePrepare) {
+  FakeDeviceOptions options;
+  options.bytes_available = 1 << 20;
+  FakeDevice device(options);
+  const PointSpec point = Point("matvec", "gemv", {}, DType::kF32, 1000);  // 4 MB matrix
+  absl::Status fits = CheckPointFits(device, point, TimingMode::kHot);
   EXPECT_EQ(fits.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(absl::StrContains(fits.message(), "N=1000")) << fits.message();
-  EXPECT_TRUE(absl::StrContains(fits.message(), "allows itself 1048576 bytes")) << fits.message();
+  EXPECT_EQ(fits.message(),
+            "sizes: N=1000 is too large for cpu:0: matvec/gemv f32 needs 4008000 bytes (0.00 GiB) "
+            "but flopd allows itself 1048576 bytes (0.00 GiB) on this device");
   std::atomic<bool> cancelled{false};
-  EXPECT_EQ(MeasurePoint(*device, point, Quick(), cancelled).status().code(),
+  EXPECT_EQ(MeasurePoint(device, point, Quick(), nullptr, cancelled).status().code(),
             absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(device.points_prepared(), 0) << "checked once, before anything is allocated";
 }
 
 }  // namespace

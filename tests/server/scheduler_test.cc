@@ -1,22 +1,19 @@
 #include "server/scheduler.h"
 
 #include <chrono>
+#include <memory>
+#include <thread>
+#include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "tests/server/fake_device.h"
 
 namespace flopd {
 namespace {
 
 using std::chrono::milliseconds;
-
-DeviceSet CpuOnly() {
-  BackendConfig config;
-  config.cpu_threads = 2;
-  config.enable_cuda = false;
-  return CreateDevices(config);
-}
 
 JobSubmission Small(const std::string& sizes = "64") {
   JobSubmission s;
@@ -40,12 +37,23 @@ std::vector<JobEvent> Drain(Job& job) {
   return events;
 }
 
+// A device whose every TimeBatch takes `seconds` of real time.
+DeviceSet SlowDevice(double seconds) {
+  FakeDeviceOptions options;
+  options.wall_seconds_per_batch = seconds;
+  return FakeDevices(options);
+}
+
 TEST(Scheduler, StreamsStartedResultsFinishedInOrder) {
-  Scheduler scheduler(CpuOnly());
+  Scheduler scheduler(FakeDevices());
   absl::StatusOr<SubmittedJob> job = scheduler.Submit(Small("32,48,64"));
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->queue_position, 0);
   EXPECT_EQ(job->device, "cpu:0");
+  const JobEvent accepted = AcceptedEvent(*job);
+  EXPECT_EQ(accepted.kind, JobEvent::Kind::kAccepted);
+  EXPECT_EQ(accepted.points_total, 3);
+  EXPECT_EQ(accepted.sizes, (std::vector<int64_t>{32, 48, 64}));
   std::vector<JobEvent> events = Drain(*job->job);
   ASSERT_EQ(events.size(), 5u);
   EXPECT_EQ(events[0].kind, JobEvent::Kind::kStarted);
@@ -53,49 +61,112 @@ TEST(Scheduler, StreamsStartedResultsFinishedInOrder) {
   for (int i = 1; i <= 3; ++i) {
     ASSERT_EQ(events[i].kind, JobEvent::Kind::kResult);
     sizes.push_back(events[i].result.point.n);
+    EXPECT_DOUBLE_EQ(events[i].result.summary.median, 1e-6 * events[i].result.point.n);
   }
   EXPECT_EQ(sizes, (std::vector<int64_t>{32, 48, 64}));
   EXPECT_EQ(events[4].kind, JobEvent::Kind::kFinished);
   EXPECT_EQ(events[4].points_measured, 3);
+  EXPECT_EQ(events[4].points_failed_verification, 0);
 }
 
-TEST(Scheduler, SecondJobOnTheSameDeviceIsToldItsQueuePosition) {
-  Scheduler scheduler(CpuOnly());
-  absl::StatusOr<SubmittedJob> first = scheduler.Submit(Small("100:600:100"));
-  absl::StatusOr<SubmittedJob> second = scheduler.Submit(Small());
-  ASSERT_TRUE(first.ok() && second.ok());
-  EXPECT_EQ(second->queue_position, 1);
-  std::vector<JobEvent> first_events = Drain(*first->job);
-  std::vector<JobEvent> second_events = Drain(*second->job);
-  EXPECT_EQ(first_events.back().kind, JobEvent::Kind::kFinished);
-  EXPECT_EQ(second_events.back().kind, JobEvent::Kind::kFinished);
+TEST(Scheduler, CountsPointsThatFailVerification) {
+  FakeDeviceOptions options;
+  options.wrong_output = true;
+  Scheduler scheduler(FakeDevices(options));
+  absl::StatusOr<SubmittedJob> job = scheduler.Submit(Small("16,32"));
+  ASSERT_TRUE(job.ok()) << job.status();
+  std::vector<JobEvent> events = Drain(*job->job);
+  ASSERT_EQ(events.back().kind, JobEvent::Kind::kFinished);
+  EXPECT_EQ(events.back().points_measured, 2);
+  EXPECT_EQ(events.back().points_failed_verification, 2);
+}
+
+TEST(Scheduler, QueuedJobsAreToldTheirPositionsAndRunFirstInFirstOut) {
+  Scheduler scheduler(SlowDevice(0.01));
+  std::vector<SubmittedJob> jobs;
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<SubmittedJob> job = scheduler.Submit(Small("16"));
+    ASSERT_TRUE(job.ok()) << job.status();
+    jobs.push_back(*job);
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(jobs[i].queue_position, i) << i;
+  EXPECT_EQ(scheduler.pending_jobs(0), 4);
+  // Each job's kStarted comes after the previous job's kFinished.
+  std::vector<int64_t> started, finished;
+  for (SubmittedJob& job : jobs) {
+    std::vector<JobEvent> events = Drain(*job.job);
+    ASSERT_EQ(events.front().kind, JobEvent::Kind::kStarted);
+    ASSERT_EQ(events.back().kind, JobEvent::Kind::kFinished);
+    started.push_back(events.front().started_unix_ms);
+  }
+  for (size_t i = 1; i < started.size(); ++i) EXPECT_LE(started[i - 1], started[i]) << i;
 }
 
 TEST(Scheduler, RejectsWhatTheDeviceCannotRun) {
-  Scheduler scheduler(CpuOnly());
+  DeviceSet devices = FakeDevices();
+  devices.unavailable.push_back("cuda: disabled with --no-cuda");
+  Scheduler scheduler(std::move(devices));
   JobSubmission unknown_device = Small();
   unknown_device.device = "cuda:0";
   absl::StatusOr<SubmittedJob> job = scheduler.Submit(unknown_device);
   EXPECT_EQ(job.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(absl::StrContains(job.status().message(), "this host has: cpu:0"))
-      << job.status().message();
-  EXPECT_TRUE(absl::StrContains(job.status().message(), "disabled with --no-cuda"))
-      << job.status().message();
+  EXPECT_EQ(job.status().message(),
+            "device: unknown device 'cuda:0'; this host has: cpu:0 (not offered: cuda: disabled "
+            "with --no-cuda)");
 
   JobSubmission graph = Small();
   graph.measure.timing = "graph";
-  EXPECT_EQ(scheduler.Submit(graph).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(scheduler.Submit(graph).status().message(),
+            "settings.timing: 'graph' is not supported on cpu:0; allowed: hot, cold");
+
+  JobSubmission custom = Small();
+  custom.request.impls = {"custom"};  // a cuda impl
+  EXPECT_EQ(scheduler.Submit(custom).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(Scheduler, CancelStopsARunningJobWithTheGivenReason) {
-  Scheduler scheduler(CpuOnly());
+TEST(Scheduler, RejectsAJobWithAPointThatDoesNotFitBeforeQueueingIt) {
+  FakeDeviceOptions options;
+  options.bytes_available = 1 << 20;
+  Scheduler scheduler(FakeDevices(options));
+  absl::StatusOr<SubmittedJob> job = scheduler.Submit(Small("100,1000"));
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StartsWith(job.status().message(), "sizes: N=1000 is too large for cpu:0"))
+      << job.status().message();
+  EXPECT_EQ(scheduler.pending_jobs(0), 0);
+}
+
+TEST(Scheduler, MeasuresCeilingsOnceBeforeTheFirstJobAndPlacesResults) {
+  DeviceCeilings ceilings;
+  ceilings.bandwidth_bytes_per_s = 1e10;
+  ceilings.peak_flops = {{"f32", 1e11}};
+  FakeDeviceOptions options;
+  options.ceilings = ceilings;
+  auto device = std::make_unique<FakeDevice>(options);
+  FakeDevice* fake = device.get();
+  DeviceSet set;
+  set.devices.push_back(std::move(device));
+  Scheduler scheduler(std::move(set));
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<SubmittedJob> job = scheduler.Submit(Small("16"));
+    ASSERT_TRUE(job.ok());
+    std::vector<JobEvent> events = Drain(*job->job);
+    ASSERT_EQ(events.size(), 3u);
+    ASSERT_TRUE(events[1].result.roofline.has_value());
+    EXPECT_DOUBLE_EQ(events[1].result.roofline->peak_flops_per_s, 1e11);
+  }
+  EXPECT_EQ(fake->ceilings_measured(), 1);
+}
+
+TEST(Scheduler, CancelStopsARunningJobWithinOneSample) {
+  // 0.2 s per sample, 3 samples a point, 40 points: ~24 s if not cancelled.
+  Scheduler scheduler(SlowDevice(0.2));
   JobSubmission long_job = Small("100:4000:100");
-  long_job.measure.min_time_s = 0.2;
-  long_job.measure.max_time_s = 0.2;
   absl::StatusOr<SubmittedJob> job = scheduler.Submit(long_job);
   ASSERT_TRUE(job.ok());
   JobEvent event;
   ASSERT_TRUE(job->job->events().PopFor(&event, milliseconds(10000)));  // started
+  ASSERT_EQ(event.kind, JobEvent::Kind::kStarted);
+  std::this_thread::sleep_for(milliseconds(300));  // inside the first point's samples
   const auto start = std::chrono::steady_clock::now();
   job->job->Cancel(absl::CancelledError("test cancelled"));
   std::vector<JobEvent> rest = Drain(*job->job);
@@ -104,15 +175,13 @@ TEST(Scheduler, CancelStopsARunningJobWithTheGivenReason) {
   ASSERT_FALSE(rest.empty());
   EXPECT_EQ(rest.back().kind, JobEvent::Kind::kError);
   EXPECT_EQ(rest.back().error.code(), absl::StatusCode::kCancelled);
-  EXPECT_LT(seconds, 1.0);  // within one sample, not after the 39 points left
+  EXPECT_EQ(rest.back().error.message(), "test cancelled");
+  EXPECT_LT(seconds, 0.2 + 0.15) << "one sample (0.2 s) plus scheduling slack";
 }
 
 TEST(Scheduler, ShutdownEndsQueuedAndRunningJobsWithUnavailable) {
-  Scheduler scheduler(CpuOnly());
-  JobSubmission long_job = Small("100:4000:100");
-  long_job.measure.min_time_s = 0.2;
-  long_job.measure.max_time_s = 0.2;
-  absl::StatusOr<SubmittedJob> running = scheduler.Submit(long_job);
+  Scheduler scheduler(SlowDevice(0.05));
+  absl::StatusOr<SubmittedJob> running = scheduler.Submit(Small("100:4000:100"));
   absl::StatusOr<SubmittedJob> queued = scheduler.Submit(Small());
   ASSERT_TRUE(running.ok() && queued.ok());
   scheduler.Shutdown();

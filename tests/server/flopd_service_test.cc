@@ -1,0 +1,194 @@
+// The gRPC service in process, on a loopback port, over a fake device: what
+// a client receives for each request, exactly.
+#include "server/flopd_service.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/op_catalog.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "tests/server/fake_device.h"
+
+namespace flopd {
+namespace {
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void Start(FakeDeviceOptions options = {}) {
+    DeviceSet devices = FakeDevices(options);
+    devices.unavailable.push_back("cuda: not in this test");
+    scheduler_ = std::make_unique<Scheduler>(std::move(devices));
+    service_ = std::make_unique<FlopdService>(scheduler_.get(), "testhost");
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_GT(port, 0);
+    stub_ = v1::Flopd::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                                   grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    if (scheduler_) scheduler_->Shutdown();
+    if (server_) server_->Shutdown();
+  }
+
+  // Runs `request` to its end: every event, and the final status.
+  grpc::Status RunAll(const v1::RunRequest& request, std::vector<v1::RunEvent>* events) {
+    grpc::ClientContext context;
+    auto reader = stub_->Run(&context, request);
+    v1::RunEvent event;
+    while (reader->Read(&event)) events->push_back(event);
+    return reader->Finish();
+  }
+
+  static v1::RunRequest Request(const std::string& op, const std::string& impl,
+                                const std::string& sizes) {
+    v1::RunRequest request;
+    request.add_ops(op);
+    request.add_impls(impl);
+    request.set_sizes(sizes);
+    request.mutable_settings()->set_min_samples(3);
+    request.mutable_settings()->set_min_time_s(0);
+    return request;
+  }
+
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<FlopdService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Flopd::Stub> stub_;
+};
+
+TEST_F(ServiceTest, RunStreamsAcceptedStartedResultsAndFinishedWithExactFigures) {
+  FakeDeviceOptions options;
+  options.seconds_per_execution = [](const PointSpec& p) { return p.n == 100 ? 2e-3 : 4e-3; };
+  Start(options);
+  std::vector<v1::RunEvent> events;
+  grpc::Status status = RunAll(Request("matvec", "gemm", "100,200"), &events);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(events.size(), 5u);
+  ASSERT_TRUE(events[0].has_accepted());
+  const std::string job_id = events[0].accepted().job_id();
+  EXPECT_FALSE(job_id.empty());
+  EXPECT_EQ(events[0].accepted().points_total(), 2);
+  EXPECT_EQ(events[0].accepted().device(), "cpu:0");
+  EXPECT_EQ(events[0].accepted().queue_position(), 0);
+  ASSERT_TRUE(events[1].has_started());
+  EXPECT_EQ(events[1].started().job_id(), job_id);
+  const double medians[] = {2e-3, 4e-3};
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(events[2 + i].has_result()) << i;
+    const v1::Result& r = events[2 + i].result();
+    const int64_t n = i == 0 ? 100 : 200;
+    EXPECT_EQ(r.job_id(), job_id);
+    EXPECT_EQ(r.hostname(), "testhost");
+    EXPECT_EQ(r.device(), "cpu:0");
+    EXPECT_EQ(r.op(), "matvec");
+    EXPECT_EQ(r.impl(), "gemm");
+    EXPECT_EQ(r.n(), n);
+    EXPECT_EQ(r.flops(), 2 * n * n - n);
+    EXPECT_EQ(r.min_bytes(), (n * n + 2 * n) * 4);
+    EXPECT_DOUBLE_EQ(r.time().median(), medians[i]);
+    EXPECT_EQ(r.iterations_per_sample(), 1) << "a 2 ms execution already fills a 1 ms sample";
+    EXPECT_DOUBLE_EQ(r.gflops_per_s(), static_cast<double>(r.flops()) / medians[i] / 1e9);
+    EXPECT_DOUBLE_EQ(r.gbytes_per_s(), static_cast<double>(r.min_bytes()) / medians[i] / 1e9);
+    EXPECT_TRUE(r.verification().passed());
+    EXPECT_EQ(r.sample_seconds_size(), r.samples());
+  }
+  ASSERT_TRUE(events[4].has_finished());
+  EXPECT_EQ(events[4].finished().points_measured(), 2);
+  EXPECT_EQ(events[4].finished().points_failed_verification(), 0);
+}
+
+TEST_F(ServiceTest, AWrongOutputReachesTheClientAsFailedVerification) {
+  FakeDeviceOptions options;
+  options.wrong_output = true;
+  Start(options);
+  std::vector<v1::RunEvent> events;
+  ASSERT_TRUE(RunAll(Request("outer", "fused", "32"), &events).ok());
+  int results = 0;
+  for (const v1::RunEvent& event : events) {
+    if (!event.has_result()) continue;
+    ++results;
+    EXPECT_FALSE(event.result().verification().passed());
+    EXPECT_FALSE(event.result().verification().detail().empty());
+    ASSERT_GE(event.result().warnings_size(), 1);
+    EXPECT_EQ(event.result().warnings(0).rfind("verification FAILED: ", 0), 0u);
+  }
+  EXPECT_EQ(results, 2) << "axis 0 and 1";
+  ASSERT_TRUE(events.back().has_finished());
+  EXPECT_EQ(events.back().finished().points_failed_verification(), 2);
+}
+
+TEST_F(ServiceTest, BadRequestsGetTheirCodeAndFieldAndTheServiceKeepsServing) {
+  Start();
+  std::vector<v1::RunEvent> events;
+  grpc::Status bad_op = RunAll(Request("conv", "gemm", "10"), &events);
+  EXPECT_EQ(bad_op.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad_op.error_message(), "op: unknown op 'conv'; allowed: matvec, outer");
+  EXPECT_TRUE(events.empty());
+
+  v1::RunRequest on_gpu = Request("matvec", "gemm", "10");
+  on_gpu.set_device("cuda:0");
+  grpc::Status no_device = RunAll(on_gpu, &events);
+  EXPECT_EQ(no_device.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(no_device.error_message(),
+            "device: unknown device 'cuda:0'; this host has: cpu:0 (not offered: cuda: not in "
+            "this test)");
+
+  v1::RunRequest bad_noise = Request("matvec", "gemm", "10");
+  bad_noise.mutable_settings()->set_noise_target(0);
+  EXPECT_EQ(RunAll(bad_noise, &events).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  ASSERT_TRUE(RunAll(Request("matvec", "gemv", "10"), &events).ok());
+  EXPECT_TRUE(events.back().has_finished());
+}
+
+TEST_F(ServiceTest, ListOpsSendsTheCatalogWithItsGeneratedFormulas) {
+  Start();
+  grpc::ClientContext context;
+  v1::ListOpsResponse response;
+  ASSERT_TRUE(stub_->ListOps(&context, v1::ListOpsRequest(), &response).ok());
+  ASSERT_EQ(response.ops_size(), static_cast<int>(OpCatalog().size()));
+  const v1::OpInfo& outer = response.ops(1);
+  EXPECT_EQ(outer.name(), "outer");
+  EXPECT_EQ(outer.flop_formula(), "2N^2 - N");
+  EXPECT_EQ(outer.min_bytes_formula(), "3N * sizeof(dtype)");
+  ASSERT_EQ(outer.params_size(), 1);
+  EXPECT_EQ(outer.params(0).name(), "axis");
+  bool saw_library = false;
+  for (const v1::OpImpl& impl : outer.impls()) {
+    if (impl.name() != "library") continue;
+    saw_library = true;
+    EXPECT_EQ(impl.min_bytes_formula(), "(2N^2 + 3N) * sizeof(dtype)");
+  }
+  EXPECT_TRUE(saw_library);
+}
+
+TEST_F(ServiceTest, GetHostInfoDescribesTheDevicesAndWhatIsUnavailable) {
+  Start();
+  grpc::ClientContext context;
+  v1::HostInfo info;
+  ASSERT_TRUE(stub_->GetHostInfo(&context, v1::GetHostInfoRequest(), &info).ok());
+  EXPECT_EQ(info.hostname(), "testhost");
+  EXPECT_EQ(info.flopd_version(), kFlopdVersion);
+  ASSERT_EQ(info.devices_size(), 1);
+  EXPECT_EQ(info.devices(0).id(), "cpu:0");
+  EXPECT_EQ(info.devices(0).name(), "fake device");
+  EXPECT_EQ(info.devices(0).queued_jobs(), 0);
+  EXPECT_TRUE(info.devices(0).healthy());
+  EXPECT_EQ(info.devices(0).ceilings_status(), "not measured yet");
+  ASSERT_EQ(info.unavailable_size(), 1);
+  EXPECT_EQ(info.unavailable(0), "cuda: not in this test");
+}
+
+}  // namespace
+}  // namespace flopd
