@@ -197,54 +197,26 @@ void FirstTouch(T* data, int64_t count, int threads) {
 }
 
 // ---------------------------------------------------------------------------
-// OpenBLAS calls, by element type.
-
-void Gemv(int64_t n, const float* a, const float* x, float* y) {
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0f, a, n, x, 1, 0.0f, y, 1);
-}
-void Gemv(int64_t n, const double* a, const double* x, double* y) {
-  cblas_dgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0, a, n, x, 1, 0.0, y, 1);
-}
-
-// Row-major C (m x cols, ldc) = A (m x k, lda) * B (k x cols, ldb); beta 0.
-void Gemm(int64_t m, int64_t cols, int64_t k, const float* a, int64_t lda, const float* b,
-          int64_t ldb, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, cols, k, 1.0f, a, lda, b, ldb, 0.0f, c,
-              ldc);
-}
-void Gemm(int64_t m, int64_t cols, int64_t k, const double* a, int64_t lda, const double* b,
-          int64_t ldb, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, cols, k, 1.0, a, lda, b, ldb, 0.0, c,
-              ldc);
-}
-
-// ---------------------------------------------------------------------------
 // The prepared point.
-
-enum class Kernel { kGemv, kGemm, kOuterLibrary, kOuterFused };
 
 template <typename T>
 class CpuPoint : public PreparedPoint {
  public:
-  CpuPoint(const PointSpec& point, Kernel kernel, TimingMode timing, int threads,
-           int64_t flush_bytes)
-      : point_(point),
-        kernel_(kernel),
-        timing_(timing),
-        threads_(threads),
-        flush_bytes_(flush_bytes) {}
+  CpuPoint(const PointSpec& point, TimingMode timing, int threads, int64_t flush_bytes)
+      : point_(point), timing_(timing), threads_(threads), flush_bytes_(flush_bytes) {}
 
-  // Allocates, first-touches and fills the buffers and computes the
-  // reference. RESOURCE_EXHAUSTED when an allocation fails.
+  // Allocates, first-touches and fills the buffers the catalog lists for the
+  // point and computes the reference. RESOURCE_EXHAUSTED when an allocation
+  // fails.
   absl::Status Init(int64_t bytes_needed);
 
   absl::StatusOr<VerificationResult> Verify() override {
     openblas_set_num_threads(threads_);
     const T nan = std::numeric_limits<T>::quiet_NaN();
-    std::fill(out_, out_ + point_.n, nan);
-    if (kernel_ == Kernel::kOuterLibrary) std::fill(p_.get(), p_.get() + point_.n * point_.n, nan);
-    Execute();
-    return flopd::Verify<T>(point_, out_, reference_);
+    std::fill(out_.get(), out_.get() + OutputCount(point_), nan);
+    if (temp_ != nullptr) std::fill(temp_.get(), temp_.get() + TempCount(point_), nan);
+    RunCpuKernel(args_);
+    return flopd::Verify<T>(point_, out_.get(), reference_);
   }
 
   absl::StatusOr<double> TimeBatch(int64_t iterations) override {
@@ -252,14 +224,14 @@ class CpuPoint : public PreparedPoint {
     using Clock = std::chrono::steady_clock;
     if (timing_ == TimingMode::kHot) {
       const Clock::time_point start = Clock::now();
-      for (int64_t i = 0; i < iterations; ++i) Execute();
+      for (int64_t i = 0; i < iterations; ++i) RunCpuKernel(args_);
       return std::chrono::duration<double>(Clock::now() - start).count();
     }
     double total = 0;
     for (int64_t i = 0; i < iterations; ++i) {
       Flush();
       const Clock::time_point start = Clock::now();
-      Execute();
+      RunCpuKernel(args_);
       total += std::chrono::duration<double>(Clock::now() - start).count();
     }
     return total;
@@ -272,40 +244,16 @@ class CpuPoint : public PreparedPoint {
                                        " usable CPUs (oversubscribed; times include "
                                        "time-slicing)"));
     }
-    if (BestKernelIsa() != KernelIsa::kAvx2Fma && kernel_ == Kernel::kOuterFused) {
-      warnings->push_back("cpu: this CPU lacks AVX2/FMA; flopd's kernels ran generic x86-64 code");
+    if (BestKernelIsa() != KernelIsa::kAvx2Fma) {
+      warnings->push_back(
+          "cpu: this CPU lacks AVX2/FMA; flopd's own kernels (reductions, fused) ran generic "
+          "x86-64 code");
     }
   }
 
   int threads() const override { return threads_; }
 
  private:
-  void Execute() {
-    const int64_t n = point_.n;
-    switch (kernel_) {
-      case Kernel::kGemv:
-        Gemv(n, a_.get(), x_.get(), out_);
-        break;
-      case Kernel::kGemm:
-        // y (N x 1) = A (N x N) * x (N x 1), as torch.mm(A, x).
-        Gemm(n, 1, n, a_.get(), n, x_.get(), 1, out_, 1);
-        break;
-      case Kernel::kOuterLibrary:
-        // P (N x N) = u (N x 1) * v (1 x N): k = 1.
-        Gemm(n, n, 1, a_.get(), 1, x_.get(), n, p_.get(), n);
-        if (point_.Param("axis") == 0) {
-          ReduceColumns(p_.get(), n, out_, threads_);
-        } else {
-          ReduceRows(p_.get(), n, out_, threads_);
-        }
-        break;
-      case Kernel::kOuterFused:
-        FusedOuterSum(a_.get(), x_.get(), n, static_cast<int>(point_.Param("axis")), out_,
-                      threads_);
-        break;
-    }
-  }
-
   // Reads and writes every word of the flush buffer from all threads, which
   // evicts the inputs from every private and shared cache. (Not memset:
   // glibc's memset switches to non-temporal stores for large sizes, which
@@ -323,52 +271,57 @@ class CpuPoint : public PreparedPoint {
   }
 
   const PointSpec point_;
-  const Kernel kernel_;
   const TimingMode timing_;
   const int threads_;
   const int64_t flush_bytes_;
 
-  // matvec: a_ = A (N x N), x_ = x.   outer: a_ = u, x_ = v, p_ = P (library).
-  std::unique_ptr<T[], FreeDeleter> a_;
-  std::unique_ptr<T[], FreeDeleter> x_;
-  std::unique_ptr<T[], FreeDeleter> p_;
-  std::unique_ptr<T[], FreeDeleter> y_;
-  T* out_ = nullptr;
+  // The op's inputs (matvec: A, x; outer: u, v), its output and the impl's
+  // scratch (outer/library: P), as common/op_catalog.h lists them.
+  std::vector<std::unique_ptr<T[], FreeDeleter>> inputs_;
+  std::unique_ptr<T[], FreeDeleter> out_;
+  std::unique_ptr<T[], FreeDeleter> temp_;
   std::unique_ptr<uint64_t[], FreeDeleter> flush_;
+  CpuKernelArgs<T> args_;
   std::vector<double> reference_;
 };
 
 template <typename T>
 absl::Status CpuPoint<T>::Init(int64_t bytes_needed) {
-  const int64_t n = point_.n;
-  const bool matvec = kernel_ == Kernel::kGemv || kernel_ == Kernel::kGemm;
-  const int64_t first_count = matvec ? n * n : n;
-  a_ = AllocateAligned<T>(first_count);
-  x_ = AllocateAligned<T>(n);
-  y_ = AllocateAligned<T>(n);
-  if (kernel_ == Kernel::kOuterLibrary) p_ = AllocateAligned<T>(n * n);
+  const std::vector<int64_t> input_counts = InputCounts(point_);
+  const int64_t out_count = OutputCount(point_);
+  const int64_t temp_count = TempCount(point_);
+  bool allocated = true;
+  for (int64_t count : input_counts) {
+    inputs_.push_back(AllocateAligned<T>(count));
+    allocated = allocated && inputs_.back() != nullptr;
+  }
+  out_ = AllocateAligned<T>(out_count);
+  if (temp_count > 0) temp_ = AllocateAligned<T>(temp_count);
   if (timing_ == TimingMode::kCold) {
     flush_ = AllocateAligned<uint64_t>(flush_bytes_ / static_cast<int64_t>(sizeof(uint64_t)));
   }
-  if (a_ == nullptr || x_ == nullptr || y_ == nullptr ||
-      (kernel_ == Kernel::kOuterLibrary && p_ == nullptr) ||
+  if (!allocated || out_ == nullptr || (temp_count > 0 && temp_ == nullptr) ||
       (timing_ == TimingMode::kCold && flush_ == nullptr)) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "cpu:0: ", point_.Label(), ": needed ", bytes_needed, " bytes; allocating them failed"));
   }
-  out_ = y_.get();
 
-  FirstTouch(a_.get(), first_count, threads_);
-  FirstTouch(x_.get(), n, threads_);
-  FirstTouch(out_, n, threads_);
-  if (p_ != nullptr) FirstTouch(p_.get(), n * n, threads_);
+  for (size_t i = 0; i < inputs_.size(); ++i) FirstTouch(inputs_[i].get(), input_counts[i], threads_);
+  FirstTouch(out_.get(), out_count, threads_);
+  if (temp_ != nullptr) FirstTouch(temp_.get(), temp_count, threads_);
   if (flush_ != nullptr) {
     FirstTouch(flush_.get(), flush_bytes_ / static_cast<int64_t>(sizeof(uint64_t)), threads_);
   }
 
-  FillUniform(a_.get(), first_count, kInputSeed + 0);
-  FillUniform(x_.get(), n, kInputSeed + 1);
-  reference_ = ReferenceResult<T>(point_, {a_.get(), x_.get()});
+  args_.point = &point_;
+  args_.out = out_.get();
+  args_.temp = temp_.get();
+  args_.threads = threads_;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    FillUniform(inputs_[i].get(), input_counts[i], kInputSeed + i);
+    args_.inputs.push_back(inputs_[i].get());
+  }
+  reference_ = ReferenceResult<T>(point_, args_.inputs);
   return absl::OkStatus();
 }
 
@@ -426,7 +379,7 @@ CpuDevice::CpuDevice(const BackendConfig& config) {
 }
 
 int64_t CpuDevice::BytesNeeded(const PointSpec& point, TimingMode timing) const {
-  int64_t bytes = BufferBytes(point) + 8 * point.n;
+  int64_t bytes = BufferBytes(point) + 8 * OutputCount(point);  // + the fp64 reference
   if (timing == TimingMode::kCold) bytes += flush_bytes_;
   return bytes;
 }
@@ -437,51 +390,24 @@ absl::StatusOr<std::unique_ptr<PreparedPoint>> CpuDevice::Prepare(const PointSpe
     return absl::InvalidArgumentError(
         absl::StrCat("cpu:0: N must be in 1..", kMaxN, ", got ", point.n));
   }
-  Kernel kernel;
-  if (point.op == "matvec" && point.impl == "gemv") {
-    kernel = Kernel::kGemv;
-  } else if (point.op == "matvec" && point.impl == "gemm") {
-    kernel = Kernel::kGemm;
-  } else if (point.op == "outer" && point.impl == "library") {
-    kernel = Kernel::kOuterLibrary;
-  } else if (point.op == "outer" && point.impl == "fused") {
-    kernel = Kernel::kOuterFused;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cpu:0: no impl '", point.impl, "' of op '", point.op,
-                     "' on backend cpu; allowed: matvec: gemv, gemm; outer: library, fused"));
-  }
-  if (point.op == "outer") {
-    const int64_t axis = point.Param("axis", -1);
-    if (axis != 0 && axis != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cpu:0: outer: axis must be 0 or 1, got ", axis));
-    }
-  }
-  if (settings.timing != TimingMode::kHot && settings.timing != TimingMode::kCold) {
-    return absl::InvalidArgumentError(absl::StrCat("cpu:0: timing mode '",
-                                                   TimingModeName(settings.timing),
-                                                   "' is not offered; allowed: hot, cold"));
+  // The planner resolved the point against the catalog's cpu impls and
+  // checked its params, timing mode and memory; this is the dispatch.
+  if (!CpuImplements(point.kernel)) {
+    return absl::InternalError(
+        absl::StrCat("cpu:0: kernel ", KernelName(point.kernel), " is not implemented on the CPU"));
   }
   const int64_t needed = BytesNeeded(point, settings.timing);
-  if (needed > BytesAvailable()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cpu:0: ", point.Label(), ": needed ", needed, " bytes (", TimingModeName(settings.timing),
-        " timing), but the CPU memory limit is ", BytesAvailable(), " bytes"));
-  }
   const int threads = settings.cpu_threads > 0 ? settings.cpu_threads : threads_;
   openblas_set_num_threads(threads);
 
   std::unique_ptr<PreparedPoint> prepared;
   absl::Status status;
   if (point.dtype == DType::kF32) {
-    auto p =
-        std::make_unique<CpuPoint<float>>(point, kernel, settings.timing, threads, flush_bytes_);
+    auto p = std::make_unique<CpuPoint<float>>(point, settings.timing, threads, flush_bytes_);
     status = p->Init(needed);
     prepared = std::move(p);
   } else {
-    auto p =
-        std::make_unique<CpuPoint<double>>(point, kernel, settings.timing, threads, flush_bytes_);
+    auto p = std::make_unique<CpuPoint<double>>(point, settings.timing, threads, flush_bytes_);
     status = p->Init(needed);
     prepared = std::move(p);
   }

@@ -1,7 +1,10 @@
 #include "server/backend/cpu/cpu_kernels.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 
+#include "common/op_catalog.h"
 #include "server/backend/cpu/thread_team.h"
 
 // Each kernel body below is written once, as an always-inline template, and
@@ -320,5 +323,77 @@ template void FusedOuterSum<float>(const float*, const float*, int64_t, int, flo
                                    KernelIsa);
 template void FusedOuterSum<double>(const double*, const double*, int64_t, int, double*, int,
                                     KernelIsa);
+
+// ---------------------------------------------------------------------------
+// Dispatch: the code that runs each catalog kernel on the CPU.
+
+namespace {
+
+void Gemv(int64_t n, const float* a, const float* x, float* y) {
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0f, a, n, x, 1, 0.0f, y, 1);
+}
+void Gemv(int64_t n, const double* a, const double* x, double* y) {
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0, a, n, x, 1, 0.0, y, 1);
+}
+
+// Row-major C (m x cols, ldc) = A (m x k, lda) * B (k x cols, ldb); beta 0.
+void Gemm(int64_t m, int64_t cols, int64_t k, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, cols, k, 1.0f, a, lda, b, ldb, 0.0f, c,
+              ldc);
+}
+void Gemm(int64_t m, int64_t cols, int64_t k, const double* a, int64_t lda, const double* b,
+          int64_t ldb, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, cols, k, 1.0, a, lda, b, ldb, 0.0, c,
+              ldc);
+}
+
+}  // namespace
+
+bool CpuImplements(Kernel kernel) {
+  switch (kernel) {
+    case Kernel::kMatvecGemv:
+    case Kernel::kMatvecGemm:
+    case Kernel::kOuterLibrary:
+    case Kernel::kOuterFused:
+      return true;
+    case Kernel::kMatvecCustom:
+    case Kernel::kNone:
+      return false;
+  }
+  return false;
+}
+
+template <typename T>
+void RunCpuKernel(const CpuKernelArgs<T>& args) {
+  const PointSpec& point = *args.point;
+  const int64_t n = point.n;
+  switch (point.kernel) {
+    case Kernel::kMatvecGemv:  // y = A x
+      Gemv(n, args.inputs[0], args.inputs[1], args.out);
+      break;
+    case Kernel::kMatvecGemm:  // y (N x 1) = A (N x N) * x (N x 1), as torch.mm(A, x)
+      Gemm(n, 1, n, args.inputs[0], n, args.inputs[1], 1, args.out, 1);
+      break;
+    case Kernel::kOuterLibrary:  // P (N x N) = u (N x 1) * v (1 x N), k = 1; then sum P
+      Gemm(n, n, 1, args.inputs[0], 1, args.inputs[1], n, args.temp, n);
+      if (point.Param("axis") == 0) {
+        ReduceColumns(args.temp, n, args.out, args.threads);
+      } else {
+        ReduceRows(args.temp, n, args.out, args.threads);
+      }
+      break;
+    case Kernel::kOuterFused:
+      FusedOuterSum(args.inputs[0], args.inputs[1], n, static_cast<int>(point.Param("axis")),
+                    args.out, args.threads);
+      break;
+    case Kernel::kMatvecCustom:
+    case Kernel::kNone:
+      break;  // not offered on the CPU: CpuImplements is false
+  }
+}
+
+template void RunCpuKernel<float>(const CpuKernelArgs<float>&);
+template void RunCpuKernel<double>(const CpuKernelArgs<double>&);
 
 }  // namespace flopd

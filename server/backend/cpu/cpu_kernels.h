@@ -1,4 +1,6 @@
-// flopd's own CPU kernels: the reductions that follow the library's outer
+// The CPU backend's kernels: RunCpuKernel executes any kernel the catalog
+// lists for the cpu backend (OpenBLAS for the library impls), and below it
+// flopd's own kernels: the reductions that follow the library's outer
 // product, and the fused outer-product-and-sum. They sit beside OpenBLAS in
 // the benchmark, so they are built to be as fast as it is: multithreaded (on
 // the ThreadTeam of thread_team.h, which shares the cores politely with
@@ -30,8 +32,31 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
+
+#include "common/point.h"
 
 namespace flopd {
+
+// The buffers of one execution, laid out as the catalog says
+// (common/op_catalog.h: OpSpec::inputs, ::output, ImplSpec::temp_elements).
+template <typename T>
+struct CpuKernelArgs {
+  const PointSpec* point = nullptr;
+  std::vector<const T*> inputs;
+  T* out = nullptr;
+  T* temp = nullptr;  // null when the impl needs no scratch
+  int threads = 1;
+};
+
+// Whether RunCpuKernel implements `kernel`.
+bool CpuImplements(Kernel kernel);
+
+// Executes the point's kernel once. OpenBLAS must already be set to
+// args.threads threads (openblas_set_num_threads).
+// REQUIRES: CpuImplements(args.point->kernel), buffers as above.
+template <typename T>
+void RunCpuKernel(const CpuKernelArgs<T>& args);
 
 // The instruction set a kernel call uses.
 enum class KernelIsa {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/op_catalog.h"
 #include "common/point.h"
 #include "common/verification.h"
 #include "gtest/gtest.h"
@@ -27,7 +28,7 @@ PointSpec OuterPoint(DType dtype, int64_t n, int axis) {
   point.params["axis"] = axis;
   point.dtype = dtype;
   point.n = n;
-  return point;
+  return *ResolvePoint(point);
 }
 
 template <typename T>
