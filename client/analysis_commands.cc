@@ -1,6 +1,5 @@
 // flopctl plot, report and compare: offline commands over JSON Lines files
 // written by `flopctl run --out`. They dial nothing.
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -10,13 +9,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "client/commands.h"
+#include "client/output_file.h"
 #include "client/plot_svg.h"
 #include "client/report_html.h"
 #include "client/result_format.h"
 #include "common/command_line.h"
 #include "common/compare_stats.h"
+#include "common/point.h"
+#include "proto/wire/wire.h"
 
 namespace flopd {
 namespace {
@@ -34,11 +35,14 @@ bool LoadAll(const std::vector<std::string>& paths, std::vector<v1::Result>* res
   return true;
 }
 
-bool WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc | std::ios::binary);
-  out << text;
-  out.close();
-  return static_cast<bool>(out);
+// Says what happened to an output file; the exit code: 0 written, 1 not.
+int ReportWritten(const absl::Status& written, const std::string& path) {
+  if (!written.ok()) {
+    std::cerr << "flopctl: " << written.message() << "\n";
+    return 1;
+  }
+  std::cerr << "flopctl: wrote " << path << "\n";
+  return 0;
 }
 
 const std::vector<FlagSpec>& PlotFlags() {
@@ -62,15 +66,6 @@ std::vector<std::string> DashO(std::vector<std::string> args) {
 
 }  // namespace
 
-int WritePlot(const std::vector<v1::Result>& results, const std::string& path, PlotKind kind) {
-  if (!WriteFile(path, PlotSvg(results, kind))) {
-    std::cerr << "flopctl: cannot write '" << path << "'\n";
-    return 1;
-  }
-  std::cerr << "flopctl: wrote " << path << "\n";
-  return 0;
-}
-
 int PlotCommand(const std::vector<std::string>& args) {
   absl::StatusOr<ParsedFlags> flags = ParseFlags(DashO(args), PlotFlags());
   if (!flags.ok()) return UsageError(std::string(flags.status().message()));
@@ -90,7 +85,7 @@ int PlotCommand(const std::vector<std::string>& args) {
   if (!kind.ok()) return UsageError(std::string(kind.status().message()));
   std::vector<v1::Result> results;
   if (!LoadAll(flags->positional, &results)) return 2;
-  return WritePlot(results, out, *kind);
+  return ReportWritten(WritePlotFile(results, out, *kind), out);
 }
 
 int ReportCommand(const std::vector<std::string>& args) {
@@ -113,12 +108,7 @@ int ReportCommand(const std::vector<std::string>& args) {
   if (flags->positional.empty()) return UsageError("report: no results file given; see --help");
   std::vector<v1::Result> results;
   if (!LoadAll(flags->positional, &results)) return 2;
-  if (!WriteFile(out, ReportHtml(results, flags->positional))) {
-    std::cerr << "flopctl: cannot write '" << out << "'\n";
-    return 1;
-  }
-  std::cerr << "flopctl: wrote " << out << "\n";
-  return 0;
+  return ReportWritten(WriteTextFile(out, ReportHtml(results, flags->positional)), out);
 }
 
 int CompareCommand(const std::vector<std::string>& args) {
@@ -157,12 +147,9 @@ int CompareCommand(const std::vector<std::string>& args) {
                       "' is not allowed; allowed >= 0");
   }
   const bool by_host = flags->Has("by-host");
-  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string,
-                         std::string, int64_t>;
+  using Key = std::tuple<std::string, std::string, PointKey>;  // host (--by-host), device, point
   auto key_of = [&](const v1::Result& r) {
-    std::map<std::string, int64_t> params(r.params().begin(), r.params().end());
-    return Key{by_host ? r.host_address() : "", r.device(), r.op(), r.impl(),
-               absl::StrJoin(params, " ", absl::PairFormatter("=")), r.dtype(), r.n()};
+    return Key{by_host ? ResultHost(r) : "", r.device(), ResultKey(r)};
   };
   std::map<Key, const v1::Result*> sides[2];
   std::vector<v1::Result> loaded[2];
@@ -196,7 +183,8 @@ int CompareCommand(const std::vector<std::string>& args) {
     const PointComparison c = ComparePoints(pa, pb, options);
     ratios.push_back(c.ratio);
     (c.verdict == Verdict::kSlower ? slower : c.verdict == Verdict::kFaster ? faster : same)++;
-    const auto& [host, device, op, impl, params, dtype, n] = key;
+    const auto& [host, device, point] = key;
+    const auto& [op, impl, params, dtype, n] = point;
     std::vector<std::string> row = {op, impl, params, dtype, absl::StrCat(n),
                                     FormatSeconds(pa.median), FormatSeconds(pb.median),
                                     absl::StrFormat("%.3fx", c.ratio), c.method,

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
+#include "proto/wire/wire.h"
 
 namespace flopd {
 namespace {
@@ -39,10 +40,11 @@ HostClient::HostClient(const std::string& address)
       channel_(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials())),
       stub_(v1::Flopd::NewStub(channel_)) {}
 
-absl::Status HostClient::Convert(const grpc::Status& status, bool got_any_event) const {
-  if (status.ok()) return absl::OkStatus();
-  const absl::StatusCode code = static_cast<absl::StatusCode>(status.error_code());
-  const std::string& message = status.error_message();
+absl::Status HostClient::Convert(const grpc::Status& grpc_status, bool got_any_event) const {
+  const absl::Status status = FromGrpcStatus(grpc_status);
+  if (status.ok()) return status;
+  const absl::StatusCode code = status.code();
+  const std::string message(status.message());
   if (code == absl::StatusCode::kUnavailable && !got_any_event &&
       !absl::StrContains(message, "shutting down")) {
     return absl::UnavailableError(absl::StrCat("unreachable (", LastClause(message), ")"));
@@ -53,7 +55,7 @@ absl::Status HostClient::Convert(const grpc::Status& status, bool got_any_event)
   if (code == absl::StatusCode::kDeadlineExceeded) {
     return absl::DeadlineExceededError(absl::StrCat("no answer in time (", message, ")"));
   }
-  return absl::Status(code, message);
+  return status;
 }
 
 absl::Status HostClient::Run(const v1::RunRequest& request,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "proto/wire/wire.h"
 
 namespace flopd {
 namespace {
@@ -189,22 +190,14 @@ std::string DrawPanel(const Panel& panel, double y0) {
   return out;
 }
 
-std::string ParamsOf(const v1::Result& r) {
-  std::map<std::string, int64_t> sorted(r.params().begin(), r.params().end());
-  return absl::StrJoin(sorted, " ", absl::PairFormatter("="));
-}
-
+// "op/impl params dtype": the point's key without N (a line over N).
 std::string SeriesKey(const v1::Result& r) {
-  const std::string params = ParamsOf(r);
-  return absl::StrCat(r.op(), "/", r.impl(), params.empty() ? "" : " ", params, " ", r.dtype());
-}
-
-std::string HostOf(const v1::Result& r) {
-  return r.host_address().empty() ? r.hostname() : r.host_address();
+  const auto& [op, impl, params, dtype, n] = ResultKey(r);
+  return absl::StrCat(op, "/", impl, params.empty() ? "" : " ", params, " ", dtype);
 }
 
 std::string PanelKey(const v1::Result& r) {
-  return absl::StrCat(HostOf(r), " ", r.device(),
+  return absl::StrCat(ResultHost(r), " ", r.device(),
                       r.device_name().empty() ? "" : absl::StrCat(" (", r.device_name(), ")"));
 }
 
@@ -305,8 +298,8 @@ std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results) {
   std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>> groups;
   std::set<std::string> hosts;
   for (const v1::Result& r : results) {
-    groups[absl::StrCat(SeriesKey(r), " on ", r.device())][HostOf(r)].push_back(&r);
-    hosts.insert(HostOf(r));
+    groups[absl::StrCat(SeriesKey(r), " on ", r.device())][ResultHost(r)].push_back(&r);
+    hosts.insert(ResultHost(r));
   }
   std::vector<Panel> panels;
   if (hosts.size() < 2) return panels;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "client/plot_svg.h"
 #include "client/result_format.h"
+#include "proto/wire/wire.h"
 
 namespace flopd {
 namespace {
@@ -34,11 +35,6 @@ std::string HeaderRow(const std::vector<std::string>& names, size_t left_columns
   return out + "</tr>\n";
 }
 
-std::string Params(const v1::Result& r) {
-  std::map<std::string, int64_t> sorted(r.params().begin(), r.params().end());
-  return absl::StrJoin(sorted, " ", absl::PairFormatter("="));
-}
-
 }  // namespace
 
 std::string ReportHtml(const std::vector<v1::Result>& results,
@@ -57,7 +53,7 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
   };
   std::map<std::pair<std::string, std::string>, HostRow> hosts;
   for (const v1::Result& r : results) {
-    HostRow& h = hosts[{r.host_address().empty() ? r.hostname() : r.host_address(), r.device()}];
+    HostRow& h = hosts[{ResultHost(r), r.device()}];
     h.hostname = r.hostname();
     h.device_name = r.device_name();
     h.backend = r.backend();
@@ -82,8 +78,7 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
   std::map<std::tuple<std::string, std::string, std::string>, const v1::Roofline*> ceilings;
   for (const v1::Result& r : results) {
     if (!r.has_roofline()) continue;
-    ceilings[{r.host_address().empty() ? r.hostname() : r.host_address(), r.device(),
-              r.dtype()}] = &r.roofline();
+    ceilings[{ResultHost(r), r.device(), r.dtype()}] = &r.roofline();
   }
   absl::StrAppend(&html, "<h2>Measured ceilings</h2>\n");
   if (ceilings.empty()) {
@@ -122,8 +117,8 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
   for (const v1::Result& r : results) {
     const bool roof = r.has_roofline();
     absl::StrAppend(
-        &html, "<tr>", Cell(r.host_address().empty() ? r.hostname() : r.host_address(), true),
-        Cell(r.device(), true), Cell(r.op(), true), Cell(r.impl(), true), Cell(Params(r), true),
+        &html, "<tr>", Cell(ResultHost(r), true), Cell(r.device(), true),
+        Cell(r.op(), true), Cell(r.impl(), true), Cell(ResultPoint(r).ParamsLabel(), true),
         Cell(r.dtype(), true), Cell(absl::StrCat(r.n())), Cell(FormatSeconds(r.time().median())),
         Cell(absl::StrFormat("%.2f%%", 100 * r.relative_noise())),
         Cell(absl::StrFormat("%.4g", r.gflops_per_s())),

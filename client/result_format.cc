@@ -5,23 +5,66 @@
 #include <fstream>
 #include <map>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/op_catalog.h"
+#include "common/point.h"
 #include "google/protobuf/util/json_util.h"
+#include "proto/wire/wire.h"
 
 namespace flopd {
 namespace {
 
-std::string ParamsLabel(const v1::Result& r) {
-  std::map<std::string, int64_t> sorted(r.params().begin(), r.params().end());
-  return absl::StrJoin(sorted, " ", absl::PairFormatter("="));
+std::string HostLabel(const v1::Result& r, bool with_device) {
+  return with_device ? absl::StrCat(ResultHost(r), "/", r.device()) : ResultHost(r);
 }
 
-std::string HostLabel(const v1::Result& r, bool with_device) {
-  return with_device ? absl::StrCat(r.host_address(), "/", r.device()) : r.host_address();
+// A row of the aggregated table: one point and each host's result of it.
+// Rows sort by (dtype, N, op, impl, params): the point's key behind its
+// dtype and N.
+using RowKey = std::tuple<std::string, int64_t, PointKey>;
+struct Row {
+  PointSpec point;  // ResultPoint of the row's first result
+  std::map<std::string, const v1::Result*> by_host;
+  double fleet_median = 0;
+};
+
+RowKey RowKeyOf(const v1::Result& r) {
+  const PointKey key = ResultKey(r);
+  return RowKey{std::get<3>(key), std::get<4>(key), key};
+}
+
+// The fleet median a row's "vs" column divides by: the baseline the catalog
+// names for the row's op, at the same dtype and N and with the same value of
+// every param both ops declare; where that impl was not measured, the
+// fastest impl of the baseline's op there. 0 when there is none, or when
+// this build's catalog does not know the op.
+double BaselineMedian(const std::map<RowKey, Row>& rows, const RowKey& key, const Row& row) {
+  absl::StatusOr<const OpSpec*> op = FindOp(row.point.op);
+  if (!op.ok()) return 0;
+  const Baseline& baseline = (*op)->baseline;
+  absl::StatusOr<const OpSpec*> baseline_op = FindOp(baseline.op);
+  if (!baseline_op.ok()) return 0;
+  double best = 0;
+  for (const auto& [other_key, other] : rows) {
+    if (std::get<0>(other_key) != std::get<0>(key) || std::get<1>(other_key) != std::get<1>(key) ||
+        other.point.op != baseline.op) {
+      continue;
+    }
+    bool same_params = true;
+    for (const ParamSpec& param : (*baseline_op)->params) {
+      if ((*op)->FindParam(param.name) == nullptr) continue;
+      same_params = same_params && other.point.Param(param.name) == row.point.Param(param.name);
+    }
+    if (!same_params) continue;
+    if (other.point.impl == baseline.impl) return other.fleet_median;
+    if (best == 0 || other.fleet_median < best) best = other.fleet_median;
+  }
+  return best;
 }
 
 double Median(std::vector<double> values) {
@@ -73,11 +116,11 @@ std::string FormatSeconds(double seconds) {
 }
 
 std::string ResultLine(const v1::Result& r) {
-  const std::string params = ParamsLabel(r);
+  const std::string params = ResultPoint(r).ParamsLabel();
   return absl::StrFormat(
       "%s %s/%s%s%s %s N=%d  median %s  noise %.2f%% (%s, %d samples x %d)  %.4g GFLOP/s  "
       "%.4g GB/s  %s%s",
-      r.host_address(), r.op(), r.impl(), params.empty() ? "" : " ", params, r.dtype(), r.n(),
+      ResultHost(r), r.op(), r.impl(), params.empty() ? "" : " ", params, r.dtype(), r.n(),
       FormatSeconds(r.time().median()), 100 * r.relative_noise(), r.stop_reason(), r.samples(),
       r.iterations_per_sample(), r.gflops_per_s(), r.gbytes_per_s(),
       r.verification().passed() ? "verified" : "VERIFICATION FAILED",
@@ -90,7 +133,7 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
   // A host with several devices gets one column per device.
   std::map<std::string, std::vector<std::string>> devices_per_host;
   for (const v1::Result& r : results) {
-    auto& devices = devices_per_host[r.host_address()];
+    auto& devices = devices_per_host[ResultHost(r)];
     if (std::find(devices.begin(), devices.end(), r.device()) == devices.end()) {
       devices.push_back(r.device());
     }
@@ -104,34 +147,33 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
     }
   }
 
-  using Key = std::tuple<std::string, int64_t, std::string, std::string, std::string>;
-  struct Row {
-    std::map<std::string, const v1::Result*> by_host;
-    double fleet_median = 0;
-  };
-  auto key_of = [](const v1::Result& r) {
-    return Key{r.dtype(), r.n(), r.op(), r.impl(), ParamsLabel(r)};
-  };
-  std::map<Key, Row> rows;
-  for (const v1::Result& r : results) rows[key_of(r)].by_host[HostLabel(r, with_device)] = &r;
+  std::map<RowKey, Row> rows;
+  for (const v1::Result& r : results) {
+    Row& row = rows[RowKeyOf(r)];
+    if (row.by_host.empty()) row.point = ResultPoint(r);
+    row.by_host[HostLabel(r, with_device)] = &r;
+  }
+  std::vector<Baseline> baselines;  // of the table's ops, each once, in row order
   for (auto& [key, row] : rows) {
     std::vector<double> medians;
     for (const auto& [host, r] : row.by_host) medians.push_back(r->time().median());
     row.fleet_median = Median(medians);
-  }
-  // The reference for "vs matvec": matvec/gemm (torch.mm's way, the seed's
-  // reference) where measured, else the fastest matvec impl.
-  auto matvec_reference = [&](const std::string& dtype, int64_t n) -> double {
-    double best = 0;
-    for (const auto& [key, row] : rows) {
-      if (std::get<0>(key) != dtype || std::get<1>(key) != n || std::get<2>(key) != "matvec") {
-        continue;
-      }
-      if (std::get<3>(key) == "gemm") return row.fleet_median;
-      if (best == 0 || row.fleet_median < best) best = row.fleet_median;
+    absl::StatusOr<const OpSpec*> op = FindOp(row.point.op);
+    if (!op.ok()) continue;
+    const Baseline& baseline = (*op)->baseline;
+    if (std::none_of(baselines.begin(), baselines.end(), [&](const Baseline& b) {
+          return b.op == baseline.op && b.impl == baseline.impl;
+        })) {
+      baselines.push_back(baseline);
     }
-    return best;
-  };
+  }
+  // "vs matvec" while every baseline is an impl of one op.
+  std::string vs_column = "vs baseline";
+  if (!baselines.empty() &&
+      std::all_of(baselines.begin(), baselines.end(),
+                  [&](const Baseline& b) { return b.op == baselines[0].op; })) {
+    vs_column = absl::StrCat("vs ", baselines[0].op);
+  }
 
   const bool fleet = columns.size() > 1;
   bool any_roofline = false;
@@ -140,13 +182,16 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
   std::vector<std::string> header = {"op", "impl", "params", "dtype", "N"};
   for (const std::string& c : columns) header.push_back(c);
   if (fleet) header.push_back("fleet median");
-  for (const char* h : {"GFLOP/s", "GB/s", "noise", "vs matvec", "verified"}) header.push_back(h);
+  for (const std::string& h : {std::string("GFLOP/s"), std::string("GB/s"), std::string("noise"),
+                               vs_column, std::string("verified")}) {
+    header.push_back(h);
+  }
   if (any_roofline) {
     for (const char* h : {"intensity", "floor", "eff.", "bound"}) header.push_back(h);
   }
   table.push_back(header);
   for (const auto& [key, row] : rows) {
-    const auto& [dtype, n, op, impl, params] = key;
+    const auto& [op, impl, params, dtype, n] = std::get<2>(key);
     std::vector<std::string> line = {op, impl, params, dtype, absl::StrCat(n)};
     double worst_noise = 0;
     bool all_passed = true;
@@ -163,7 +208,7 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
     line.push_back(absl::StrFormat("%.4g", any->flops() / row.fleet_median / 1e9));
     line.push_back(absl::StrFormat("%.4g", any->min_bytes() / row.fleet_median / 1e9));
     line.push_back(absl::StrFormat("%.2f%%", 100 * worst_noise));
-    const double reference = matvec_reference(dtype, n);
+    const double reference = BaselineMedian(rows, key, row);
     line.push_back(reference > 0 ? absl::StrFormat("%.2fx", row.fleet_median / reference) : "-");
     line.push_back(all_passed ? "ok" : "FAIL");
     if (any_roofline) {
@@ -190,13 +235,17 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
     }
     table.push_back(line);
   }
+  std::vector<std::string> baseline_names;
+  for (const Baseline& b : baselines) baseline_names.push_back(absl::StrCat(b.op, "/", b.impl));
   std::string out = RenderColumns(table, 4);
   absl::StrAppend(&out, "\nmedian time per execution of the op",
                   fleet ? " (per host; fleet median = median of the hosts' medians)" : "",
                   ". FLOPs = 2N^2-N for every op; GFLOP/s and GB/s use the ",
-                  fleet ? "fleet " : "", "median and the impl's minimum bytes.\n",
-                  "vs matvec = time / time of matvec/gemm (torch.mm's way, the seed's reference) "
-                  "at the same N and dtype.\n");
+                  fleet ? "fleet " : "", "median and the impl's minimum bytes.\n");
+  if (!baselines.empty()) {
+    absl::StrAppend(&out, vs_column, " = time / time of ", absl::StrJoin(baseline_names, " or "),
+                    " (torch.mm's way, the seed's reference) at the same N and dtype.\n");
+  }
   if (any_roofline) {
     absl::StrAppend(&out,
                     "intensity = FLOPs / min bytes (FLOP/byte); floor = max(FLOPs / peak FLOP/s, "
@@ -269,7 +318,7 @@ std::string ToCsvRow(const v1::Result& r) {
   const v1::TimeStats& t = r.time();
   std::vector<std::string> fields = {
       r.host_address(), r.hostname(), r.device(), r.device_name(), r.backend(), r.op(), r.impl(),
-      ParamsLabel(r), r.dtype(), absl::StrCat(r.n()), absl::StrCat(r.flops()),
+      ResultPoint(r).ParamsLabel(), r.dtype(), absl::StrCat(r.n()), absl::StrCat(r.flops()),
       absl::StrCat(r.min_bytes()), r.timing(), absl::StrCat(r.samples()),
       absl::StrCat(r.iterations_per_sample())};
   for (double v : {t.median(), t.mean(), t.min(), t.max(), t.stddev(), t.p05(), t.p25(), t.p75(),

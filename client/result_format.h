@@ -16,13 +16,15 @@ namespace flopd {
 // "812.3 µs", "1.234 ms", "2.000 s": four significant digits.
 std::string FormatSeconds(double seconds);
 
-// "matvec/gemv f32 N=2000  median 1.234 ms  noise 0.21% (noise_target_met)  3.2 GFLOP/s  12.9 GB/s  ok"
+// "HOST matvec/gemv f32 N=2000  median 1.234 ms  noise 0.21% (noise_target_met,
+// 10 samples x 1)  3.242 GFLOP/s  12.97 GB/s  verified", HOST as ResultHost.
 std::string ResultLine(const v1::Result& result);
 
 // The aggregated table: one row per (dtype, N, op, impl, params) with each
 // host's median, the fleet median (more than one host), throughput, the
-// worst noise, the op's time relative to matvec at the same N and dtype, and
-// verification. Hosts appear as columns in `host_order`.
+// worst noise, the time relative to the op's baseline in the catalog
+// (OpSpec::baseline, matvec/gemm for today's ops) at the same N and dtype,
+// and verification. Hosts (ResultHost) appear as columns in `host_order`.
 std::string AggregateTable(const std::vector<v1::Result>& results,
                            const std::vector<std::string>& host_order);
 

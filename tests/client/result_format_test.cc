@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/host_client.h"
 #include "gtest/gtest.h"
@@ -74,6 +75,42 @@ TEST(AggregateTable, MissingHostShowsADashAndFailedVerificationShowsFail) {
   EXPECT_TRUE(absl::StrContains(Row(table, "outer", "fused"), "FAIL")) << table;
   // Without matvec/gemm the fastest matvec impl is the reference: 1 us / 1 us.
   EXPECT_TRUE(absl::StrContains(Row(table, "outer", "fused"), "1.00x")) << table;
+}
+
+TEST(AggregateTable, RowsGoByDtypeThenNThenOpImplParams) {
+  v1::Result f64 = Make("a:1", "matvec", "gemv", -1, 10, 1e-6);
+  f64.set_dtype("f64");
+  const std::string table = AggregateTable(
+      {Make("a:1", "outer", "fused", 1, 20, 1e-6), f64, Make("a:1", "outer", "fused", 0, 20, 1e-6),
+       Make("a:1", "outer", "fused", 1, 10, 1e-6)},
+      {"a:1"});
+  std::vector<std::string> rows;  // each row's cells up to N, one space apart
+  for (absl::string_view line : absl::StrSplit(table, '\n')) {
+    std::vector<absl::string_view> cells = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (cells.size() < 5 || (cells[0] != "matvec" && cells[0] != "outer")) continue;
+    const size_t through_n = cells[2] == "f64" ? 4 : 5;  // matvec has no params cell
+    rows.push_back(absl::StrJoin(cells.begin(), cells.begin() + through_n, " "));
+  }
+  EXPECT_EQ(rows, (std::vector<std::string>{"outer fused axis=1 f32 10", "outer fused axis=0 f32 20",
+                                            "outer fused axis=1 f32 20", "matvec gemv f64 10"}))
+      << table;
+}
+
+TEST(AggregateTable, TheVsColumnAndItsFooterNameTheCatalogsBaseline) {
+  const std::string table = AggregateTable(
+      {Make("a:1", "matvec", "gemm", -1, 10, 2e-6), Make("a:1", "outer", "fused", 0, 10, 1e-6)},
+      {"a:1"});
+  EXPECT_TRUE(absl::StrContains(table, "  vs matvec  ")) << table;
+  EXPECT_TRUE(absl::StrContains(table, "\nvs matvec = time / time of matvec/gemm ")) << table;
+  EXPECT_TRUE(absl::StrContains(Row(table, "outer", "fused"), "0.50x")) << table;
+}
+
+TEST(AggregateTable, AnOpThisBuildDoesNotKnowHasNoBaseline) {
+  const std::string table = AggregateTable(
+      {Make("a:1", "matvec", "gemm", -1, 10, 2e-6), Make("a:1", "newop", "x", -1, 10, 1e-6)},
+      {"a:1"});
+  EXPECT_TRUE(absl::StrContains(Row(table, "newop", "x"), " - ")) << table;
+  EXPECT_TRUE(absl::StrContains(Row(table, "matvec", "gemm"), "1.00x")) << table;
 }
 
 TEST(JsonLines, RoundTripKeepsEveryField) {

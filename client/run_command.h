@@ -1,0 +1,42 @@
+// flopctl run in three steps: ParseRunCommand turns the command line into a
+// RunPlan and checks it with the daemon's own rules (nothing is dialled);
+// the plan's job then fans out to every (host, device) target concurrently,
+// streaming each result into the --out file as it arrives; at the end the
+// results are rendered once on stdout (--format), drawn (--plot) and
+// summed up in the exit status. RunCommand (commands.h) runs the three.
+//
+// Thread-safe: ParseRunCommand is a pure function.
+#ifndef FLOPD_CLIENT_RUN_COMMAND_H_
+#define FLOPD_CLIENT_RUN_COMMAND_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/result_sink.h"
+#include "common/job.h"
+
+namespace flopd {
+
+struct RunPlan {
+  bool help = false;  // --help: print the help and do nothing else
+  // What every target is asked to run; `device` is set per target.
+  JobSubmission submission;
+  std::vector<std::string> hosts;  // as dialled: each with its port
+  std::string device;              // --device: one device id, or "all" of every host
+  ResultFormat format = ResultFormat::kTable;  // --format, on stdout at the end
+  std::string out_path;                        // --out; empty: none
+  std::optional<std::string> plot_path;        // --plot
+  bool quiet = false;                          // --quiet
+};
+
+// The plan of `flopctl run ARGS` (the arguments after "run"). INVALID_ARGUMENT
+// with the line flopctl prints (after "flopctl: ", exit status 2) for an
+// unknown flag, a malformed value, or a job the daemon would refuse whatever
+// its device.
+absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args);
+
+}  // namespace flopd
+
+#endif  // FLOPD_CLIENT_RUN_COMMAND_H_

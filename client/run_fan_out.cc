@@ -1,0 +1,196 @@
+#include "client/run_fan_out.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/host_client.h"
+#include "client/result_format.h"
+#include "proto/wire/wire.h"
+
+namespace flopd {
+namespace {
+
+struct Target {  // one (host, device) stream
+  std::string host;
+  std::string device;
+};
+
+// The live view of a run on stderr, and where its results go. Every member
+// is guarded by mu_ except the constants.
+class RunState {
+ public:
+  RunState(bool live, bool quiet, const std::vector<ResultSink*>& sinks)
+      : live_(live), quiet_(quiet), sinks_(sinks) {}
+
+  void AddTarget(const std::string& label) {
+    std::lock_guard<std::mutex> lock(mu_);
+    progress_[label] = "connecting";
+    order_.push_back(label);
+  }
+
+  void Progress(const std::string& label, const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    progress_[label] = text;
+    if (live_) Redraw();
+  }
+
+  void AddResult(const std::string& label, v1::Result result, int done, int total) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (ResultSink* sink : sinks_) sink->Add(result);
+    if (live_) {
+      progress_[label] = absl::StrCat(done, "/", total, " points, last: ", result.op(), "/",
+                                      result.impl(), " N=", result.n(), " ",
+                                      FormatSeconds(result.time().median()));
+      Redraw();
+    } else if (!quiet_) {
+      std::cerr << ResultLine(result) << "\n";
+    }
+    results_.push_back(std::move(result));
+  }
+
+  void Message(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (live_) {
+      ClearLive();
+      std::cerr << line << "\n";
+      drawn_ = 0;
+      Redraw();
+    } else {
+      std::cerr << line << "\n";
+    }
+  }
+
+  void AddFailure(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failures_.push_back(line);
+  }
+
+  // Hands the results and failures over. REQUIRES: every target is done.
+  void Finish(RunOutcome* outcome) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (live_) Redraw();
+    outcome->results = std::move(results_);
+    outcome->failures.insert(outcome->failures.end(), failures_.begin(), failures_.end());
+  }
+
+ private:
+  void ClearLive() {
+    for (int i = 0; i < drawn_; ++i) std::cerr << "\x1b[1A\x1b[2K";
+  }
+  void Redraw() {
+    ClearLive();
+    for (const std::string& label : order_) std::cerr << label << ": " << progress_[label] << "\n";
+    drawn_ = static_cast<int>(order_.size());
+    std::cerr << std::flush;
+  }
+
+  const bool live_;
+  const bool quiet_;
+  const std::vector<ResultSink*> sinks_;
+  std::mutex mu_;
+  std::map<std::string, std::string> progress_;
+  std::vector<std::string> order_;
+  int drawn_ = 0;
+  std::vector<v1::Result> results_;
+  std::vector<std::string> failures_;
+};
+
+// Runs the job on one target, reporting its events to `state`.
+void RunTarget(const RunPlan& plan, const Target& target, const std::string& label, bool live,
+               RunState* state) {
+  JobSubmission submission = plan.submission;
+  submission.device = target.device;
+  HostClient client(target.host);
+  int total = 0;
+  int done = 0;
+  absl::Status status = client.Run(ToProto(submission), [&](const v1::RunEvent& event) {
+    switch (event.event_case()) {
+      case v1::RunEvent::kAccepted:
+        total = event.accepted().points_total();
+        state->Progress(label, event.accepted().queue_position() > 0
+                                   ? absl::StrCat("queued behind ",
+                                                  event.accepted().queue_position(), " job(s)")
+                                   : absl::StrCat("accepted, ", total, " points"));
+        if (event.accepted().queue_position() > 0 && !live) {
+          state->Message(absl::StrCat(label, ": ", event.accepted().job_id(),
+                                      " queued at position ", event.accepted().queue_position()));
+        }
+        break;
+      case v1::RunEvent::kStarted:
+        state->Progress(label, absl::StrCat("running, 0/", total, " points"));
+        break;
+      case v1::RunEvent::kResult: {
+        v1::Result result = event.result();
+        result.set_host_address(target.host);
+        state->AddResult(label, std::move(result), ++done, total);
+        break;
+      }
+      case v1::RunEvent::kFinished:
+        state->Progress(label, absl::StrCat("done, ", done, "/", total, " points in ",
+                                            absl::StrFormat("%.1f", event.finished().wall_seconds()),
+                                            " s"));
+        break;
+      default:
+        break;  // errors arrive as the final status too
+    }
+  });
+  if (!status.ok()) {
+    state->Progress(label, absl::StrCat("FAILED: ", status.message()));
+    state->AddFailure(absl::StrCat(label, ": ", absl::StatusCodeToString(status.code()), ": ",
+                                   status.message(),
+                                   done ? absl::StrCat(" (after ", done, " results)") : ""));
+  }
+}
+
+}  // namespace
+
+RunOutcome FanOut(const RunPlan& plan, const std::vector<ResultSink*>& sinks) {
+  const bool live = !plan.quiet && isatty(STDERR_FILENO);
+  RunState state(live, plan.quiet, sinks);
+  RunOutcome outcome;
+  std::vector<Target> targets;
+  for (const std::string& host : plan.hosts) {
+    if (plan.device != "all") {
+      targets.push_back({host, plan.device});
+      continue;
+    }
+    HostClient client(host);
+    absl::StatusOr<v1::HostInfo> info = client.GetHostInfo();
+    if (!info.ok()) {
+      outcome.failures.push_back(absl::StrCat(host, ": ", info.status().message()));
+      continue;
+    }
+    for (const v1::DeviceInfo& device : info->devices()) targets.push_back({host, device.id()});
+  }
+  auto label_of = [&](const Target& t) {
+    return plan.device == "all" ? absl::StrCat(t.host, "/", t.device) : t.host;
+  };
+  for (const Target& t : targets) state.AddTarget(label_of(t));
+
+  std::vector<std::thread> threads;
+  for (const Target& target : targets) {
+    threads.emplace_back([&, target] { RunTarget(plan, target, label_of(target), live, &state); });
+  }
+  for (std::thread& t : threads) t.join();
+  state.Finish(&outcome);
+  for (const Target& t : targets) {
+    if (std::find(outcome.host_order.begin(), outcome.host_order.end(), t.host) ==
+        outcome.host_order.end()) {
+      outcome.host_order.push_back(t.host);
+    }
+  }
+  return outcome;
+}
+
+}  // namespace flopd
