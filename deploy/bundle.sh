@@ -51,8 +51,8 @@ command -v ldd >/dev/null || { echo "$0: error: ldd not found" >&2; exit 1; }
 targets=(
   "flopd:server/flopd:1"
   "flopctl:client/flopctl:1"
-  "flopd_gpu_tests:tests/gpu/flopd_gpu_tests:1"
-  "flopd_gpu_probe:tests/gpu/flopd_gpu_probe:0"
+  "flopd_gpu_tests:tests/server/backend/cuda/flopd_gpu_tests:1"
+  "flopd_gpu_probe:bench/gpu/flopd_gpu_probe:0"
 )
 
 # The binary `name` in the build tree: its usual place, else wherever it is

@@ -1,107 +1,85 @@
-// The CUDA backend: one flopd Device per visible GPU, ids "cuda:0",
-// "cuda:1", ... in CUDA's device order (CUDA_VISIBLE_DEVICES applies), backend
-// "cuda". CreateCudaDevices (declared in server/backend/registry.h) builds
-// them; without a driver or GPU it returns FAILED_PRECONDITION "no CUDA
-// device: cudaGetDeviceCount: <CUDA's error>", and UNAVAILABLE when GPUs exist
-// but none could be initialized.
+// The CUDA backend's Device: one per visible GPU, ids "cuda:0", "cuda:1",
+// ... in CUDA's device order (CUDA_VISIBLE_DEVICES applies), backend "cuda".
+// CreateCudaDevices (declared in server/backend/registry.h, defined in
+// cuda_device.cc) builds them: FAILED_PRECONDITION "no CUDA device:
+// cudaGetDeviceCount: <CUDA's error>" without a driver or GPU, UNAVAILABLE
+// when GPUs exist but none could be initialized. How the backend is
+// organised, and why: NOTES.md.
 //
-// Impls (the op catalog's backend "cuda"), for f32 and f64. cuBLAS runs with
-// CUBLAS_DEFAULT_MATH, so f32 GEMM/GEMV stay in full FP32 (TF32 off):
-//   matvec/gemm     cuBLAS ?gemm, m = N, n = 1, k = N, A transposed (the
-//                   row-major A is column-major A^T), as torch.mm(A, x) calls it
-//   matvec/gemv     cuBLAS ?gemv with CUBLAS_OP_T
-//   matvec/custom   flopd's row-dot kernel (cuda_kernels.cuh)
-//   outer/library   cuBLAS ?gemm with k = 1 writes the N x N product P (f32
-//                   passes u as N x 1 with op T, which cuBLAS runs faster
-//                   than the equivalent 1 x N with op N), then flopd's
-//                   column-sum (axis 0) or row-sum (axis 1) kernel
-//   outer/fused     flopd's fused kernel: no N x N temporary
-// Prepare draws the inputs on the GPU, bit-identical to the host's
-// FillUniform (seed kInputSeed + buffer index, in ReferenceResult's order),
-// and computes the fp64 reference there with plain kernels of its own (see
-// cuda_kernels.cuh); only the N-element reference comes back to the host. At
-// N = 20000 this takes milliseconds, where drawing and summing 4e8 numbers on
-// one host core took 1-2 s.
+// Errors: INTERNAL for every failed CUDA or cuBLAS call, with CUDA's error
+// name and text or cuBLAS's status name. A sticky error (the CUDA context is
+// lost) marks the device unhealthy: Healthy() returns false with the error,
+// and Prepare and MeasureCeilings return FAILED_PRECONDITION from then on.
+// Prepare does not compare BytesNeeded with BytesAvailable (the measurement
+// loop does, in CheckPointFits); a cudaMalloc that fails is RESOURCE_EXHAUSTED.
 //
-// Timing (MeasureSettings::timing), always with CUDA events on the device's
-// own stream:
-//   hot    `iterations` executions back to back between two events.
-//   graph  the executions captured once into a CUDA graph (at most 1024 per
-//          graph; larger counts replay it several times), cached per count,
-//          replayed between two events. A count's first TimeBatch captures,
-//          uploads and replays once untimed before the timed replay.
-//   cold   before each execution a cudaMemsetAsync over a buffer of at least
-//          twice the L2 size evicts the inputs; each execution is timed by its
-//          own event pair and the times are summed.
-// TimeBatch allocates nothing except a graph mode's first use of a count.
-//
-// Memory: BytesAvailable() is cudaMemGetInfo's free bytes minus
-// kCudaMemoryMarginBytes; BytesNeeded() is BufferBytes() plus the split
-// kernels' scratch partial sums and, in cold mode, the flush buffer. Prepare
-// compares the two before it allocates anything (host or device) and returns
-// RESOURCE_EXHAUSTED naming both.
-//
-// Health: every CUDA and cuBLAS status is checked; failures are INTERNAL with
-// CUDA's error name and text or cuBLAS's status name. A sticky error (an
-// illegal address, a kernel fault: the CUDA context is lost) marks the
-// device unhealthy: Healthy() returns false with the error, and Prepare
-// returns FAILED_PRECONDITION from then on.
-//
-// Clocks: each point reads the SM clock after its warm-up and after sampling
-// with a probe kernel (clock64() against %globaltimer), plus NVML (loaded with
-// dlopen; optional) at those times and every 20 ms during sampling.
-// CollectWarnings reports a drop of more than 5% below an earlier reading; the
-// last readings appear in Describe().properties ("sm_clock_mhz_last", ...).
-//
-// Observations (PreparedPoint::CollectObservations): "sm_clock_mhz_before"
-// (probe kernel after warm-up) and "sm_clock_mhz_after" (after sampling; one
-// reading shared with CollectWarnings, whichever runs first), the same from
-// NVML as "*_nvml" plus "sm_clock_mhz_min_nvml" where NVML is loaded, and
-// "sm_clock_source" naming them. Describe().library names the cuBLAS version
-// and the TF32 state ("cuBLAS 13.1.0, TF32 off").
-//
-// Ceilings (Device::MeasureCeilings, ~0.3 s on an H100, all buffers freed
-// before it returns; errors as everywhere else: INTERNAL, sticky ones mark the
-// device unhealthy; FAILED_PRECONDITION when already unhealthy;
-// RESOURCE_EXHAUSTED when not even 2 x 64 MiB are free):
-//   bandwidth  cudaMemcpyAsync device-to-device of max(1 GiB, 8 x L2) (less
-//              when free memory is short), bytes read + written, the best of
-//              10 copies each timed by its own event pair (median in method).
-//   peak       per dtype, the FMA kernel of cuda_kernels.cuh (16 independent
-//              register chains per thread, one wave of blocks filling every
-//              SM as the occupancy calculator allows), 2 FLOP per FMA, the
-//              best of 5 event-timed runs of ~20 ms after a calibration run.
-//   clock_hz   clock64() / %globaltimer of block 0 across the best f32 run
-//              (NVML read mid-run is quoted in clock_method).
-//   derived    SMs x FP32 (FP64) lanes per SM by compute capability (sm_90:
-//              128 / 64) x 2 x the clock of that dtype's run; a dtype whose
-//              lanes are unknown is left out and derived_method says so.
-//   latency_threshold_seconds = LatencyThresholdSeconds("cuda") (10 us).
-//
-// Thread-safety: each Device owns its stream and cuBLAS handle and makes its
+// Thread-safety: each device owns its stream and cuBLAS handle and makes its
 // GPU current (cudaSetDevice) at the start of every public method, so
 // different devices may run concurrently from different threads. One device
 // runs one point at a time (the scheduler's contract); Describe(),
 // BytesAvailable(), BytesNeeded() and Healthy() are safe from any thread.
 // Describe() returns a snapshot owned by the calling thread, valid until that
 // thread calls Describe() on the same device again.
+//
+// No CUDA type appears in this header: it is included by code built without
+// the CUDA headers (tools, tests).
 #ifndef FLOPD_SERVER_BACKEND_CUDA_CUDA_DEVICE_H_
 #define FLOPD_SERVER_BACKEND_CUDA_CUDA_DEVICE_H_
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/measure_settings.h"
 #include "common/point.h"
+#include "common/roofline.h"
 #include "server/backend/device.h"
 #include "server/backend/registry.h"
 
 namespace flopd {
 
-// Kept free on the GPU beyond what a point needs (CUDA context growth,
-// cuBLAS's internal allocations, other processes' jitter).
-inline constexpr int64_t kCudaMemoryMarginBytes = int64_t{256} << 20;
+class GpuContext;  // gpu_context.h
+
+class CudaDevice : public Device {
+ public:
+  // Takes a context whose Init() succeeded and reads the GPU's fixed
+  // properties (versions, clocks, memory, NVML) once.
+  explicit CudaDevice(std::shared_ptr<GpuContext> context);
+  ~CudaDevice() override;
+
+  // The fixed description plus what changes while flopd runs: "health",
+  // "sm_clock_mhz_last" (+ "_nvml") and "sm_clock_last_read".
+  const DeviceDescription& Describe() const override;
+
+  // cudaMemGetInfo's free bytes minus a 256 MiB margin; 0 when unknown.
+  int64_t BytesAvailable() const override;
+
+  // BufferBytes(point) plus the fp64 reference, the split kernels' scratch
+  // partial sums and counters and, in cold mode, the flush buffer;
+  // INT64_MAX when the catalog's buffers would overflow int64 byte counts
+  // (CudaBytesNeeded, cuda_point.h). REQUIRES: the point is resolved
+  // (point.kernel), as BufferBytes requires.
+  int64_t BytesNeeded(const PointSpec& point, TimingMode timing) const override;
+
+  bool Healthy(std::string* detail) const override;
+
+  // Dispatches on point.kernel (set by the op catalog): INTERNAL for a
+  // kernel the backend does not implement (kNone included);
+  // INVALID_ARGUMENT for N < 1, N past the kernel's limit (CudaMaxN) or a
+  // param outside the catalog's allowed values.
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> Prepare(const PointSpec& point,
+                                                         const MeasureSettings& settings) override;
+
+  // Copy bandwidth, FMA peaks and clock (cuda_ceilings.h).
+  absl::StatusOr<DeviceCeilings> MeasureCeilings() override;
+
+ private:
+  const std::shared_ptr<GpuContext> context_;
+  DeviceDescription description_;
+};
 
 // Device-to-device copy bandwidth of GPU `device_index` in bytes per second,
 // counting bytes read plus bytes written: `repetitions` cudaMemcpyAsync of
@@ -111,15 +89,19 @@ inline constexpr int64_t kCudaMemoryMarginBytes = int64_t{256} << 20;
 absl::StatusOr<double> MeasureCudaCopyBandwidth(int device_index, int64_t bytes, int repetitions);
 
 // For tests: the inputs and fp64 reference exactly as Prepare makes them for
-// `point` on GPU `device_index` (the same code), copied back: *first = A or
-// u, *second = x or v, *reference = the N reference values. T is float or
-// double (the point's dtype is not consulted). Allocates the inputs on the
-// GPU for the duration of the call. REQUIRES: point.op is "matvec" or
-// "outer" (with params axis 0 or 1).
+// `point` on GPU `device_index` (the same code), copied back: (*inputs)[i] =
+// input i of the catalog (InputCounts(point)[i] elements), *reference = the
+// OutputCount(point) reference values, from the GPU reference kernel where
+// the kernel file has one, or from the catalog's host reference when there
+// is none or `host_reference` is set. T is float or double (the point's
+// dtype is not consulted). Allocates the inputs on the GPU for the duration
+// of the call. INTERNAL when the backend does not implement point.kernel.
+// REQUIRES: the point's params are in range.
 template <typename T>
 absl::Status CopyPreparedInputsForTesting(int device_index, const PointSpec& point,
-                                          std::vector<T>* first, std::vector<T>* second,
-                                          std::vector<double>* reference);
+                                          std::vector<std::vector<T>>* inputs,
+                                          std::vector<double>* reference,
+                                          bool host_reference = false);
 
 }  // namespace flopd
 

@@ -1,7 +1,21 @@
-// flopd's own CUDA kernels and their launchers. Everything here enqueues work
-// on the given stream of the current device and returns at once; the
-// launchers return cudaGetLastError() after the launch (a bad configuration
-// shows up here, a fault in the kernel only at the next synchronization).
+// The CUDA backend's kernel file: everything the backend knows about each
+// kernel of the op catalog, behind one dispatch (defined in cuda_kernels.cu),
+// and flopd's own kernels under test with their launchers.
+//
+// The dispatch. The rest of the backend is generic: it allocates the buffers
+// the catalog lists for a point (InputCounts, OutputCount, TempCount in
+// common/op_catalog.h) plus what PlanCudaKernel asks for, fills input i with
+// FillUniform's values from seed kInputSeed + i, and calls RunCudaKernel once
+// per execution; it verifies against LaunchGpuReference's fp64 reference, or
+// the catalog's host reference where that returns false. Adding an op on
+// CUDA is a case in each switch of cuda_kernels.cu (NOTES.md has the steps).
+//
+// The launchers (matvec/custom's row dot, the column and row sums of
+// outer/library, outer/fused; the fused kernel's body is in
+// outer_fused_kernel.cu) enqueue work on the given stream of the current
+// device and return at once, with cudaGetLastError() after the launch (a bad
+// configuration shows up here, a fault in the kernel only at the next
+// synchronization).
 //
 // Layout (as the op catalog says): an N x N matrix is row-major, element
 // (i, j) at i * N + j. Device buffers come from cudaMalloc (256-byte
@@ -13,16 +27,91 @@
 // values, so results are bit-identical from run to run). Products are
 // accumulated with fma(), one rounding per multiply-add, as nvcc's default
 // contraction (-fmad=true) would do anyway; no fast-math.
+//
+// Thread-safety: stateless; callers own the stream and the cuBLAS handle.
 #ifndef FLOPD_SERVER_BACKEND_CUDA_CUDA_KERNELS_CUH_
 #define FLOPD_SERVER_BACKEND_CUDA_CUDA_KERNELS_CUH_
 
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <vector>
 
+#include "common/op_catalog.h"
+#include "common/point.h"
 #include "server/backend/cuda/split_plan.h"
 
 namespace flopd {
+
+// ---------------------------------------------------------------------------
+// The dispatch.
+
+// Whether RunCudaKernel implements `kernel` (never Kernel::kNone).
+bool CudaImplements(Kernel kernel);
+
+// The largest N the kernel supports: 2^31 - 1 for outer/fused (its offsets
+// within the summed axis are 32-bit), INT64_MAX for the others (whose N x N
+// buffers the memory check keeps far smaller).
+int64_t CudaMaxN(Kernel kernel);
+
+// What a point's kernel decides once, when the point is prepared: how a split
+// kernel cuts its work (outer/fused; outer/library axis 0's column sums),
+// which sizes the scratch partial sums and counters it needs beyond the
+// catalog's buffers, and the launch form its params select, so that an
+// execution looks nothing up.
+struct CudaKernelPlan {
+  SplitPlan split;  // tiles 0: the kernel does not split
+  int variant = 0;  // the kernel file's own choice (outer: the axis)
+};
+
+// REQUIRES: CudaImplements(point.kernel), the point's params in range.
+CudaKernelPlan PlanCudaKernel(const PointSpec& point, int sm_count);
+
+// The device buffers of one execution, as the catalog lays them out.
+template <typename T>
+struct CudaKernelArgs {
+  const PointSpec* point = nullptr;
+  CudaKernelPlan plan;             // PlanCudaKernel(*point, ...)
+  std::vector<const T*> inputs;    // InputCounts(*point), in the catalog's order
+  T* out = nullptr;                // OutputCount(*point) elements
+  T* temp = nullptr;               // TempCount(*point) elements; null when 0
+  T* partials = nullptr;           // plan.split.PartialElements(); null when 0
+  uint32_t* counters = nullptr;    // plan.split.CounterCount(), zeroed once; null when 0
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;  // set to `stream`
+};
+
+// What RunCudaKernel enqueued: ok(), or the first call that failed (a
+// launch's CUDA error or a cuBLAS status) and its name, for
+// GpuContext::Check / CheckCublas to turn into a status.
+struct CudaKernelStatus {
+  cudaError_t cuda = cudaSuccess;
+  cublasStatus_t cublas = CUBLAS_STATUS_SUCCESS;
+  const char* what = "";
+  bool ok() const { return cuda == cudaSuccess && cublas == CUBLAS_STATUS_SUCCESS; }
+};
+
+// Enqueues one execution of the point's kernel on args.stream (cuBLAS on
+// args.cublas); nothing is allocated or synchronized, so it may be captured
+// into a CUDA graph. T is float or double.
+// REQUIRES: CudaImplements(args.point->kernel), buffers as above.
+template <typename T>
+CudaKernelStatus RunCudaKernel(const CudaKernelArgs<T>& args);
+
+// Enqueues the point's fp64 reference, computed on the GPU from `inputs`
+// (device, as in CudaKernelArgs) into reference[0, OutputCount), and returns
+// true with the launch's error in *launched; returns false, enqueuing
+// nothing, when the kernel file has no GPU reference for the op (the caller
+// then uses the catalog's host reference, ReferenceResult). The GPU
+// references (support_kernels.cuh) share no code with the kernels under test.
+template <typename T>
+bool LaunchGpuReference(const PointSpec& point, const std::vector<const T*>& inputs,
+                        double* reference, cudaStream_t stream, cudaError_t* launched);
+
+// ---------------------------------------------------------------------------
+// flopd's kernels under test.
+
 namespace kernels {
 
 // Threads per block of the memory-bound kernels (8 warps).
@@ -91,56 +180,6 @@ cudaError_t LaunchOuterFused(const T* owned, const T* summed, T* out, int64_t n,
 template <typename T>
 cudaError_t LaunchColumnSums(const T* p, T* out, int64_t n, const SplitPlan& plan, T* partials,
                              uint32_t* counters, cudaStream_t stream);
-
-// Inputs and references, for Prepare: a point's inputs and its fp64
-// reference are made on the GPU, so that an N = 20000 matvec point does not
-// spend seconds on the host drawing 4e8 numbers and summing them.
-//
-// data[i] = UniformInputAs<T>(seed, i) for i < count: bit-identical to the
-// host's FillUniform(data, count, seed) (the same integer steps, exact
-// conversions and one correctly rounded narrowing).
-template <typename T>
-cudaError_t LaunchFillUniform(T* data, int64_t count, uint64_t seed, cudaStream_t stream);
-
-// fp64 references, as plain as possible and sharing no code with the kernels
-// under test:
-//   matvec: y_i = sum_j double(A_ij) * double(x_j), one warp per row.
-//   outer:  out_k = sum_m double(owned_k) * double(summed_m), all N^2 terms,
-//           one thread per output adding in m order.
-template <typename T>
-cudaError_t LaunchReferenceMatvec(const T* a, const T* x, double* y, int64_t n,
-                                  cudaStream_t stream);
-template <typename T>
-cudaError_t LaunchReferenceOuter(const T* owned, const T* summed, double* out, int64_t n,
-                                 cudaStream_t stream);
-
-// One thread spins for `spin_ns` of %globaltimer and writes
-// {elapsed ns, elapsed SM cycles (clock64)} to out[0..1]: their ratio is the
-// SM clock while the kernel ran.
-cudaError_t LaunchClockProbe(int64_t spin_ns, unsigned long long* out, cudaStream_t stream);
-
-// The FMA-throughput kernel behind CudaDevice::MeasureCeilings: every thread
-// runs kFmaPeakChains independent fma() chains in registers (acc = fma(acc,
-// multiplier, addend), the multiplier and addend kernel arguments, so nothing
-// folds at compile time; without fast-math nvcc may not reassociate them),
-// kFmaPeakUnroll steps per loop trip, `iterations` trips. Each thread then
-// writes the sum of its chains to sink[thread] (blocks x kFmaPeakThreads
-// elements), so no chain is dead code. Thread 0 of block 0 writes
-// {elapsed ns of %globaltimer, elapsed SM cycles of clock64()} across its
-// loop to clock_words[0..1]: their ratio is the SM clock while the FMAs ran.
-// FMAs per thread: iterations x kFmaPeakChains x kFmaPeakUnroll (2 FLOP each).
-inline constexpr int kFmaPeakThreads = 256;
-inline constexpr int kFmaPeakChains = 16;
-inline constexpr int kFmaPeakUnroll = 8;
-
-// Resident blocks of the FMA kernel per SM (the occupancy calculator's
-// answer for T); launching sm_count x this fills every SM in one wave.
-template <typename T>
-cudaError_t FmaPeakBlocksPerSm(int* blocks_per_sm);
-
-template <typename T>
-cudaError_t LaunchFmaPeak(int blocks, int iterations, T multiplier, T addend, T* sink,
-                          unsigned long long* clock_words, cudaStream_t stream);
 
 }  // namespace kernels
 }  // namespace flopd

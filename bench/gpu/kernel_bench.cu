@@ -27,10 +27,11 @@
 #include <string>
 #include <vector>
 
+#include "bench/gpu/fused_baseline.cuh"
 #include "common/verification.h"
-#include "tests/gpu/fused_baseline.cuh"
 #include "server/backend/cuda/cuda_kernels.cuh"
 #include "server/backend/cuda/split_plan.h"
+#include "server/backend/cuda/support_kernels.cuh"
 
 namespace flopd {
 namespace {

@@ -1,7 +1,8 @@
-// Tests of flopd's CUDA kernels below the Device interface: every compiled
-// variant of the fused outer kernel with explicit plans, split and unsplit,
-// including plans the planner would not pick at these sizes. They need a GPU
-// and skip without one.
+// Tests of the CUDA backend's kernel file below the Device interface: the
+// dispatch's host side (which kernels it implements, its plans; no GPU
+// needed), and every compiled variant of the fused outer kernel with
+// explicit plans, split and unsplit, including plans the planner would not
+// pick at these sizes (these need a GPU and skip without one).
 #include "server/backend/cuda/cuda_kernels.cuh"
 
 #include <cuda_runtime.h>
@@ -9,15 +10,17 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/op_catalog.h"
 #include "common/point.h"
 #include "common/verification.h"
 #include "gtest/gtest.h"
 #include "server/backend/cuda/split_plan.h"
-#include "tests/gpu/no_gpu_reason.h"
+#include "tests/server/backend/cuda/no_gpu_reason.h"
 
 namespace flopd {
 namespace {
@@ -67,6 +70,7 @@ void CheckFused(int kj, int64_t n, int64_t wanted_splits) {
   PointSpec point;
   point.op = "outer";
   point.impl = "fused";
+  point.kernel = Kernel::kOuterFused;
   point.params["axis"] = 0;
   point.dtype = sizeof(T) == 4 ? DType::kF32 : DType::kF64;
   point.n = n;
@@ -157,6 +161,83 @@ TEST(CudaKernelsTest, FusedRejectsPlansItCannotRun) {
   EXPECT_EQ(kernels::LaunchOuterFused<float>(nullptr, nullptr, nullptr, 1000,
                                              split_without_scratch, nullptr, nullptr, nullptr),
             cudaErrorInvalidValue);
+}
+
+// ---------------------------------------------------------------------------
+// The dispatch's host side.
+
+PointSpec Resolved(const std::string& op, const std::string& impl, int axis, DType dtype,
+                   int64_t n) {
+  PointSpec point;
+  point.op = op;
+  point.impl = impl;
+  if (axis >= 0) point.params["axis"] = axis;
+  point.dtype = dtype;
+  point.n = n;
+  absl::StatusOr<PointSpec> resolved = ResolvePoint(point);
+  EXPECT_TRUE(resolved.ok()) << resolved.status();
+  return resolved.ok() ? *resolved : point;
+}
+
+TEST(CudaDispatchTest, ImplementsEveryCudaImplOfTheCatalog) {
+  EXPECT_FALSE(CudaImplements(Kernel::kNone));
+  int implemented = 0;
+  for (const OpSpec& op : OpCatalog()) {
+    for (const ImplSpec& impl : op.impls) {
+      if (impl.backend != "cuda") continue;
+      EXPECT_TRUE(CudaImplements(impl.kernel)) << op.name << "/" << impl.name;
+      ++implemented;
+    }
+  }
+  EXPECT_GT(implemented, 0);
+}
+
+// Only the fused kernel and the library's column sums split their work; the
+// plan carries the axis so that an execution looks nothing up.
+TEST(CudaDispatchTest, PlansTheSplitKernelsOnly) {
+  for (DType dtype : {DType::kF32, DType::kF64}) {
+    const bool f32 = dtype == DType::kF32;
+    for (int axis : {0, 1}) {
+      SCOPED_TRACE(absl::StrCat(DTypeName(dtype), " axis=", axis));
+      const CudaKernelPlan fused =
+          PlanCudaKernel(Resolved("outer", "fused", axis, dtype, 20000), 132);
+      const SplitPlan expected = f32 ? kernels::PlanOuterFused<float>(20000, 132)
+                                     : kernels::PlanOuterFused<double>(20000, 132);
+      EXPECT_EQ(fused.variant, axis);
+      EXPECT_EQ(fused.split.tile_width, expected.tile_width);
+      EXPECT_EQ(fused.split.tiles, expected.tiles);
+      EXPECT_EQ(fused.split.splits, expected.splits);
+      EXPECT_EQ(fused.split.chunk, expected.chunk);
+
+      const CudaKernelPlan library =
+          PlanCudaKernel(Resolved("outer", "library", axis, dtype, 20000), 132);
+      EXPECT_EQ(library.variant, axis);
+      if (axis == 0) {
+        EXPECT_EQ(library.split.tile_width, f32 ? kernels::ColumnSumsTileWidth<float>(20000)
+                                                : kernels::ColumnSumsTileWidth<double>(20000));
+        EXPECT_GE(library.split.tiles * library.split.tile_width, 20000);
+        EXPECT_GE(library.split.splits * library.split.chunk, 20000);
+      } else {
+        EXPECT_EQ(library.split.tiles, 0);
+        EXPECT_EQ(library.split.PartialElements(), 0);
+      }
+    }
+    for (const char* impl : {"gemv", "gemm", "custom"}) {
+      const CudaKernelPlan matvec = PlanCudaKernel(Resolved("matvec", impl, -1, dtype, 20000), 132);
+      EXPECT_EQ(matvec.split.tiles, 0) << impl;
+      EXPECT_EQ(matvec.split.PartialElements(), 0) << impl;
+      EXPECT_EQ(matvec.split.CounterCount(), 0) << impl;
+    }
+  }
+}
+
+TEST(CudaDispatchTest, OnlyTheFusedKernelLimitsN) {
+  EXPECT_EQ(CudaMaxN(Resolved("outer", "fused", 0, DType::kF32, 1).kernel),
+            std::numeric_limits<int32_t>::max());
+  EXPECT_EQ(CudaMaxN(Resolved("outer", "library", 0, DType::kF32, 1).kernel),
+            std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(CudaMaxN(Resolved("matvec", "custom", -1, DType::kF32, 1).kernel),
+            std::numeric_limits<int64_t>::max());
 }
 
 }  // namespace

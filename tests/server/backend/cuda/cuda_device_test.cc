@@ -1,7 +1,9 @@
 // Tests of the CUDA backend through the Device interface. They need a GPU:
 // without one (or in a build without CUDA) each test skips with the reason
 // CreateCudaDevices gave, except the factory test, which checks that reason.
+// Points are resolved by the op catalog (ResolvePoint), as PlanJob does.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -25,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "server/backend/device.h"
 #include "server/backend/registry.h"
+#include "server/measure_point.h"
 
 namespace flopd {
 namespace {
@@ -51,6 +54,7 @@ class CudaTest : public ::testing::Test {
   static size_t device_count() { return Devices()->size(); }
 };
 
+// The point, resolved against the op catalog (point.kernel set).
 PointSpec MakePoint(const std::string& op, const std::string& impl, int axis, DType dtype,
                     int64_t n) {
   PointSpec point;
@@ -59,7 +63,12 @@ PointSpec MakePoint(const std::string& op, const std::string& impl, int axis, DT
   if (op == "outer") point.params["axis"] = axis;
   point.dtype = dtype;
   point.n = n;
-  return point;
+  absl::StatusOr<PointSpec> resolved = ResolvePoint(point);
+  if (!resolved.ok()) {
+    ADD_FAILURE() << "ResolvePoint(" << point.Label() << "): " << resolved.status();
+    return point;
+  }
+  return *resolved;
 }
 
 MeasureSettings Settings(TimingMode timing) {
@@ -236,6 +245,9 @@ TEST_F(CudaTest, MeasureCeilingsIsPlausible) {
   EXPECT_TRUE(d.Healthy(&detail)) << detail;
 }
 
+// The memory check is the measurement loop's (CheckPointFits, once per
+// point, before Prepare): a point larger than the free memory fails there
+// with RESOURCE_EXHAUSTED before anything is allocated on the host or GPU.
 TEST_F(CudaTest, TooLargeIsResourceExhaustedBeforeAllocating) {
   Device& d = device(0);
   const int64_t available = d.BytesAvailable();
@@ -246,16 +258,17 @@ TEST_F(CudaTest, TooLargeIsResourceExhaustedBeforeAllocating) {
   const int64_t needed = d.BytesNeeded(point, TimingMode::kHot);
   ASSERT_GT(needed, available);
 
+  const std::atomic<bool> cancelled{false};
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
-      d.Prepare(point, Settings(TimingMode::kHot));
+  absl::StatusOr<PointOutcome> outcome =
+      MeasurePoint(d, point, Settings(TimingMode::kHot), nullptr, cancelled);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  ASSERT_FALSE(prepared.ok());
-  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(prepared.status().message(), HasSubstr("needs"));
-  EXPECT_THAT(prepared.status().message(), HasSubstr("free"));
-  EXPECT_THAT(prepared.status().message(), HasSubstr(absl::StrCat(needed)));
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(outcome.status().message(), HasSubstr("needs"));
+  EXPECT_THAT(outcome.status().message(), HasSubstr(absl::StrCat(needed)));
+  EXPECT_THAT(outcome.status().message(), HasSubstr(d.Describe().id));
   // Filling N^2 inputs on the host would take many seconds.
   EXPECT_LT(seconds, 1.0);
   // Nothing was allocated (and nothing leaked).
@@ -263,6 +276,33 @@ TEST_F(CudaTest, TooLargeIsResourceExhaustedBeforeAllocating) {
               static_cast<double>(int64_t{32} << 20));
   std::string detail;
   EXPECT_TRUE(d.Healthy(&detail)) << detail;
+}
+
+// Prepare itself does not compare BytesNeeded with BytesAvailable; called
+// directly with a point that does not fit, the failing cudaMalloc is
+// RESOURCE_EXHAUSTED, and what was allocated before it is freed.
+TEST_F(CudaTest, FailedAllocationIsResourceExhausted) {
+  Device& d = device(0);
+  const int64_t available = d.BytesAvailable();
+  ASSERT_GT(available, 0);
+  for (const char* op : {"matvec", "outer"}) {
+    SCOPED_TRACE(op);
+    // matvec: A is four times the free memory (its first buffer); outer:
+    // the library's N x N product is (after u, v and the output).
+    const int64_t n = static_cast<int64_t>(std::sqrt(static_cast<double>(available) / 4.0)) * 2;
+    const PointSpec point = std::string(op) == "matvec"
+                                ? MakePoint("matvec", "custom", 0, DType::kF32, n)
+                                : MakePoint("outer", "library", 1, DType::kF32, n);
+    absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+        d.Prepare(point, Settings(TimingMode::kHot));
+    ASSERT_FALSE(prepared.ok());
+    EXPECT_EQ(prepared.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(prepared.status().message(), HasSubstr("cudaMalloc"));
+    EXPECT_NEAR(static_cast<double>(d.BytesAvailable()), static_cast<double>(available),
+                static_cast<double>(int64_t{32} << 20));
+    std::string detail;
+    EXPECT_TRUE(d.Healthy(&detail)) << detail;
+  }
 }
 
 TEST_F(CudaTest, BytesNeededCountsTheFlushBufferAndNeverOverflows) {
@@ -277,13 +317,21 @@ TEST_F(CudaTest, BytesNeededCountsTheFlushBufferAndNeverOverflows) {
   EXPECT_GT(d.BytesNeeded(huge, TimingMode::kHot), d.BytesAvailable());
 }
 
-TEST_F(CudaTest, RejectsWhatTheCatalogDoesNotList) {
+// The backend dispatches on point.kernel; an unresolved point cannot come
+// from PlanJob, and is an internal error naming the kernel. N and the axis
+// are still checked.
+TEST_F(CudaTest, RejectsUnresolvedPointsAndOutOfRangeParams) {
   Device& d = device(0);
-  absl::StatusOr<std::unique_ptr<PreparedPoint>> bad_impl =
-      d.Prepare(MakePoint("matvec", "library", 0, DType::kF32, 100), Settings(TimingMode::kHot));
-  EXPECT_EQ(bad_impl.status().code(), absl::StatusCode::kInvalidArgument);
+  PointSpec unresolved = MakePoint("matvec", "custom", 0, DType::kF32, 100);
+  unresolved.kernel = Kernel::kNone;
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> bad_kernel =
+      d.Prepare(unresolved, Settings(TimingMode::kHot));
+  EXPECT_EQ(bad_kernel.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(bad_kernel.status().message(), HasSubstr("kNone"));
+  PointSpec bad_axis_point = MakePoint("outer", "fused", 0, DType::kF32, 100);
+  bad_axis_point.params["axis"] = 2;
   absl::StatusOr<std::unique_ptr<PreparedPoint>> bad_axis =
-      d.Prepare(MakePoint("outer", "fused", 2, DType::kF32, 100), Settings(TimingMode::kHot));
+      d.Prepare(bad_axis_point, Settings(TimingMode::kHot));
   EXPECT_EQ(bad_axis.status().code(), absl::StatusCode::kInvalidArgument);
   absl::StatusOr<std::unique_ptr<PreparedPoint>> bad_n =
       d.Prepare(MakePoint("outer", "fused", 0, DType::kF32, 0), Settings(TimingMode::kHot));
@@ -320,34 +368,61 @@ TEST_F(CudaTest, TwoGpusMeasureConcurrently) {
 }
 
 // ---------------------------------------------------------------------------
-// Every (op, impl, axis) x dtype x N x timing mode.
+// Every cuda impl of the op catalog, with every allowed value of its op's
+// params, x dtype x N x timing mode: a new op's points are tested here
+// without a line of this file changing.
 
 struct Case {
-  std::string op;
-  std::string impl;
-  int axis;
-  DType dtype;
-  int64_t n;
+  PointSpec point;  // resolved
   TimingMode timing;
 };
 
+// The catalog's cuda points of one dtype and N.
+std::vector<PointSpec> CatalogPoints(DType dtype, int64_t n) {
+  std::vector<PointSpec> points;
+  for (const OpSpec& op : OpCatalog()) {
+    std::vector<ParamMap> combinations = {{}};
+    for (const ParamSpec& param : op.params) {
+      std::vector<ParamMap> next;
+      for (const ParamMap& combination : combinations) {
+        for (int64_t value : param.allowed_values) {
+          ParamMap params = combination;
+          params[param.name] = value;
+          next.push_back(params);
+        }
+      }
+      combinations = next;
+    }
+    for (const std::string& impl : op.ImplNames("cuda")) {
+      for (const ParamMap& params : combinations) {
+        PointSpec point;
+        point.op = op.name;
+        point.impl = impl;
+        point.params = params;
+        point.dtype = dtype;
+        point.n = n;
+        absl::StatusOr<PointSpec> resolved = ResolvePoint(point);
+        if (!resolved.ok()) {
+          ADD_FAILURE() << "ResolvePoint(" << point.Label() << "): " << resolved.status();
+          continue;
+        }
+        points.push_back(*resolved);
+      }
+    }
+  }
+  return points;
+}
+
 std::vector<Case> AllCases() {
-  const struct {
-    const char* op;
-    const char* impl;
-    int axis;
-  } kImpls[] = {{"matvec", "gemm", 0},   {"matvec", "gemv", 0},   {"matvec", "custom", 0},
-                {"outer", "library", 0}, {"outer", "library", 1}, {"outer", "fused", 0},
-                {"outer", "fused", 1}};
   // Odd sizes take the kernels' scalar heads and tails (rows not 16-byte
   // aligned); 1024 and 4100 the vector paths; 4097 splits over many blocks.
   const int64_t kSizes[] = {1, 2, 33, 1023, 1024, 4097, 4100};
   std::vector<Case> cases;
-  for (const auto& impl : kImpls) {
-    for (DType dtype : {DType::kF32, DType::kF64}) {
-      for (int64_t n : kSizes) {
+  for (DType dtype : {DType::kF32, DType::kF64}) {
+    for (int64_t n : kSizes) {
+      for (const PointSpec& point : CatalogPoints(dtype, n)) {
         for (TimingMode timing : {TimingMode::kHot, TimingMode::kGraph, TimingMode::kCold}) {
-          cases.push_back({impl.op, impl.impl, impl.axis, dtype, n, timing});
+          cases.push_back({point, timing});
         }
       }
     }
@@ -357,21 +432,23 @@ std::vector<Case> AllCases() {
 
 // What gtest prints for a case (instead of its bytes).
 void PrintTo(const Case& c, std::ostream* os) {
-  *os << c.op << "/" << c.impl << (c.op == "outer" ? absl::StrCat(" axis=", c.axis) : "") << " "
-      << DTypeName(c.dtype) << " N=" << c.n << " " << TimingModeName(c.timing);
+  *os << c.point.Label() << " " << TimingModeName(c.timing);
 }
 
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
   const Case& c = info.param;
-  return absl::StrCat(c.op, "_", c.impl, c.op == "outer" ? absl::StrCat("_axis", c.axis) : "", "_",
-                      DTypeName(c.dtype), "_N", c.n, "_", TimingModeName(c.timing));
+  std::string name = absl::StrCat(c.point.op, "_", c.point.impl);
+  for (const auto& [param, value] : c.point.params) absl::StrAppend(&name, "_", param, value);
+  absl::StrAppend(&name, "_", DTypeName(c.point.dtype), "_N", c.point.n, "_",
+                  TimingModeName(c.timing));
+  return name;
 }
 
 class CudaPointTest : public CudaTest, public ::testing::WithParamInterface<Case> {};
 
 TEST_P(CudaPointTest, VerifiesAndTimes) {
   const Case& c = GetParam();
-  EXPECT_EQ(RunPoint(device(0), MakePoint(c.op, c.impl, c.axis, c.dtype, c.n), c.timing), "");
+  EXPECT_EQ(RunPoint(device(0), c.point, c.timing), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllImpls, CudaPointTest, ::testing::ValuesIn(AllCases()), CaseName);

@@ -4,7 +4,7 @@
 # bin/flopd_gpu_kernel_bench and, in lib/, the shared libraries they need
 # (as deploy/bundle.sh collects them).
 #
-#   tests/gpu/gpu_checks.sh BUNDLE OUTDIR [--ncu]
+#   bench/gpu/gpu_checks.sh BUNDLE OUTDIR [--ncu]
 #
 #   OUTDIR/nvidia-smi.csv    the card as found (clocks, temperature, power)
 #   OUTDIR/gpu_tests.log     flopd_gpu_tests (every impl, dtype, size, mode)

@@ -1,8 +1,8 @@
 // Why the GPU tests that call the CUDA runtime directly must skip: "" when a
 // CUDA device can be used, else the reason (for GTEST_SKIP). Header-only;
 // include only from targets that link the CUDA runtime.
-#ifndef FLOPD_TESTS_GPU_NO_GPU_REASON_H_
-#define FLOPD_TESTS_GPU_NO_GPU_REASON_H_
+#ifndef FLOPD_TESTS_SERVER_BACKEND_CUDA_NO_GPU_REASON_H_
+#define FLOPD_TESTS_SERVER_BACKEND_CUDA_NO_GPU_REASON_H_
 
 #include <cuda_runtime.h>
 
@@ -24,4 +24,4 @@ inline std::string NoGpuReason() {
 
 }  // namespace flopd
 
-#endif  // FLOPD_TESTS_GPU_NO_GPU_REASON_H_
+#endif  // FLOPD_TESTS_SERVER_BACKEND_CUDA_NO_GPU_REASON_H_

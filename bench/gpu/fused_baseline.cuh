@@ -3,8 +3,8 @@
 // (helpers included) so that flopd_gpu_kernel_bench can time the current
 // kernel against it in the same run on the same card. Bench-only code: not
 // part of flopd. See server/backend/cuda/NOTES.md.
-#ifndef FLOPD_TESTS_GPU_FUSED_BASELINE_CUH_
-#define FLOPD_TESTS_GPU_FUSED_BASELINE_CUH_
+#ifndef FLOPD_BENCH_GPU_FUSED_BASELINE_CUH_
+#define FLOPD_BENCH_GPU_FUSED_BASELINE_CUH_
 
 #include <cuda_runtime.h>
 
@@ -262,4 +262,4 @@ inline cudaError_t LaunchBaselineFused(const float* owned, const float* summed, 
 }  // namespace baseline
 }  // namespace flopd
 
-#endif  // FLOPD_TESTS_GPU_FUSED_BASELINE_CUH_
+#endif  // FLOPD_BENCH_GPU_FUSED_BASELINE_CUH_
