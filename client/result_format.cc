@@ -43,6 +43,30 @@ RowKey RowKeyOf(const v1::Result& r) {
 // every param both ops declare; where that impl was not measured, the
 // fastest impl of the baseline's op there. 0 when there is none, or when
 // this build's catalog does not know the op.
+// "= 2N^2 - N for matvec and outer" from the catalog, grouped by formula;
+// ops this build does not know are left out ("from the catalog" when none
+// is known).
+std::string FlopFormulasOf(const std::map<RowKey, Row>& rows) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> by_formula;
+  for (const auto& [key, row] : rows) {
+    absl::StatusOr<const OpSpec*> op = FindOp(row.point.op);
+    if (!op.ok()) continue;
+    const std::string formula = (*op)->FlopFormula();
+    auto it = std::find_if(by_formula.begin(), by_formula.end(),
+                           [&](const auto& entry) { return entry.first == formula; });
+    if (it == by_formula.end()) it = by_formula.insert(by_formula.end(), {formula, {}});
+    if (std::find(it->second.begin(), it->second.end(), (*op)->name) == it->second.end()) {
+      it->second.push_back((*op)->name);
+    }
+  }
+  if (by_formula.empty()) return "as the daemon's catalog states them";
+  std::vector<std::string> parts;
+  for (const auto& [formula, ops] : by_formula) {
+    parts.push_back(absl::StrCat("= ", formula, " for ", absl::StrJoin(ops, " and ")));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
 double BaselineMedian(const std::map<RowKey, Row>& rows, const RowKey& key, const Row& row) {
   absl::StatusOr<const OpSpec*> op = FindOp(row.point.op);
   if (!op.ok()) return 0;
@@ -236,15 +260,18 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
     table.push_back(line);
   }
   std::vector<std::string> baseline_names;
-  for (const Baseline& b : baselines) baseline_names.push_back(absl::StrCat(b.op, "/", b.impl));
+  for (const Baseline& b : baselines) {
+    baseline_names.push_back(
+        absl::StrCat(b.op, "/", b.impl, b.why.empty() ? "" : absl::StrCat(" (", b.why, ")")));
+  }
   std::string out = RenderColumns(table, 4);
   absl::StrAppend(&out, "\nmedian time per execution of the op",
                   fleet ? " (per host; fleet median = median of the hosts' medians)" : "",
-                  ". FLOPs = 2N^2-N for every op; GFLOP/s and GB/s use the ",
+                  ". FLOPs ", FlopFormulasOf(rows), "; GFLOP/s and GB/s use the ",
                   fleet ? "fleet " : "", "median and the impl's minimum bytes.\n");
   if (!baselines.empty()) {
     absl::StrAppend(&out, vs_column, " = time / time of ", absl::StrJoin(baseline_names, " or "),
-                    " (torch.mm's way, the seed's reference) at the same N and dtype.\n");
+                    " at the same N and dtype.\n");
   }
   if (any_roofline) {
     absl::StrAppend(&out,

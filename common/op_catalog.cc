@@ -66,7 +66,7 @@ std::vector<OpSpec> BuildCatalog() {
   matvec.description = "y = A x: N x N matrix times N x 1 vector";
   matvec.flops = kTwoNSquaredMinusN;
   matvec.min_elements = kMatvecElements;
-  matvec.baseline = {"matvec", "gemm"};
+  matvec.baseline = {"matvec", "gemm", "torch.mm's way, the seed's reference"};
   matvec.inputs = {kNSquared, kN};  // A, x
   matvec.output = kN;
   matvec.reference_f32 = &MatvecReference<float>;
@@ -89,7 +89,7 @@ std::vector<OpSpec> BuildCatalog() {
       "P = u v^T (N x 1 times 1 x N), then sum P over `axis` (0: column sums, 1: row sums)";
   outer.flops = kTwoNSquaredMinusN;
   outer.min_elements = kOuterElements;
-  outer.baseline = {"matvec", "gemm"};
+  outer.baseline = matvec.baseline;
   outer.inputs = {kN, kN};  // u, v
   outer.output = kN;
   outer.reference_f32 = &OuterReference<float>;

@@ -92,6 +92,7 @@ struct ImplSpec {
 struct Baseline {
   std::string op;
   std::string impl;
+  std::string why;  // shown beside the column's definition
 };
 
 struct OpSpec {

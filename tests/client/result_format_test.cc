@@ -144,5 +144,21 @@ TEST(WithDefaultPort, AddsThePortOnlyWhenMissing) {
   EXPECT_EQ(WithDefaultPort("[::1]:9"), "[::1]:9");
 }
 
+TEST(AggregateTable, FooterTakesFormulasAndBaselineFromTheCatalog) {
+  const std::string table =
+      AggregateTable({Make("h:1", "matvec", "gemm", -1, 100, 1e-3),
+                      Make("h:1", "outer", "fused", 0, 100, 1e-4)},
+                     {"h:1"});
+  EXPECT_TRUE(absl::StrContains(table, ". FLOPs = 2N^2 - N for matvec and outer;")) << table;
+  EXPECT_TRUE(absl::StrContains(
+      table, "vs matvec = time / time of matvec/gemm (torch.mm's way, the seed's reference) at "
+             "the same N and dtype."))
+      << table;
+  // An op this build does not know gets no formula invented for it.
+  const std::string unknown = AggregateTable({Make("h:1", "conv", "x", -1, 100, 1e-3)}, {"h:1"});
+  EXPECT_TRUE(absl::StrContains(unknown, "FLOPs as the daemon's catalog states them")) << unknown;
+  EXPECT_FALSE(absl::StrContains(unknown, "2N^2")) << unknown;
+}
+
 }  // namespace
 }  // namespace flopd
