@@ -97,15 +97,89 @@ absl::StatusOr<v1::HostInfo> HostClient::GetHostInfo(const v1::GetHostInfoReques
   return response;
 }
 
-absl::StatusOr<std::string> HostClient::Health() {
+absl::StatusOr<std::string> HostClient::Health(const std::string& service) {
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext context;
   SetDeadline(&context);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
   grpc::health::v1::HealthCheckResponse response;
-  absl::Status status =
-      Convert(health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response), false);
+  absl::Status status = Convert(health->Check(&context, request, &response), false);
   if (!status.ok()) return status;
   return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+}
+
+absl::StatusOr<v1::ListResultsResponse> HostClient::ListResults(
+    const v1::ListResultsRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListResultsResponse response;
+  absl::Status status = Convert(stub_->ListResults(&context, request, &response), false);
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::ListJobsResponse> HostClient::ListJobs(const v1::ListJobsRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListJobsResponse response;
+  absl::Status status = Convert(stub_->ListJobs(&context, request, &response), false);
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::JobInfo> HostClient::GetJob(const std::string& job_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::JobInfo response;
+  absl::Status status = Convert(stub_->GetJob(&context, request, &response), false);
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::JobInfo> HostClient::CancelJob(const std::string& job_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);  // the daemon waits at most 10 s for the job to stop
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  v1::JobInfo response;
+  absl::Status status = Convert(stub_->CancelJob(&context, request, &response), false);
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::Status HostClient::Watch(const v1::WatchResultsRequest& request,
+                               const std::function<void(const v1::WatchEvent&)>& on_event) {
+  grpc::ClientContext context;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stream_cancelled_) return absl::OkStatus();
+    stream_context_ = &context;
+  }
+  std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = stub_->WatchResults(&context, request);
+  v1::WatchEvent event;
+  bool got_any_event = false;
+  while (reader->Read(&event)) {
+    got_any_event = true;
+    on_event(event);
+  }
+  const grpc::Status status = reader->Finish();
+  bool cancelled;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stream_context_ = nullptr;
+    cancelled = stream_cancelled_;
+  }
+  if (cancelled && status.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
+  return Convert(status, got_any_event);
+}
+
+void HostClient::CancelStream() {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  stream_cancelled_ = true;
+  if (stream_context_ != nullptr) stream_context_->TryCancel();
 }
 
 }  // namespace flopd

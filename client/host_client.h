@@ -1,12 +1,14 @@
 // One flopd host as flopctl sees it: dialing, the RPCs, and turning gRPC
 // failures into one readable line.
 //
-// Thread-compatible: use one HostClient per thread.
+// Thread-compatible: use one HostClient per thread, except CancelStream(),
+// which any thread may call.
 #ifndef FLOPD_CLIENT_HOST_CLIENT_H_
 #define FLOPD_CLIENT_HOST_CLIENT_H_
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -39,8 +41,22 @@ class HostClient {
   // With request.measure_ceilings the daemon measures each device's ceilings
   // first (seconds; longer when a device is busy), so the deadline is longer.
   absl::StatusOr<v1::HostInfo> GetHostInfo(const v1::GetHostInfoRequest& request);
-  // "SERVING", "NOT_SERVING", ... from the standard health service.
-  absl::StatusOr<std::string> Health();
+  // "SERVING", "NOT_SERVING", ... from the standard health service, for
+  // flopd itself (service "") or a named part of it ("flopd.store").
+  absl::StatusOr<std::string> Health(const std::string& service = "");
+
+  // The history API (flopd.proto). Errors as the daemon sent them, with
+  // connection failures shortened as for Run.
+  absl::StatusOr<v1::ListResultsResponse> ListResults(const v1::ListResultsRequest& request);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
+  absl::StatusOr<v1::JobInfo> GetJob(const std::string& job_id);
+  absl::StatusOr<v1::JobInfo> CancelJob(const std::string& job_id);
+  // Watches until the stream ends or CancelStream() is called (then OK),
+  // calling `on_event` for every event from this thread.
+  absl::Status Watch(const v1::WatchResultsRequest& request,
+                     const std::function<void(const v1::WatchEvent&)>& on_event);
+  // Ends the Watch in progress (or the next one, at once). Thread-safe.
+  void CancelStream();
 
  private:
   absl::Status Convert(const grpc::Status& status, bool got_any_event) const;
@@ -48,6 +64,9 @@ class HostClient {
   std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Flopd::Stub> stub_;
+  std::mutex stream_mu_;
+  grpc::ClientContext* stream_context_ = nullptr;  // guarded by stream_mu_
+  bool stream_cancelled_ = false;                  // guarded by stream_mu_
 };
 
 }  // namespace flopd

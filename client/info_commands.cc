@@ -89,6 +89,23 @@ std::string CeilingsText(const v1::DeviceInfo& d) {
 
 std::string Bytes(int64_t bytes) { return absl::StrFormat("%.1f GiB", bytes / 1073741824.0); }
 
+// The result store: where, how much, what is kept, and anything lost.
+std::string StoreText(const v1::StoreStatus& s) {
+  if (s.state().empty()) return "";  // a flopd older than the store
+  std::string out = absl::StrCat("  store: ", s.state());
+  if (s.state() == "ok" || s.state() == "degraded") {
+    absl::StrAppend(&out, ", ", s.path(), ", ", s.results(), " results, ", s.jobs(), " jobs, ",
+                    absl::StrFormat("%.1f MiB", s.bytes() / 1048576.0), ", retention ",
+                    s.retention());
+  }
+  if (!s.detail().empty()) absl::StrAppend(&out, "\n    ", s.detail());
+  if (s.results_not_stored() > 0) {
+    absl::StrAppend(&out, "\n    ", s.results_not_stored(),
+                    " result(s) measured since flopd started were NOT stored");
+  }
+  return out + "\n";
+}
+
 }  // namespace
 
 int UsageError(const std::string& message) {
@@ -179,6 +196,7 @@ int InfoCommand(const std::vector<std::string>& args) {
     for (const std::string& reason : info->unavailable()) {
       std::cout << "  not offered: " << reason << "\n";
     }
+    std::cout << StoreText(info->store());
   }
   return failed ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 // flopctl: runs benchmark jobs on one or many flopd hosts and aggregates the
-// results.
+// results; reads and watches the hosts' stored history.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -18,6 +18,10 @@ constexpr char kUsage[] =
     "  plot   draw results files as SVG: runtime vs FLOPs / N, roofline, fleet spread\n"
     "  report write one self-contained HTML report of results files\n"
     "  compare  compare two results files point by point (ratio, beyond noise?)\n"
+    "  history  results the hosts have stored, filtered, in run's formats\n"
+    "  jobs   jobs the hosts have stored: state, times, points, who asked\n"
+    "  watch  live results of every job on the hosts, until Ctrl-C\n"
+    "  cancel cancel a queued or running job by its id\n"
     "\n"
     "'flopctl <command> --help' shows the command's flags.\n";
 
@@ -36,9 +40,15 @@ int main(int argc, char** argv) {
   if (command == "plot") return flopd::PlotCommand(args);
   if (command == "report") return flopd::ReportCommand(args);
   if (command == "compare") return flopd::CompareCommand(args);
+  if (command == "history") return flopd::HistoryCommand(args);
+  if (command == "jobs") return flopd::JobsCommand(args);
+  if (command == "watch") return flopd::WatchCommand(args);
+  if (command == "cancel") return flopd::CancelCommand(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;
   }
-  return flopd::UsageError("unknown command '" + command + "'; allowed: run, ops, info, plot, report, compare");
+  return flopd::UsageError("unknown command '" + command +
+                                "'; allowed: run, ops, info, plot, report, compare, history, jobs, "
+                                "watch, cancel");
 }

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -15,6 +16,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/host_client.h"
 #include "client/output_file.h"
@@ -22,6 +25,7 @@
 #include "client/run_fan_out.h"
 #include "common/command_line.h"
 #include "common/job_plan.h"
+#include "common/job_record.h"
 #include "common/measure_settings.h"
 #include "common/size_spec.h"
 
@@ -54,6 +58,8 @@ const std::vector<FlagSpec>& RunFlags() {
        ""},
       {"plot", "FILE.svg", "at the end, draw the results as flopctl plot does", ""},
       {"quiet", "", "no live progress on stderr", ""},
+      {"run-id", "ID", "label tying this run's jobs together in every host's history "
+                       "(flopctl history --run ID)", "a fresh r-... id"},
       {"help", "", "show this help", ""},
   };
   return *flags;
@@ -163,6 +169,17 @@ absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args) {
   plan.submission.request = *std::move(job);
   plan.submission.measure = *std::move(measure);
   plan.submission.client = absl::StrCat("flopctl pid ", getpid());
+  if (flags->Has("run-id")) {
+    plan.submission.run_id = flags->Get("run-id");
+    if (plan.submission.run_id.empty()) {
+      return absl::InvalidArgumentError("run_id: empty; give a label or leave --run-id out");
+    }
+    if (absl::Status st = CheckRunId(plan.submission.run_id); !st.ok()) return st;
+  } else {
+    std::random_device random;
+    plan.submission.run_id =
+        NewRunId(absl::ToUnixMillis(absl::Now()), (uint64_t{random()} << 32) | random());
+  }
   plan.device = flags->Get("device", "cpu:0");
   plan.format = *format;
   plan.out_path = flags->Get("out");
@@ -171,21 +188,17 @@ absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args) {
   return plan;
 }
 
-namespace {
-
-// The end of a run: the results on stdout in --format, the plot, the summary
-// on stderr; returns the exit status.
-int Render(const RunPlan& plan, RunOutcome outcome) {
-  std::unique_ptr<ResultSink> out = NewResultSink(plan.format, &std::cout, outcome.host_order);
-  out->Begin();
-  for (const v1::Result& r : outcome.results) out->Add(r);
-  out->End();
-  std::cout << std::flush;
+int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err) {
+  std::unique_ptr<ResultSink> sink = NewResultSink(plan.format, &out, outcome.host_order);
+  sink->Begin();
+  for (const v1::Result& r : outcome.results) sink->Add(r);
+  sink->End();
+  out << std::flush;
 
   if (plan.plot_path) {
     if (absl::Status st = WritePlotFile(outcome.results, *plan.plot_path, PlotKind::kAll);
         st.ok()) {
-      std::cerr << "flopctl: wrote " << *plan.plot_path << "\n";
+      err << "flopctl: wrote " << *plan.plot_path << "\n";
     } else {
       outcome.failures.push_back(absl::StrCat("--plot: ", st.message()));
     }
@@ -194,17 +207,14 @@ int Render(const RunPlan& plan, RunOutcome outcome) {
   int failed_verification = 0;
   for (const v1::Result& r : outcome.results) failed_verification += !r.verification().passed();
   if (!plan.out_path.empty()) {
-    std::cerr << "flopctl: wrote " << outcome.results.size() << " results to " << plan.out_path
-              << "\n";
+    err << "flopctl: wrote " << outcome.results.size() << " results to " << plan.out_path << "\n";
   }
-  for (const std::string& line : outcome.failures) std::cerr << "flopctl: " << line << "\n";
+  for (const std::string& line : outcome.failures) err << "flopctl: " << line << "\n";
   if (failed_verification > 0) {
-    std::cerr << "flopctl: " << failed_verification << " result(s) FAILED verification\n";
+    err << "flopctl: " << failed_verification << " result(s) FAILED verification\n";
   }
   return outcome.failures.empty() && failed_verification == 0 ? 0 : 1;
 }
-
-}  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
   absl::StatusOr<RunPlan> plan = ParseRunCommand(args);
@@ -229,7 +239,11 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   RunOutcome outcome = FanOut(*plan, streams);
   if (out_file) out_file->End();
-  return Render(*plan, std::move(outcome));
+  if (!plan->quiet) {
+    std::cerr << "flopctl: run " << plan->submission.run_id << " (flopctl history --run "
+              << plan->submission.run_id << " shows it again)\n";
+  }
+  return RenderRun(*plan, std::move(outcome), std::cout, std::cerr);
 }
 
 }  // namespace flopd

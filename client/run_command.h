@@ -10,12 +10,14 @@
 #define FLOPD_CLIENT_RUN_COMMAND_H_
 
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "client/result_sink.h"
 #include "common/job.h"
+#include "flopd/v1/flopd.pb.h"
 
 namespace flopd {
 
@@ -29,6 +31,7 @@ struct RunPlan {
   std::string out_path;                        // --out; empty: none
   std::optional<std::string> plot_path;        // --plot
   bool quiet = false;                          // --quiet
+  // submission.run_id: --run-id, else a fresh NewRunId per invocation.
 };
 
 // The plan of `flopctl run ARGS` (the arguments after "run"). INVALID_ARGUMENT
@@ -36,6 +39,22 @@ struct RunPlan {
 // unknown flag, a malformed value, or a job the daemon would refuse whatever
 // its device.
 absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args);
+
+// What the fan-out (run_fan_out.h) brought back.
+struct RunOutcome {
+  std::vector<std::string> host_order;  // the targets' hosts, each once, in target order
+  std::vector<v1::Result> results;      // in arrival order, host_address set to the host dialled
+  // One line per host whose devices could not be listed (--device all), then
+  // one per target whose job failed: "LABEL: CODE: message (after K results)".
+  std::vector<std::string> failures;
+};
+
+// The end of a run: every result on `out` in plan.format, the plot when
+// plan.plot_path is set, then on `err` one line per failure and the number
+// of results that FAILED verification. Returns flopctl's exit status: 0 when
+// every target finished (and the plot was written) and every result passed
+// verification, else 1.
+int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err);
 
 }  // namespace flopd
 

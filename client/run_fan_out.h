@@ -13,18 +13,8 @@
 
 #include "client/result_sink.h"
 #include "client/run_command.h"
-#include "flopd/v1/flopd.pb.h"
 
 namespace flopd {
-
-// What the fan-out brought back.
-struct RunOutcome {
-  std::vector<std::string> host_order;  // the targets' hosts, each once, in target order
-  std::vector<v1::Result> results;      // in arrival order, host_address set to the host dialled
-  // One line per host whose devices could not be listed (--device all), then
-  // one per target whose job failed: "LABEL: CODE: message (after K results)".
-  std::vector<std::string> failures;
-};
 
 // Resolves the plan's targets (one per host, or one per device of each host
 // with --device all) and runs them all, calling Add() on each of `sinks`

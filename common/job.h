@@ -23,6 +23,9 @@ struct JobSubmission {
   MeasureRequest measure;
   std::string device;  // empty = "cpu:0"
   std::string client;  // a free-form label of the client ("flopctl pid 123")
+  // A client-chosen label tying together the jobs of one `flopctl run` on
+  // many hosts and devices; empty = none. Checked by CheckRunId.
+  std::string run_id;
 };
 
 // One event of a job's stream. Which fields are set depends on `kind`.
@@ -48,6 +51,7 @@ struct JobOrigin {
   std::string hostname;
   std::string flopd_version;
   const DeviceDescription* device = nullptr;  // not owned; outlives the job
+  std::string run_id = "";                    // the job's JobSubmission::run_id
 };
 
 }  // namespace flopd

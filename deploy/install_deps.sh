@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libopenblas-dev libgtest-dev
+  libabsl-dev libopenblas-dev libgtest-dev libsqlite3-dev
   python3 python3-numpy
   chromium
 )

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/op_catalog.h"
 #include "proto/wire/wire.h"
+#include "server/log.h"
 
 namespace flopd {
 
@@ -22,23 +23,33 @@ constexpr std::chrono::milliseconds kPollInterval(50);
 // device may be busy with a job).
 constexpr std::chrono::milliseconds kCeilingsWait(30000);
 
-void Log(const std::string& line) {
-  std::fprintf(stderr, "%s flopd: %s\n",
-               absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::Now(), absl::UTCTimeZone()).c_str(),
-               line.c_str());
+void Log(const std::string& line) { LogLine(line); }
+
+// A unary call's answer from the history API: the message, or the status.
+template <typename Message>
+grpc::Status Answer(absl::StatusOr<Message> answer, Message* response) {
+  if (!answer.ok()) return ToGrpcStatus(answer.status());
+  *response = *std::move(answer);
+  return grpc::Status::OK;
+}
+
+grpc::Status NoHistory() {
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      "this flopd keeps no history: its store is off");
 }
 
 }  // namespace
 
-FlopdService::FlopdService(Scheduler* scheduler, std::string hostname)
+FlopdService::FlopdService(Scheduler* scheduler, std::string hostname, HistoryApi* history)
     : scheduler_(scheduler),
+      history_(history),
       hostname_(std::move(hostname)),
       started_unix_ms_(absl::ToUnixMillis(absl::Now())) {}
 
 grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunRequest* request,
                                grpc::ServerWriter<v1::RunEvent>* writer) {
   const JobSubmission submission = FromProto(*request);
-  absl::StatusOr<SubmittedJob> submitted = scheduler_->Submit(submission);
+  absl::StatusOr<SubmittedJob> submitted = scheduler_->Submit(submission, context->peer());
   if (!submitted.ok()) {
     Log(absl::StrCat("rejected a job from ", context->peer(), ": ", submitted.status().ToString()));
     return ToGrpcStatus(submitted.status());
@@ -47,10 +58,11 @@ grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunReques
   const DeviceDescription& device = scheduler_->device(job.device_slot()).Describe();
   Log(absl::StrCat(job.id(), " from ", context->peer(),
                    submission.client.empty() ? "" : absl::StrCat(" (", submission.client, ")"),
+                   submission.run_id.empty() ? "" : absl::StrCat(" run ", submission.run_id),
                    ": ", job.plan().points.size(), " points on ", device.id, ", queue position ",
                    submitted->queue_position));
 
-  const JobOrigin origin{job.id(), hostname_, kFlopdVersion, &device};
+  const JobOrigin origin{job.id(), hostname_, kFlopdVersion, &device, job.run_id()};
   if (!writer->Write(ToProto(AcceptedEvent(*submitted), origin))) {
     job.Cancel(absl::CancelledError("client went away"));
     return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
@@ -120,7 +132,59 @@ grpc::Status FlopdService::GetHostInfo(grpc::ServerContext*, const v1::GetHostIn
     }
   }
   for (const std::string& reason : scheduler_->unavailable()) response->add_unavailable(reason);
+  if (history_ != nullptr) {
+    *response->mutable_store() = ToProto(history_->StoreState());
+  } else {
+    response->mutable_store()->set_state("off");
+  }
   return grpc::Status::OK;
+}
+
+grpc::Status FlopdService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+                                    v1::ListJobsResponse* response) {
+  if (history_ == nullptr) return NoHistory();
+  return Answer(history_->ListJobs(*request), response);
+}
+
+grpc::Status FlopdService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                                  v1::JobInfo* response) {
+  if (history_ == nullptr) return NoHistory();
+  return Answer(history_->GetJob(*request), response);
+}
+
+grpc::Status FlopdService::ListResults(grpc::ServerContext*,
+                                       const v1::ListResultsRequest* request,
+                                       v1::ListResultsResponse* response) {
+  if (history_ == nullptr) return NoHistory();
+  return Answer(history_->ListResults(*request), response);
+}
+
+grpc::Status FlopdService::WatchResults(grpc::ServerContext* context,
+                                        const v1::WatchResultsRequest* request,
+                                        grpc::ServerWriter<v1::WatchEvent>* writer) {
+  if (history_ == nullptr) return NoHistory();
+  Log(absl::StrCat("watch from ", context->peer()));
+  const absl::Status status = history_->WatchResults(
+      *request, [&](const v1::WatchEvent& event) { return writer->Write(event); },
+      [&] { return context->IsCancelled(); });
+  Log(absl::StrCat("watch from ", context->peer(), " ended: ", status.ToString()));
+  return ToGrpcStatus(status);
+}
+
+grpc::Status FlopdService::CancelJob(grpc::ServerContext* context,
+                                     const v1::CancelJobRequest* request,
+                                     v1::JobInfo* response) {
+  if (history_ == nullptr) {
+    // Without a history API there is still the scheduler to ask.
+    absl::StatusOr<std::shared_ptr<Job>> job = scheduler_->Cancel(
+        request->job_id(),
+        absl::CancelledError(absl::StrCat("cancelled by CancelJob from ", context->peer())));
+    if (!job.ok()) return ToGrpcStatus(job.status());
+    (*job)->WaitEnded(HistoryApi::kCancelWait);
+    *response = ToProto((*job)->record(), hostname_);
+    return grpc::Status::OK;
+  }
+  return Answer(history_->CancelJob(*request, context->peer()), response);
 }
 
 }  // namespace flopd

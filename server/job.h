@@ -1,6 +1,8 @@
-// A job inside flopd: its plan and settings, its cancellation flag, and the
-// channel its events reach the submitter through (so a slow or vanished
-// reader never blocks a device). Created by the scheduler on Submit.
+// A job inside flopd: its plan and settings, its cancellation flag, its
+// record (common/job_record.h: state, times, counts, kept current as its
+// events happen), and the channel its events reach the submitter through (so
+// a slow or vanished reader never blocks a device). Created by the scheduler
+// on Submit.
 //
 // Thread-safe: every public method may be called from any thread.
 #ifndef FLOPD_SERVER_JOB_H_
@@ -15,8 +17,10 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "common/device_description.h"
 #include "common/job.h"
 #include "common/job_plan.h"
+#include "common/job_record.h"
 #include "common/measure_settings.h"
 
 namespace flopd {
@@ -36,15 +40,30 @@ class EventChannel {
 
 class Job {
  public:
-  Job(std::string id, int device_slot, JobPlan plan, MeasureSettings settings)
-      : id_(std::move(id)), device_slot_(device_slot), plan_(std::move(plan)),
-        settings_(settings) {}
+  // `record` is the job as accepted (id, submission, peer, device, points,
+  // created time). `device` is not owned and outlives the job.
+  Job(JobRecord record, int device_slot, const DeviceDescription* device, JobPlan plan,
+      MeasureSettings settings)
+      : id_(record.id), run_id_(record.submission.run_id), device_slot_(device_slot),
+        device_(device), plan_(std::move(plan)), settings_(settings), record_(std::move(record)) {}
 
   const std::string& id() const { return id_; }
+  const std::string& run_id() const { return run_id_; }
   int device_slot() const { return device_slot_; }
+  const DeviceDescription& device() const { return *device_; }
   const JobPlan& plan() const { return plan_; }
   const MeasureSettings& settings() const { return settings_; }
   EventChannel& events() { return events_; }
+
+  // The job as it stands now (a copy).
+  JobRecord record() const;
+  // Brings the record up to date with `event` (started: running; a result:
+  // one more point; finished or an error: ended with its state and status)
+  // and, for the last event, wakes WaitEnded. The scheduler calls it once
+  // per event, before anyone is told of the event.
+  void Apply(const JobEvent& event, int64_t unix_ms);
+  // Waits up to `timeout` for the job's last event; true once it has ended.
+  bool WaitEnded(std::chrono::milliseconds timeout) const;
 
   // Asks the job to stop; the device notices within one sample. The first
   // reason given wins and ends the job with that status.
@@ -55,13 +74,17 @@ class Job {
 
  private:
   const std::string id_;
+  const std::string run_id_;
   const int device_slot_;
+  const DeviceDescription* const device_;
   const JobPlan plan_;
   const MeasureSettings settings_;
   EventChannel events_;
   std::atomic<bool> cancelled_{false};
   mutable std::mutex mu_;
-  absl::Status cancel_reason_;
+  mutable std::condition_variable ended_cv_;
+  absl::Status cancel_reason_;  // guarded by mu_
+  JobRecord record_;            // guarded by mu_
 };
 
 }  // namespace flopd

@@ -1,11 +1,13 @@
 // flopd: the benchmarking daemon. Serves flopd.v1.Flopd, the standard gRPC
-// health service and server reflection on one address.
+// health service and server reflection on one address, and keeps every job
+// and result in its store (SQLite in the state directory).
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -20,7 +22,11 @@
 #include "grpcpp/server_builder.h"
 #include "server/backend/registry.h"
 #include "server/flopd_service.h"
+#include "server/history_api.h"
+#include "server/history_recorder.h"
+#include "server/result_hub.h"
 #include "server/scheduler.h"
+#include "server/store/result_store.h"
 
 namespace flopd {
 namespace {
@@ -34,10 +40,22 @@ const std::vector<FlagSpec>& Flags() {
        "half of physical memory"},
       {"hostname", "NAME", "name reported as the host in results", "the machine's hostname"},
       {"no-cuda", "", "do not probe for GPUs", ""},
+      {"state-dir", "DIR", "where the result store (flopd.db) lives; created if missing",
+       "$STATE_DIRECTORY, else $XDG_STATE_HOME/flopd, else ~/.local/state/flopd"},
+      {"retain", "AGE|COUNT|AGE,COUNT",
+       "keep results measured within AGE (30d; units s, m, h, d, w) and/or the newest COUNT; "
+       "older ones are pruned in the background",
+       "keep everything"},
+      {"no-store", "", "keep no history (results are only streamed)", ""},
       {"help", "", "show this help", ""},
   };
   return *flags;
 }
+
+// The health service name that reports the store: SERVING while results are
+// being stored, NOT_SERVING when they are not (flopd itself, "", keeps
+// serving).
+constexpr char kStoreHealthService[] = "flopd.store";
 
 int g_signal_pipe[2] = {-1, -1};
 
@@ -64,8 +82,9 @@ int Main(int argc, char** argv) {
       ParseFlags(std::vector<std::string>(argv + 1, argv + argc), Flags());
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   if (flags->Has("help")) {
-    std::cout << "usage: flopd [flags]\n\nRuns flopctl's benchmark jobs on this host's devices "
-                 "and streams the results back over gRPC.\n\n"
+    std::cout << "usage: flopd [flags]\n\nRuns flopctl's benchmark jobs on this host's devices, "
+                 "streams the results back over gRPC,\nand keeps every job and result in its "
+                 "store (the state directory) for the history API.\n\n"
               << FlagsHelp(Flags());
     return 0;
   }
@@ -89,6 +108,20 @@ int Main(int argc, char** argv) {
   config.enable_cuda = !flags->Has("no-cuda");
   const std::string listen = flags->Get("listen", "127.0.0.1:50051");
   const std::string hostname = flags->Get("hostname", MachineHostname());
+  StoreOptions store_options;
+  store_options.dir = flags->Get("state-dir", DefaultStateDir());
+  if (flags->Has("state-dir") && store_options.dir.empty()) {
+    return Fail("--state-dir: empty; give a directory (or --no-store)");
+  }
+  if (absl::StatusOr<RetentionPolicy> retain = ParseRetention(flags->Get("retain"));
+      retain.ok()) {
+    store_options.retention = *retain;
+  } else {
+    return Fail(std::string(retain.status().message()));
+  }
+  if (flags->Has("no-store") && (flags->Has("state-dir") || flags->Has("retain"))) {
+    return Fail("--no-store: cannot be combined with --state-dir or --retain");
+  }
 
   // SIGINT/SIGTERM only wake the thread below, which shuts down in order.
   // (A blocked-mask + sigwait scheme would miss signals delivered to threads
@@ -104,8 +137,36 @@ int Main(int argc, char** argv) {
   for (const std::string& reason : devices.unavailable) {
     std::cerr << "flopd: not offered: " << reason << "\n";
   }
-  Scheduler scheduler(std::move(devices));
-  FlopdService service(&scheduler, hostname);
+  // The store first: it outlives everything that writes to it. When it
+  // cannot be opened flopd still measures and streams, and says why.
+  std::unique_ptr<ResultStore> store;
+  StoreHealth no_store;
+  if (flags->Has("no-store")) {
+    no_store.state = "off";
+    no_store.detail = "started with --no-store";
+    std::cerr << "flopd: store off (--no-store): results are streamed, not kept\n";
+  } else {
+    absl::StatusOr<std::unique_ptr<ResultStore>> opened = ResultStore::Open(store_options);
+    if (opened.ok()) {
+      store = *std::move(opened);
+      const StoreHealth health = store->Health();
+      std::cerr << "flopd: store " << health.path << ": " << health.results << " results, "
+                << health.jobs << " jobs, retention: " << health.retention << "\n";
+    } else {
+      no_store.state = "unavailable";
+      no_store.detail = std::string(opened.status().message());
+      no_store.path = store_options.dir.empty()
+                          ? ""
+                          : store_options.dir + "/" + ResultStore::kFileName;
+      std::cerr << "flopd: store unavailable: " << no_store.detail
+                << "\nflopd: running without history: results are streamed, not kept\n";
+    }
+  }
+  ResultHub hub;
+  HistoryRecorder recorder(store.get(), &hub, hostname, kFlopdVersion);
+  Scheduler scheduler(std::move(devices), {&recorder});
+  HistoryApi history(&scheduler, store.get(), &hub, hostname, no_store);
+  FlopdService service(&scheduler, hostname, &history);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -115,6 +176,26 @@ int Main(int argc, char** argv) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) return Fail("cannot listen on " + listen);
+  // The store's health is its own service name: flopd itself ("") keeps
+  // serving whatever the store does.
+  // (Guarded: a device's worker may report a failing write while the server
+  // is being torn down.)
+  struct StoreHealthReport {
+    std::mutex mu;
+    grpc::HealthCheckServiceInterface* service = nullptr;
+  };
+  auto store_health = std::make_shared<StoreHealthReport>();
+  store_health->service = server->GetHealthCheckService();
+  store_health->service->SetServingStatus(kStoreHealthService,
+                                          store != nullptr && store->Health().ok());
+  if (store) {
+    store->SetWritableListener([store_health](bool writable) {
+      std::lock_guard<std::mutex> lock(store_health->mu);
+      if (store_health->service) {
+        store_health->service->SetServingStatus(kStoreHealthService, writable);
+      }
+    });
+  }
 
   const std::string host_part = listen.substr(0, listen.rfind(':'));
   std::cout << "flopd " << kFlopdVersion << " listening on " << host_part << ":" << bound_port
@@ -133,10 +214,15 @@ int Main(int argc, char** argv) {
               << ", shutting down\n";
     server->GetHealthCheckService()->Shutdown();
     scheduler.Shutdown();  // running jobs end their streams with UNAVAILABLE
+    hub.Shutdown();        // watches end with UNAVAILABLE
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   });
   server->Wait();
   signal_waiter.join();
+  {
+    std::lock_guard<std::mutex> lock(store_health->mu);
+    store_health->service = nullptr;  // it goes with the server
+  }
   std::cerr << "flopd: stopped\n";
   return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/job_record.h"
 #include "common/op_catalog.h"
 
 namespace flopd {
@@ -28,7 +29,10 @@ std::string TimingModeList(const std::vector<TimingMode>& modes) {
 
 }  // namespace
 
-Scheduler::Scheduler(DeviceSet devices) : unavailable_(std::move(devices.unavailable)) {
+Scheduler::Scheduler(DeviceSet devices, std::vector<JobObserver*> observers)
+    : unavailable_(std::move(devices.unavailable)),
+      observers_(std::move(observers)),
+      id_random_(std::random_device()()) {
   for (auto& device : devices.devices) {
     auto slot = std::make_unique<Slot>();
     slot->device = std::move(device);
@@ -64,8 +68,15 @@ int Scheduler::pending_jobs(int slot) const {
   return static_cast<int>(slots_[slot]->queue.size()) + (slots_[slot]->running ? 1 : 0);
 }
 
-absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission) {
+std::string Scheduler::NextJobId() {
+  std::lock_guard<std::mutex> lock(id_mu_);
+  return NewJobId(UnixMillis(), id_random_());
+}
+
+absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
+                                               const std::string& peer) {
   if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
+  if (absl::Status st = CheckRunId(submission.run_id); !st.ok()) return st;
 
   const std::string device_id = submission.device.empty() ? "cpu:0" : submission.device;
   int slot_index = -1;
@@ -114,18 +125,67 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission) 
     if (absl::Status fits = CheckPointFits(device, point, settings.timing); !fits.ok()) return fits;
   }
 
+  JobRecord record;
+  record.id = NextJobId();
+  record.submission = submission;
+  record.peer = peer;
+  record.device = device_id;
+  record.state = JobState::kQueued;
+  record.points_total = static_cast<int>(plan->points.size());
+  record.created_unix_ms = UnixMillis();
   SubmittedJob submitted;
   submitted.device = device_id;
-  submitted.job = std::make_shared<Job>(
-      absl::StrCat("job-", next_job_number_.fetch_add(1)), slot_index, *std::move(plan), settings);
+  submitted.job = std::make_shared<Job>(std::move(record), slot_index, &description,
+                                        *std::move(plan), settings);
   {
+    // The observers learn of the job before its worker can start it.
     std::lock_guard<std::mutex> lock(slot.mu);
     if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
     submitted.queue_position = static_cast<int>(slot.queue.size()) + (slot.running ? 1 : 0);
+    const JobEvent accepted = AcceptedEvent(submitted);
+    submitted.job->Apply(accepted, UnixMillis());
+    for (JobObserver* observer : observers_) observer->OnJobAccepted(*submitted.job, accepted);
     slot.queue.push_back(submitted.job);
   }
   slot.cv.notify_one();
   return submitted;
+}
+
+absl::StatusOr<std::shared_ptr<Job>> Scheduler::Cancel(const std::string& job_id,
+                                                       absl::Status reason) {
+  for (auto& slot : slots_) {
+    std::shared_ptr<Job> dequeued;
+    {
+      std::lock_guard<std::mutex> lock(slot->mu);
+      if (slot->running && slot->running->id() == job_id) {
+        slot->running->Cancel(reason);
+        return slot->running;
+      }
+      for (auto it = slot->queue.begin(); it != slot->queue.end(); ++it) {
+        if ((*it)->id() != job_id) continue;
+        dequeued = *it;
+        slot->queue.erase(it);
+        break;
+      }
+    }
+    if (dequeued) {
+      // Out of the queue, so no worker will see it: it ends here.
+      dequeued->Cancel(reason);
+      JobEvent error;
+      error.kind = JobEvent::Kind::kError;
+      error.error = dequeued->cancel_reason();
+      Emit(*dequeued, std::move(error));
+      return dequeued;
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("job_id: no queued or running job '", job_id, "' on this host"));
+}
+
+void Scheduler::Emit(Job& job, JobEvent event) {
+  job.Apply(event, UnixMillis());
+  for (JobObserver* observer : observers_) observer->OnJobEvent(job, event);
+  job.events().Push(std::move(event));
 }
 
 JobEvent AcceptedEvent(const SubmittedJob& submitted) {
@@ -214,7 +274,7 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
     error.kind = JobEvent::Kind::kError;
     error.error = std::move(status);
     error.points_measured = measured;
-    job.events().Push(std::move(error));
+    Emit(job, std::move(error));
   };
   if (job.cancelled()) return end_with_error(job.cancel_reason());
 
@@ -230,7 +290,7 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
 
   event.kind = JobEvent::Kind::kStarted;
   event.started_unix_ms = UnixMillis();
-  job.events().Push(std::move(event));
+  Emit(job, std::move(event));
 
   for (const PointSpec& point : job.plan().points) {
     if (job.cancelled()) return end_with_error(job.cancel_reason());
@@ -247,14 +307,14 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
     JobEvent result;
     result.kind = JobEvent::Kind::kResult;
     result.result = *std::move(outcome);
-    job.events().Push(std::move(result));
+    Emit(job, std::move(result));
   }
   JobEvent finished;
   finished.kind = JobEvent::Kind::kFinished;
   finished.points_measured = measured;
   finished.points_failed_verification = failed_verification;
   finished.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  job.events().Push(std::move(finished));
+  Emit(job, std::move(finished));
 }
 
 }  // namespace flopd

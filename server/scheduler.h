@@ -1,8 +1,10 @@
 // Scheduling. Each device has one worker thread and a FIFO queue: one job at
 // a time per device, jobs on different devices run concurrently. A job's
 // events (accepted is the caller's; started, results, finished or error are
-// the worker's) reach its submitter through the job's own channel
-// (server/job.h). Links the Device interface only, no backend.
+// the worker's) reach the observers (server/job_observer.h) and then its
+// submitter through the job's own channel (server/job.h). Job ids are
+// globally unique (NewJobId: time-sortable, with random bits), never a
+// per-process counter. Links the Device interface only, no backend.
 //
 // Thread-safe: every public method may be called from any thread.
 #ifndef FLOPD_SERVER_SCHEDULER_H_
@@ -15,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +29,7 @@
 #include "common/measure_settings.h"
 #include "server/backend/device.h"
 #include "server/job.h"
+#include "server/job_observer.h"
 #include "server/measure_point.h"
 
 namespace flopd {
@@ -42,7 +46,9 @@ JobEvent AcceptedEvent(const SubmittedJob& submitted);
 class Scheduler {
  public:
   // Takes ownership of the devices and starts one worker per device.
-  explicit Scheduler(DeviceSet devices);
+  // `observers` (not owned) must outlive the scheduler; they must not call
+  // back into it.
+  explicit Scheduler(DeviceSet devices, std::vector<JobObserver*> observers = {});
   ~Scheduler();  // Shutdown() then join.
 
   Scheduler(const Scheduler&) = delete;
@@ -52,8 +58,15 @@ class Scheduler {
   // ranges, memory) and queues it. Errors: INVALID_ARGUMENT (bad names,
   // ranges, spec), NOT_FOUND (no such device), RESOURCE_EXHAUSTED (a size
   // does not fit), FAILED_PRECONDITION (device unhealthy), UNAVAILABLE
-  // (shutting down).
-  absl::StatusOr<SubmittedJob> Submit(const JobSubmission& submission);
+  // (shutting down). `peer` is where the submission came from (recorded).
+  absl::StatusOr<SubmittedJob> Submit(const JobSubmission& submission,
+                                      const std::string& peer = "");
+
+  // Cancels a queued or running job with `reason` (which becomes its final
+  // status): a queued job leaves its queue and ends now, on this thread; a
+  // running one stops within one sample (Job::WaitEnded waits for it).
+  // NOT_FOUND when no queued or running job has that id.
+  absl::StatusOr<std::shared_ptr<Job>> Cancel(const std::string& job_id, absl::Status reason);
 
   // Cancels every queued and running job with UNAVAILABLE "flopd is shutting
   // down" and refuses new ones. Idempotent.
@@ -99,14 +112,20 @@ class Scheduler {
   };
 
   void WorkerLoop(Slot* slot);
+  // Brings the job's record up to date, tells the observers, then the
+  // submitter (the job's channel).
+  void Emit(Job& job, JobEvent event);
+  std::string NextJobId();
   // Measures on the calling (worker) thread and stores the outcome.
   void MeasureCeilingsNow(Slot* slot);
   void RunJob(Slot* slot, Job& job);
 
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::string> unavailable_;
+  const std::vector<JobObserver*> observers_;
   std::atomic<bool> shutting_down_{false};
-  std::atomic<int64_t> next_job_number_{1};
+  std::mutex id_mu_;
+  std::mt19937_64 id_random_;  // guarded by id_mu_
 };
 
 }  // namespace flopd

@@ -33,6 +33,7 @@ v1::RunRequest ToProto(const JobSubmission& submission) {
   request.set_sizes(job.sizes);
   request.set_device(submission.device);
   request.set_client(submission.client);
+  request.set_run_id(submission.run_id);
 
   const MeasureRequest& m = submission.measure;
   v1::MeasureSettings* s = request.mutable_settings();
@@ -59,6 +60,7 @@ JobSubmission FromProto(const v1::RunRequest& request) {
   submission.request.sizes = request.sizes();
   submission.device = request.device();
   submission.client = request.client();
+  submission.run_id = request.run_id();
 
   const v1::MeasureSettings& s = request.settings();
   MeasureRequest& m = submission.measure;
@@ -132,6 +134,7 @@ v1::Result ToProto(const PointOutcome& outcome, const JobOrigin& origin) {
   const SampleSummary& s = outcome.summary;
   v1::Result r;
   r.set_job_id(origin.job_id);
+  r.set_run_id(origin.run_id);
   r.set_hostname(origin.hostname);
   r.set_flopd_version(origin.flopd_version);
   r.set_device(origin.device->id);
@@ -211,6 +214,120 @@ PointKey ResultKey(const v1::Result& result) {
 
 std::string ResultHost(const v1::Result& result) {
   return result.host_address().empty() ? result.hostname() : result.host_address();
+}
+
+v1::ResultFilter ToProto(const ResultFilter& filter) {
+  v1::ResultFilter out;
+  for (const std::string& v : filter.job_ids) out.add_job_ids(v);
+  for (const std::string& v : filter.run_ids) out.add_run_ids(v);
+  for (const std::string& v : filter.devices) out.add_devices(v);
+  for (const std::string& v : filter.ops) out.add_ops(v);
+  for (const std::string& v : filter.impls) out.add_impls(v);
+  for (const std::string& v : filter.params) out.add_params(v);
+  for (const std::string& v : filter.dtypes) out.add_dtypes(v);
+  out.set_min_n(filter.min_n);
+  out.set_max_n(filter.max_n);
+  out.set_since_unix_ms(filter.since_unix_ms);
+  out.set_until_unix_ms(filter.until_unix_ms);
+  return out;
+}
+
+ResultFilter FromProto(const v1::ResultFilter& filter) {
+  ResultFilter out;
+  out.job_ids.assign(filter.job_ids().begin(), filter.job_ids().end());
+  out.run_ids.assign(filter.run_ids().begin(), filter.run_ids().end());
+  out.devices.assign(filter.devices().begin(), filter.devices().end());
+  out.ops.assign(filter.ops().begin(), filter.ops().end());
+  out.impls.assign(filter.impls().begin(), filter.impls().end());
+  out.params.assign(filter.params().begin(), filter.params().end());
+  out.dtypes.assign(filter.dtypes().begin(), filter.dtypes().end());
+  out.min_n = filter.min_n();
+  out.max_n = filter.max_n();
+  out.since_unix_ms = filter.since_unix_ms();
+  out.until_unix_ms = filter.until_unix_ms();
+  return out;
+}
+
+v1::JobFilter ToProto(const JobFilter& filter) {
+  v1::JobFilter out;
+  for (const std::string& v : filter.run_ids) out.add_run_ids(v);
+  for (const std::string& v : filter.devices) out.add_devices(v);
+  for (const std::string& v : filter.states) out.add_states(v);
+  out.set_since_unix_ms(filter.since_unix_ms);
+  out.set_until_unix_ms(filter.until_unix_ms);
+  return out;
+}
+
+JobFilter FromProto(const v1::JobFilter& filter) {
+  JobFilter out;
+  out.run_ids.assign(filter.run_ids().begin(), filter.run_ids().end());
+  out.devices.assign(filter.devices().begin(), filter.devices().end());
+  out.states.assign(filter.states().begin(), filter.states().end());
+  out.since_unix_ms = filter.since_unix_ms();
+  out.until_unix_ms = filter.until_unix_ms();
+  return out;
+}
+
+PageRequest PageOf(const v1::ListResultsRequest& request) {
+  return PageRequest{request.page_size(), request.page_token(), request.newest_first()};
+}
+
+PageRequest PageOf(const v1::ListJobsRequest& request) {
+  return PageRequest{request.page_size(), request.page_token(), request.newest_first()};
+}
+
+ResultIndex IndexOf(const v1::Result& result) {
+  const PointKey key = ResultKey(result);
+  ResultIndex index;
+  index.job_id = result.job_id();
+  index.run_id = result.run_id();
+  index.device = result.device();
+  index.op = std::get<0>(key);
+  index.impl = std::get<1>(key);
+  index.params = std::get<2>(key);
+  index.dtype = std::get<3>(key);
+  index.n = std::get<4>(key);
+  index.measured_unix_ms = result.measured_unix_ms();
+  index.timing = result.timing();
+  index.verified = result.verification().passed();
+  return index;
+}
+
+v1::JobInfo ToProto(const JobRecord& job, const std::string& hostname) {
+  v1::JobInfo out;
+  out.set_job_id(job.id);
+  out.set_run_id(job.submission.run_id);
+  out.set_state(std::string(JobStateName(job.state)));
+  out.set_device(job.device);
+  out.set_client(job.submission.client);
+  out.set_peer(job.peer);
+  *out.mutable_request() = ToProto(job.submission);
+  out.set_points_total(job.points_total);
+  out.set_points_measured(job.points_measured);
+  out.set_points_failed_verification(job.points_failed_verification);
+  out.set_created_unix_ms(job.created_unix_ms);
+  out.set_started_unix_ms(job.started_unix_ms);
+  out.set_ended_unix_ms(job.ended_unix_ms);
+  if (IsTerminal(job.state)) {
+    out.set_status_code(absl::StatusCodeToString(job.status.code()));
+    out.set_status_message(std::string(job.status.message()));
+  }
+  out.set_hostname(hostname);
+  return out;
+}
+
+v1::StoreStatus ToProto(const StoreHealth& health) {
+  v1::StoreStatus out;
+  out.set_state(health.state);
+  out.set_detail(health.detail);
+  out.set_path(health.path);
+  out.set_results(health.results);
+  out.set_jobs(health.jobs);
+  out.set_bytes(health.bytes);
+  out.set_results_not_stored(health.results_not_stored);
+  out.set_retention(health.retention);
+  out.set_schema_version(health.schema_version);
+  return out;
 }
 
 v1::DeviceCeilings ToProto(const DeviceCeilings& c) {

@@ -13,12 +13,15 @@
 
 #include "absl/status/status.h"
 #include "common/device_description.h"
+#include "common/history_query.h"
 #include "common/job.h"
+#include "common/job_record.h"
 #include "common/measure_settings.h"
 #include "common/op_catalog.h"
 #include "common/point.h"
 #include "common/point_outcome.h"
 #include "common/roofline.h"
+#include "common/store_health.h"
 #include "flopd/v1/flopd.pb.h"
 #include "grpcpp/support/status.h"
 
@@ -47,6 +50,20 @@ PointKey ResultKey(const v1::Result& result);
 // The host a result came from, as flopctl names it: the address it dialled,
 // else the hostname the daemon reported.
 std::string ResultHost(const v1::Result& result);
+
+// History (common/history_query.h, common/job_record.h). Filters convert
+// field by field, unchecked (NormalizeResultFilter checks them).
+v1::ResultFilter ToProto(const ResultFilter& filter);
+ResultFilter FromProto(const v1::ResultFilter& filter);
+v1::JobFilter ToProto(const JobFilter& filter);
+JobFilter FromProto(const v1::JobFilter& filter);
+PageRequest PageOf(const v1::ListResultsRequest& request);
+PageRequest PageOf(const v1::ListJobsRequest& request);
+// The fields of a result that filters and the store's indexes look at.
+ResultIndex IndexOf(const v1::Result& result);
+// A job as the history API shows it, `hostname` being the daemon's.
+v1::JobInfo ToProto(const JobRecord& job, const std::string& hostname);
+v1::StoreStatus ToProto(const StoreHealth& health);
 
 v1::OpInfo ToProto(const OpSpec& op);
 v1::DeviceCeilings ToProto(const DeviceCeilings& ceilings);

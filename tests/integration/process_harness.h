@@ -17,19 +17,40 @@ namespace flopd::testing {
 // Paths of the binaries under test (set by CMake).
 std::string FlopdBinary();
 std::string FlopctlBinary();
-// A fresh temporary directory for this process's test files.
+// A fresh temporary directory for this process's test files,
+// /tmp/flopd-it-PID-XXXXXX. Removed when the process exits normally (an
+// atexit handler, which also kills any child still running); a directory
+// left by a test process that was killed is removed by the next test
+// process that calls TempDir().
 std::string TempDir();
 std::string ReadFile(const std::string& path);
+// Whether 127.0.0.1:`port` can be bound right now by a socket that shares
+// it with nobody (no SO_REUSEADDR or SO_REUSEPORT): false while any socket
+// holds it, including a gRPC server, which binds with SO_REUSEPORT and so
+// would let a second server bind beside it and take half its connections.
+bool LoopbackPortIsFree(int port);
+
+// Every child process (flopd, flopctl) dies with the test process: each is
+// started with PR_SET_PDEATHSIG = SIGKILL, so a test process killed by a
+// timeout or a crash leaves no daemon behind.
 
 // A running flopd. The destructor kills it (SIGKILL) if still running.
 class Daemon {
  public:
   // Starts flopd --listen 127.0.0.1:0 --hostname `name` plus `extra_args`,
   // and waits until it prints the port it bound. Unless `probe_cuda`, passes
-  // --no-cuda so tests behave the same on a GPU host.
+  // --no-cuda so tests behave the same on a GPU host. Unless `extra_args`
+  // has --state-dir or --no-store, the daemon gets a fresh state directory
+  // of its own under TempDir(). Throws when flopd
+  // exits or prints no port within 30 s.
   static std::unique_ptr<Daemon> Start(const std::string& name,
                                        const std::vector<std::string>& extra_args = {},
                                        bool probe_cuda = false);
+  // As Start, but returns null with *error set (flopd's stderr) instead of
+  // throwing.
+  static std::unique_ptr<Daemon> TryStart(const std::string& name,
+                                          const std::vector<std::string>& extra_args,
+                                          bool probe_cuda, std::string* error);
   ~Daemon();
 
   int port() const { return port_; }

@@ -1,0 +1,16 @@
+#include "server/log.h"
+
+#include <cstdio>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace flopd {
+
+void LogLine(const std::string& line) {
+  const std::string text = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::Now(), absl::UTCTimeZone()) +
+                           " flopd: " + line + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+}  // namespace flopd
