@@ -144,8 +144,19 @@ TEST(PlotSvg, IsWellFormedXmlWithTheExpectedSeries) {
   EXPECT_FALSE(absl::StrContains(svg, "Fleet"));
 }
 
-TEST(PlotSvg, IsDeterministic) {
-  EXPECT_EQ(PlotSvg(Sample(true), PlotKind::kAll), PlotSvg(Sample(true), PlotKind::kAll));
+// Results arrive from several hosts at once, in any order: the same results
+// in another order draw the same picture, byte for byte.
+TEST(PlotSvg, DoesNotDependOnTheOrderResultsArrivedIn) {
+  const std::vector<v1::Result> in_order = Sample(true);
+  std::vector<v1::Result> reversed(in_order.rbegin(), in_order.rend());
+  std::vector<v1::Result> interleaved;
+  for (size_t i = 0; i < in_order.size(); i += 2) interleaved.push_back(in_order[i]);
+  for (size_t i = 1; i < in_order.size(); i += 2) interleaved.push_back(in_order[i]);
+  for (PlotKind kind : {PlotKind::kAll, PlotKind::kFleet}) {
+    const std::string svg = PlotSvg(in_order, kind);
+    EXPECT_EQ(PlotSvg(reversed, kind), svg);
+    EXPECT_EQ(PlotSvg(interleaved, kind), svg);
+  }
 }
 
 TEST(PlotSvg, FleetViewForSeveralHosts) {

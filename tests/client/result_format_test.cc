@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/host_client.h"
@@ -103,6 +104,79 @@ TEST(AggregateTable, TheVsColumnAndItsFooterNameTheCatalogsBaseline) {
   EXPECT_TRUE(absl::StrContains(table, "  vs matvec  ")) << table;
   EXPECT_TRUE(absl::StrContains(table, "\nvs matvec = time / time of matvec/gemm ")) << table;
   EXPECT_TRUE(absl::StrContains(Row(table, "outer", "fused"), "0.50x")) << table;
+}
+
+// The cells of the table row of (op, impl, dtype, N), split on spaces; the
+// last five of a one-host table without roofline are GFLOP/s, GB/s, noise,
+// vs and verified.
+std::vector<std::string> Cells(const std::string& table, const std::string& op,
+                               const std::string& impl, const std::string& dtype, int64_t n) {
+  for (absl::string_view line : absl::StrSplit(table, '\n')) {
+    std::vector<std::string> cells = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (cells.size() < 8 || cells[0] != op || cells[1] != impl) continue;
+    const size_t d = op == "matvec" ? 2 : 3;  // matvec has no params cell
+    if (cells[d] == dtype && cells[d + 1] == absl::StrCat(n)) return cells;
+  }
+  return {};
+}
+
+// gemm slower than gemv (as on every device where the seed's reference
+// loses), at two sizes and in two dtypes, each with its own times: every
+// row's ratio is its median over matvec/gemm's at the same dtype and N, not
+// over the fastest matvec impl, another size or another dtype.
+TEST(AggregateTable, VsMatvecDividesByGemmAtTheSameDtypeAndSize) {
+  struct Case {
+    const char* dtype;
+    int64_t n;
+    const char* op;
+    const char* impl;
+    double median;
+    const char* gflops;
+    const char* gbytes;
+    const char* vs;
+  };
+  const std::vector<Case> cases = {
+      {"f32", 1000, "matvec", "gemm", 4e-3, "0.4998", "1.002", "1.00x"},
+      {"f32", 1000, "matvec", "gemv", 1e-3, "1.999", "4.008", "0.25x"},
+      {"f32", 1000, "outer", "library", 6e-3, "0.3332", "1.335", "1.50x"},
+      {"f32", 1000, "outer", "fused", 2e-3, "0.9995", "0.006", "0.50x"},
+      {"f32", 2000, "matvec", "gemm", 10e-3, "0.7998", "1.602", "1.00x"},
+      {"f32", 2000, "matvec", "gemv", 5e-3, "1.6", "3.203", "0.50x"},
+      {"f32", 2000, "outer", "library", 30e-3, "0.2666", "1.067", "3.00x"},
+      {"f32", 2000, "outer", "fused", 4e-3, "2", "0.006", "0.40x"},
+      {"f64", 1000, "matvec", "gemm", 8e-3, "0.2499", "1.002", "1.00x"},
+      {"f64", 1000, "matvec", "gemv", 2.4e-3, "0.8329", "3.34", "0.30x"},
+      {"f64", 1000, "outer", "library", 12e-3, "0.1666", "1.335", "1.50x"},
+      {"f64", 1000, "outer", "fused", 6e-3, "0.3332", "0.004", "0.75x"},
+      {"f64", 2000, "matvec", "gemm", 16e-3, "0.4999", "2.002", "1.00x"},
+      {"f64", 2000, "matvec", "gemv", 12e-3, "0.6665", "2.669", "0.75x"},
+      {"f64", 2000, "outer", "library", 40e-3, "0.1999", "1.601", "2.50x"},
+      {"f64", 2000, "outer", "fused", 20e-3, "0.3999", "0.0024", "1.25x"},
+  };
+  std::vector<v1::Result> results;
+  for (const Case& c : cases) {
+    const bool outer = std::string(c.op) == "outer";
+    v1::Result r = Make("a:1", c.op, c.impl, outer ? 0 : -1, c.n, c.median);
+    r.set_dtype(c.dtype);
+    const int64_t n = c.n;
+    const int64_t elements = std::string(c.impl) == "fused"     ? 3 * n
+                             : std::string(c.impl) == "library" ? 2 * n * n + 3 * n
+                                                                : n * n + 2 * n;
+    r.set_min_bytes(elements * (std::string(c.dtype) == "f32" ? 4 : 8));
+    results.push_back(r);
+  }
+  const std::string table = AggregateTable(results, {"a:1"});
+  for (const Case& c : cases) {
+    const std::vector<std::string> cells = Cells(table, c.op, c.impl, c.dtype, c.n);
+    ASSERT_FALSE(cells.empty()) << c.op << "/" << c.impl << " " << c.dtype << " " << c.n << "\n"
+                                << table;
+    const size_t last = cells.size() - 1;
+    EXPECT_EQ(cells[last], "ok") << table;
+    EXPECT_EQ(cells[last - 1], c.vs) << c.op << "/" << c.impl << " " << c.dtype << " N=" << c.n
+                                     << "\n" << table;
+    EXPECT_EQ(cells[last - 3], c.gbytes) << c.impl << " " << c.dtype << " N=" << c.n;
+    EXPECT_EQ(cells[last - 4], c.gflops) << c.impl << " " << c.dtype << " N=" << c.n;
+  }
 }
 
 TEST(AggregateTable, AnOpThisBuildDoesNotKnowHasNoBaseline) {

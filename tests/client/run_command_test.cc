@@ -1,9 +1,11 @@
 #include "client/run_command.h"
 
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "proto/wire/wire.h"
 
@@ -84,6 +86,80 @@ TEST(ParseRunCommand, ReportsTheFirstBadFlag) {
   }
   EXPECT_TRUE(absl::StartsWith(ParseRunCommand({"--op", "nope"}).status().message(),
                                "op: unknown op 'nope'"));
+}
+
+v1::Result Passed(const std::string& op, const std::string& impl, int64_t n) {
+  v1::Result r;
+  r.set_host_address("h:1");
+  r.set_device("cpu:0");
+  r.set_op(op);
+  r.set_impl(impl);
+  if (op == "outer") (*r.mutable_params())["axis"] = 1;
+  r.set_dtype("f32");
+  r.set_n(n);
+  r.set_flops(2 * n * n - n);
+  r.set_min_bytes(3 * n * 4);
+  r.mutable_time()->set_median(1e-3);
+  r.mutable_verification()->set_passed(true);
+  return r;
+}
+
+// The last cell of the table row whose first cells are `op impl`.
+std::string VerifiedCell(const std::string& table, const std::string& op,
+                         const std::string& impl) {
+  for (absl::string_view line : absl::StrSplit(table, '\n')) {
+    std::vector<std::string> cells = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (cells.size() > 2 && cells[0] == op && cells[1] == impl) return cells.back();
+  }
+  return "";
+}
+
+RunPlan Plan(const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"--op", "matvec,outer", "--quiet"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  absl::StatusOr<RunPlan> plan = ParseRunCommand(args);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  return *plan;
+}
+
+TEST(RenderRun, AResultThatFailedVerificationIsFailInTheTableAndExitStatusOne) {
+  RunOutcome outcome;
+  outcome.host_order = {"h:1"};
+  outcome.results = {Passed("matvec", "gemm", 100), Passed("outer", "fused", 100)};
+  outcome.results[1].mutable_verification()->set_passed(false);
+  outcome.results[1].mutable_verification()->set_detail("element 0: 2 vs 1");
+  std::ostringstream out, err;
+  EXPECT_EQ(RenderRun(Plan(), outcome, out, err), 1);
+  EXPECT_EQ(VerifiedCell(out.str(), "outer", "fused"), "FAIL") << out.str();
+  EXPECT_EQ(VerifiedCell(out.str(), "matvec", "gemm"), "ok") << out.str();
+  EXPECT_EQ(err.str(), "flopctl: 1 result(s) FAILED verification\n");
+
+  // The exit status does not depend on the format the results are shown in.
+  std::ostringstream csv, csv_err;
+  EXPECT_EQ(RenderRun(Plan({"--format", "csv"}), outcome, csv, csv_err), 1);
+  EXPECT_EQ(csv_err.str(), "flopctl: 1 result(s) FAILED verification\n");
+}
+
+TEST(RenderRun, ExitStatusIsZeroOnlyWhenEveryTargetFinishedAndEveryResultPassed) {
+  RunOutcome ok;
+  ok.host_order = {"h:1"};
+  ok.results = {Passed("matvec", "gemm", 100), Passed("outer", "fused", 100)};
+  std::ostringstream out, err;
+  EXPECT_EQ(RenderRun(Plan(), ok, out, err), 0);
+  EXPECT_EQ(err.str(), "");
+  EXPECT_EQ(VerifiedCell(out.str(), "outer", "fused"), "ok") << out.str();
+
+  RunOutcome host_failed = ok;
+  host_failed.failures = {"h:2: UNAVAILABLE: unreachable (after 0 results)"};
+  std::ostringstream out2, err2;
+  EXPECT_EQ(RenderRun(Plan(), host_failed, out2, err2), 1);
+  EXPECT_EQ(err2.str(), "flopctl: h:2: UNAVAILABLE: unreachable (after 0 results)\n");
+
+  RunOutcome nothing;  // every host failed: no results, still a failure
+  nothing.failures = {"h:1: UNAVAILABLE: connection lost"};
+  std::ostringstream out3, err3;
+  EXPECT_EQ(RenderRun(Plan(), nothing, out3, err3), 1);
+  EXPECT_EQ(out3.str(), "no results\n");
 }
 
 }  // namespace

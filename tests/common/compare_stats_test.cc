@@ -27,7 +27,16 @@ TEST(MannWhitneyU, CorrectsForTies) {
 TEST(MannWhitneyU, IsSymmetricAndHandlesDegenerateInputs) {
   const std::vector<double> a = {1, 3, 5, 7, 9};
   const std::vector<double> b = {2, 4, 6, 8, 10, 12};
-  EXPECT_NEAR(MannWhitneyU(a, b).p_value, MannWhitneyU(b, a).p_value, 1e-15);
+  // U(a, b) = 10 pairs with a_i > b_j, U(b, a) = 30 - 10; |z| = 4.5 / sqrt(30),
+  // p = 0.411314 either way.
+  const MannWhitneyResult ab = MannWhitneyU(a, b);
+  const MannWhitneyResult ba = MannWhitneyU(b, a);
+  EXPECT_DOUBLE_EQ(ab.u, 10);
+  EXPECT_DOUBLE_EQ(ba.u, 20);
+  EXPECT_NEAR(ab.z, -0.8215838362577491, 1e-12);
+  EXPECT_NEAR(ba.z, 0.8215838362577491, 1e-12);
+  EXPECT_NEAR(ab.p_value, 0.41131379177625904, 1e-12);
+  EXPECT_NEAR(ba.p_value, ab.p_value, 1e-15);
   EXPECT_DOUBLE_EQ(MannWhitneyU({1, 1, 1}, {1, 1}).p_value, 1.0);  // all tied
   EXPECT_DOUBLE_EQ(MannWhitneyU({}, {1, 2}).p_value, 1.0);
 }
@@ -78,6 +87,37 @@ TEST(ComparePoints, WithoutRawSamplesUsesTheNoiseIntervals) {
   EXPECT_EQ(ComparePoints(a, overlapping, {}).method, "noise intervals");
   EXPECT_EQ(ComparePoints(a, overlapping, {}).p_value, -1);
   EXPECT_EQ(ComparePoints(a, apart, {}).verdict, Verdict::kSlower);
+}
+
+// Five raw samples a side is where the U test takes over from the noise
+// intervals. B is 10% slower and every B sample is above every A sample,
+// but with 5 + 5 samples the U test cannot say so at alpha = 0.01 (p =
+// 0.0122, the smallest p five a side can give): "same", however far the
+// ratio is from 1. With 4 samples a side the tight noise intervals are
+// disjoint: "slower".
+TEST(ComparePoints, SwitchesToTheUTestAtFiveSamplesAndObeysItsPValue) {
+  const std::vector<double> a5 = {1.000e-3, 1.001e-3, 0.999e-3, 1.002e-3, 0.998e-3};
+  const std::vector<double> b5 = {1.100e-3, 1.101e-3, 1.099e-3, 1.102e-3, 1.098e-3};
+  const PointComparison five = ComparePoints({1e-3, 0.002, a5}, {1.1e-3, 0.002, b5}, {});
+  EXPECT_EQ(five.method, "mann-whitney");
+  EXPECT_NEAR(five.ratio, 1.1, 1e-12);
+  EXPECT_NEAR(five.p_value, 0.012185780355344818, 1e-9);
+  EXPECT_EQ(five.verdict, Verdict::kSame) << "p >= alpha: not shown to differ";
+
+  const std::vector<double> a4(a5.begin(), a5.begin() + 4);
+  const std::vector<double> b4(b5.begin(), b5.begin() + 4);
+  const PointComparison four = ComparePoints({1e-3, 0.002, a4}, {1.1e-3, 0.002, b4}, {});
+  EXPECT_EQ(four.method, "noise intervals");
+  EXPECT_EQ(four.p_value, -1);
+  EXPECT_EQ(four.verdict, Verdict::kSlower);
+
+  // One side with 5 and the other with 4 is still the noise intervals.
+  EXPECT_EQ(ComparePoints({1e-3, 0.002, a5}, {1.1e-3, 0.002, b4}, {}).method, "noise intervals");
+  // The same samples at a looser alpha: now significant.
+  CompareOptions loose;
+  loose.alpha = 0.05;
+  EXPECT_EQ(ComparePoints({1e-3, 0.002, a5}, {1.1e-3, 0.002, b5}, loose).verdict,
+            Verdict::kSlower);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -149,18 +150,53 @@ TEST(FlopctlReport, HeadlessChromiumRendersIt) {
     GTEST_SKIP() << chromium << " is absent (Debian package 'chromium', installed by "
                  << "deploy/install_deps.sh); the report was written but not rendered";
   }
+  // Chromium as a command: stdout to `out`, stderr added to chromium.log;
+  // returns its exit status.
+  auto chromium_run = [&](const std::string& args, const std::string& out) {
+    const std::string command = absl::StrCat(
+        chromium,
+        " --headless --no-sandbox --disable-gpu --disable-background-networking"
+        " --disable-component-update --disable-sync --no-first-run --user-data-dir=",
+        TempDir(), "/chromium-profile ", args, " > ", out, " 2>> ", TempDir(),
+        "/chromium.log");
+    return std::system(command.c_str());
+  };
+  // The DOM Chromium built from the file: every inline SVG of the source is
+  // an element of it, with its marks (a parse error would drop the rest).
+  const std::string dom_path = TempDir() + "/report.dom.html";
+  ASSERT_EQ(chromium_run("--dump-dom file://" + html, dom_path), 0)
+      << ReadFile(TempDir() + "/chromium.log");
+  const std::string dom = ReadFile(dom_path);
+  auto count = [](const std::string& haystack, const std::string& what) {
+    int n = 0;
+    for (size_t at = haystack.find(what); at != std::string::npos;
+         at = haystack.find(what, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  ASSERT_GT(count(text, "<svg"), 0) << text.substr(0, 400);
+  EXPECT_EQ(count(dom, "<svg"), count(text, "<svg")) << dom.substr(0, 400);
+  EXPECT_EQ(count(dom, "<polyline"), count(text, "<polyline"));
+  EXPECT_EQ(count(dom, "<tr"), count(text, "<tr"));
+  EXPECT_TRUE(absl::StrContains(dom, "outer/library")) << dom.substr(0, 400);
+  // A screenshot of it carries far more than one of an empty page of the
+  // same size drawn by the same Chromium (PNG compresses a blank page to
+  // almost nothing).
   const std::string png = TempDir() + "/report.png";
-  const std::string profile = TempDir() + "/chromium-profile";
-  const std::string command = absl::StrCat(
-      chromium,
-      " --headless --no-sandbox --disable-gpu --disable-background-networking"
-      " --disable-component-update --disable-sync --no-first-run --user-data-dir=",
-      profile, " --screenshot=", png, " --window-size=1200,2400 file://", html, " > ",
-      TempDir(), "/chromium.log 2>&1");
-  ASSERT_EQ(std::system(command.c_str()), 0) << ReadFile(TempDir() + "/chromium.log");
-  // A blank page of this size compresses to a few KB; the tables and plots
-  // make it far larger.
-  EXPECT_GT(FileSize(png), 50 * 1024) << ReadFile(TempDir() + "/chromium.log");
+  const std::string blank_html = TempDir() + "/blank.html";
+  const std::string blank_png = TempDir() + "/blank.png";
+  std::ofstream(blank_html) << "<!DOCTYPE html><html><body></body></html>\n";
+  for (const auto& [page, shot] : {std::pair<std::string, std::string>{html, png},
+                                   std::pair<std::string, std::string>{blank_html, blank_png}}) {
+    ASSERT_EQ(chromium_run("--screenshot=" + shot + " --window-size=1200,2400 file://" + page,
+                           TempDir() + "/chromium.out"),
+              0)
+        << ReadFile(TempDir() + "/chromium.log");
+  }
+  ASSERT_GT(FileSize(blank_png), 0);
+  EXPECT_GT(FileSize(png), 5 * FileSize(blank_png))
+      << "report " << FileSize(png) << " bytes, blank page " << FileSize(blank_png) << " bytes";
 }
 
 }  // namespace

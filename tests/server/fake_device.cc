@@ -29,6 +29,7 @@ class FakePoint : public PreparedPoint {
 
   absl::StatusOr<double> TimeBatch(int64_t iterations) override {
     ++device_->batches_timed_;
+    if (device_->options_.on_time_batch) device_->options_.on_time_batch(point_);
     if (device_->options_.wall_seconds_per_batch > 0) {
       std::this_thread::sleep_for(
           std::chrono::duration<double>(device_->options_.wall_seconds_per_batch));

@@ -30,6 +30,9 @@ struct FakeDeviceOptions {
   // Reported seconds of one execution of a point; default 1 µs x N.
   std::function<double(const PointSpec&)> seconds_per_execution;
   double wall_seconds_per_batch = 0;  // real sleep per TimeBatch call
+  // Called at the start of every TimeBatch, before the sleep, on the worker
+  // thread: lets a test see which point runs and hold it there.
+  std::function<void(const PointSpec&)> on_time_batch;
   bool wrong_output = false;
   int64_t bytes_available = int64_t{1} << 30;
   // What MeasureCeilings returns; UNIMPLEMENTED when unset.

@@ -108,6 +108,65 @@ TEST_F(ServiceTest, RunStreamsAcceptedStartedResultsAndFinishedWithExactFigures)
   EXPECT_EQ(events[4].finished().points_failed_verification(), 0);
 }
 
+// The roofline a client receives: each result placed with its own dtype's
+// peak and its own impl's minimum bytes, every field exact. outer/fused
+// (3N elements) is compute-bound here, outer/library (2N^2 + 3N) memory-bound.
+TEST_F(ServiceTest, ResultsCarryTheRooflineOfTheirDtypeAndImplExactly) {
+  DeviceCeilings ceilings;
+  ceilings.bandwidth_bytes_per_s = 100e9;
+  ceilings.peak_flops = {{"f32", 2e12}, {"f64", 1e12}};
+  ceilings.measured_unix_ms = 1234;
+  FakeDeviceOptions options;
+  options.ceilings = ceilings;
+  options.seconds_per_execution = [](const PointSpec& p) {
+    return p.dtype == DType::kF32 ? 1e-3 : 3e-3;
+  };
+  Start(options);
+  v1::RunRequest request = Request("outer", "fused", "1000");
+  request.add_impls("library");
+  request.add_dtypes("f32");
+  request.add_dtypes("f64");
+  v1::ParamChoice* axis = request.add_params();
+  axis->set_name("axis");
+  axis->add_values(0);
+  std::vector<v1::RunEvent> events;
+  grpc::Status status = RunAll(request, &events);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  int results = 0;
+  for (const v1::RunEvent& event : events) {
+    if (!event.has_result()) continue;
+    ++results;
+    const v1::Result& r = event.result();
+    SCOPED_TRACE(r.impl() + " " + r.dtype());
+    const bool f32 = r.dtype() == "f32";
+    const bool fused = r.impl() == "fused";
+    const double median = f32 ? 1e-3 : 3e-3;
+    const int64_t size = f32 ? 4 : 8;
+    const int64_t flops = 2 * 1000 * 1000 - 1000;
+    const int64_t bytes = (fused ? 3 * 1000 : 2 * 1000 * 1000 + 3 * 1000) * size;
+    const double peak = f32 ? 2e12 : 1e12;
+    EXPECT_EQ(r.flops(), flops);
+    EXPECT_EQ(r.min_bytes(), bytes);
+    EXPECT_DOUBLE_EQ(r.time().median(), median);
+    EXPECT_DOUBLE_EQ(r.gflops_per_s(), flops / median / 1e9);
+    EXPECT_DOUBLE_EQ(r.gbytes_per_s(), bytes / median / 1e9);
+    ASSERT_TRUE(r.has_roofline());
+    const v1::Roofline& roof = r.roofline();
+    EXPECT_DOUBLE_EQ(roof.peak_flops_per_s(), peak) << "the peak of the result's dtype";
+    EXPECT_DOUBLE_EQ(roof.peak_bandwidth_bytes_per_s(), 100e9);
+    EXPECT_DOUBLE_EQ(roof.intensity(), static_cast<double>(flops) / bytes);
+    EXPECT_DOUBLE_EQ(roof.compute_seconds(), flops / peak);
+    EXPECT_DOUBLE_EQ(roof.memory_seconds(), bytes / 100e9);
+    const double floor = fused ? flops / peak : bytes / 100e9;
+    EXPECT_DOUBLE_EQ(roof.floor_seconds(), floor);
+    EXPECT_DOUBLE_EQ(roof.efficiency(), floor / median);
+    EXPECT_EQ(roof.bound(), fused ? "compute" : "memory");
+    EXPECT_DOUBLE_EQ(roof.latency_threshold_seconds(), 5e-6);
+    EXPECT_EQ(roof.ceilings_measured_unix_ms(), 1234);
+  }
+  EXPECT_EQ(results, 4) << "fused and library, f32 and f64";
+}
+
 TEST_F(ServiceTest, AWrongOutputReachesTheClientAsFailedVerification) {
   FakeDeviceOptions options;
   options.wrong_output = true;

@@ -207,20 +207,45 @@ double TimeFma(const FmaIsa& isa, bool f64, int threads, int64_t iterations) {
   return seconds;
 }
 
-// Peak FLOP/s of one dtype: calibrate the iteration count to `target`
-// seconds, then the best of three runs.
-double PeakFlops(const FmaIsa& isa, bool f64, int threads, double target) {
+// Iterations of one dtype's FMA loop that take about `target` seconds. The
+// calibration keeps the fastest of three runs at its final count: one run
+// stretched by a preemption on a busy machine would otherwise shrink the
+// timed runs to a few microseconds, which measure the thread team's wake-up
+// instead of the FMA units (seen: an f32 "peak" 260x below f64's).
+int64_t CalibrateFma(const FmaIsa& isa, bool f64, int threads, double target) {
   int64_t iterations = 20000;
   double seconds = TimeFma(isa, f64, threads, iterations);
   while (seconds < target / 8 && iterations < (int64_t{1} << 40)) {
     iterations *= 4;
     seconds = TimeFma(isa, f64, threads, iterations);
   }
-  iterations = std::max<int64_t>(1, static_cast<int64_t>(iterations * target / seconds));
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) best = std::max(best, 1 / TimeFma(isa, f64, threads, iterations));
+  for (int rep = 0; rep < 2; ++rep) {
+    seconds = std::min(seconds, TimeFma(isa, f64, threads, iterations));
+  }
+  return std::max<int64_t>(1, static_cast<int64_t>(iterations * target / seconds));
+}
+
+// FLOP/s of one timed run of the loop on every thread.
+double FmaRate(const FmaIsa& isa, bool f64, int threads, int64_t iterations) {
   const int element_bytes = f64 ? 8 : 4;
-  return best * static_cast<double>(iterations) * FlopsPerIteration(isa, element_bytes) * threads;
+  return static_cast<double>(iterations) * FlopsPerIteration(isa, element_bytes) * threads /
+         TimeFma(isa, f64, threads, iterations);
+}
+
+// Peak FLOP/s of f32 and f64: each loop calibrated to `target` seconds, then
+// three timed runs of each, f32 and f64 alternating, and the best run of
+// each. Alternating makes both see the same machine: a busy neighbour slows
+// whichever dtype runs while it is busy, and measured one after the other
+// the two peaks were seen 1.3x apart instead of 2x (their lanes' ratio).
+std::pair<double, double> PeakFlops(const FmaIsa& isa, int threads, double target) {
+  const int64_t f32_iterations = CalibrateFma(isa, /*f64=*/false, threads, target);
+  const int64_t f64_iterations = CalibrateFma(isa, /*f64=*/true, threads, target);
+  double f32 = 0, f64 = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    f32 = std::max(f32, FmaRate(isa, /*f64=*/false, threads, f32_iterations));
+    f64 = std::max(f64, FmaRate(isa, /*f64=*/true, threads, f64_iterations));
+  }
+  return {f32, f64};
 }
 
 // ---------------------------------------------------------------------------
@@ -373,8 +398,9 @@ absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& confi
 
   // Peak FLOP rate per dtype, then the clock the threads run at.
   const FmaIsa isa = BestFmaIsa();
-  c.peak_flops["f32"] = PeakFlops(isa, /*f64=*/false, threads, config.fma_seconds);
-  c.peak_flops["f64"] = PeakFlops(isa, /*f64=*/true, threads, config.fma_seconds);
+  const auto [f32_peak, f64_peak] = PeakFlops(isa, threads, config.fma_seconds);
+  c.peak_flops["f32"] = f32_peak;
+  c.peak_flops["f64"] = f64_peak;
   c.clock_hz = MeasureCpuClockHz(threads, &c.clock_method);
 
   c.method = absl::StrFormat(

@@ -1,41 +1,130 @@
 #include "server/backend/cpu/ceilings.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "server/backend/cpu/thread_team.h"
 
 namespace flopd {
 namespace {
 
-TEST(CpuCeilings, MeasuresPlausibleBandwidthPeaksAndClock) {
+// The test's own bandwidth reference, taken the way STREAM's copy is and
+// independent of ceilings.cc's loops: memcpy of 32 MiB f64 arrays, each
+// thread of the team on its own slice (first touched by that thread), 16
+// bytes counted per element, best of `passes`.
+double ReferenceCopyBandwidth(int threads, int passes) {
+  constexpr int64_t kCount = int64_t{32} << 20 >> 3;
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<double[], FreeDeleter> a(
+      static_cast<double*>(std::aligned_alloc(size_t{2} << 20, kCount * sizeof(double))));
+  std::unique_ptr<double[], FreeDeleter> b(
+      static_cast<double*>(std::aligned_alloc(size_t{2} << 20, kCount * sizeof(double))));
+  auto slice = [](int part, int parts, int64_t* begin, int64_t* end) {
+    *begin = kCount * part / parts;
+    *end = kCount * (part + 1) / parts;
+  };
+  ThreadTeam::Shared().Run(threads, [&](int part, int parts) {
+    int64_t begin, end;
+    slice(part, parts, &begin, &end);
+    for (int64_t i = begin; i < end; ++i) {
+      a[i] = 0;
+      b[i] = 1.0 + static_cast<double>(i & 7);
+    }
+  });
+  double best = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    ThreadTeam::Shared().Run(threads, [&](int part, int parts) {
+      int64_t begin, end;
+      slice(part, parts, &begin, &end);
+      std::memcpy(a.get() + begin, b.get() + begin, (end - begin) * sizeof(double));
+    });
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, 16.0 * kCount / seconds);
+  }
+  volatile double sink = a[kCount / 3];
+  (void)sink;
+  return best;
+}
+
+// Each figure is checked against something independent of the code that
+// made it, with bounds tight enough that a factor-of-two slip (bytes or
+// lanes counted wrong, a dtype's kernel run for the other) fails: the f32
+// peak is twice f64's (twice the lanes, the same FMA instructions), the
+// bandwidth agrees with the test's own STREAM copy, and the FMA peak does
+// not beat the datasheet figure from the measured clock by much. A run of a
+// few milliseconds on a shared machine is easily disturbed (ctest -j2 runs a
+// second test beside it; on this VM, with other builds running, single 10 ms
+// runs were seen anywhere from a third to the whole of their quiet rate),
+// and a disturbance only ever makes a run slower. So every figure is its
+// best over repeated measurements, and the measuring goes on until no best
+// has improved by more than 3% for three measurements in a row (at least
+// four, at most twenty): on a quiet machine that is four (about 2 s); on a
+// busy one it waits for the quiet moments that every best needs.
+TEST(CpuCeilings, PeaksBandwidthAndClockAgreeWithIndependentFigures) {
   CpuCeilingsConfig config;
-  config.threads = 2;
+  // One thread: a neighbour busy on one of two cores then leaves it the
+  // other core, where two threads would share a core with it and the slower
+  // one would set each run's time. No ratio below depends on the thread
+  // count (both sides of each use the same).
+  config.threads = 1;
   config.llc_bytes = 0;  // smallest arrays (32 MiB each): a quick test
   config.fma_seconds = 0.01;
-  config.bandwidth_passes = 2;
-  absl::StatusOr<DeviceCeilings> c = MeasureCpuCeilings(config);
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_GT(c->bandwidth_bytes_per_s, 1e8);
-  EXPECT_LT(c->bandwidth_bytes_per_s, 1e13);
-  ASSERT_EQ(c->peak_flops.count("f32"), 1u);
-  ASSERT_EQ(c->peak_flops.count("f64"), 1u);
-  EXPECT_GT(c->peak_flops.at("f64"), 1e8);
-  // Twice the lanes in f32: about 2x f64. The bounds are wide because CI
-  // machines are shared and the two runs may see different loads.
-  const double ratio = c->peak_flops.at("f32") / c->peak_flops.at("f64");
-  EXPECT_GT(ratio, 1.0);
-  EXPECT_LT(ratio, 4.0);
-  EXPECT_FALSE(c->method.empty());
-  EXPECT_FALSE(c->clock_method.empty());
-  EXPECT_GT(c->measured_unix_ms, 0);
-  EXPECT_DOUBLE_EQ(c->latency_threshold_seconds, 5e-6);
+  config.bandwidth_passes = 1;  // the best over the measurements below
+  double f32 = 0, f64 = 0, bandwidth = 0, reference = 0, clock = 0, derived_f32 = 0;
+  std::string detail;
+  int unimproved = 0;  // measurements in a row that raised no best by more than 3%
+  for (int attempt = 0; attempt < 20 && (attempt < 4 || unimproved < 3); ++attempt) {
+    absl::StatusOr<DeviceCeilings> c = MeasureCpuCeilings(config);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_EQ(c->peak_flops.count("f32"), 1u);
+    ASSERT_EQ(c->peak_flops.count("f64"), 1u);
+    EXPECT_FALSE(c->method.empty());
+    EXPECT_FALSE(c->clock_method.empty());
+    EXPECT_GT(c->measured_unix_ms, 0);
+    EXPECT_DOUBLE_EQ(c->latency_threshold_seconds, 5e-6);
+    const double copy = ReferenceCopyBandwidth(config.threads, 2);
+    bool improved = false;
+    auto raise = [&improved](double* best, double value) {
+      improved = improved || value > 1.03 * *best;
+      *best = std::max(*best, value);
+    };
+    raise(&f32, c->peak_flops.at("f32"));
+    raise(&f64, c->peak_flops.at("f64"));
+    raise(&bandwidth, c->bandwidth_bytes_per_s);
+    raise(&reference, copy);
+    absl::StrAppendFormat(&detail, "\n f32 %.4g f64 %.4g FLOP/s, bandwidth %.4g vs %.4g B/s",
+                          c->peak_flops.at("f32"), c->peak_flops.at("f64"),
+                          c->bandwidth_bytes_per_s, copy);
 #if defined(__x86_64__)
-  EXPECT_GT(c->clock_hz, 3e8);
-  EXPECT_LT(c->clock_hz, 1e10);
-  // The measured peak cannot beat the datasheet figure by much (the clock and
-  // the FMA run are timed separately, so a loaded machine skews them apart).
-  ASSERT_EQ(c->derived_peak_flops.count("f32"), 1u);
-  EXPECT_LT(c->peak_flops.at("f32"), 2.5 * c->derived_peak_flops.at("f32")) << c->derived_method;
+    raise(&clock, c->clock_hz);
+    ASSERT_EQ(c->derived_peak_flops.count("f32"), 1u) << c->derived_method;
+    raise(&derived_f32, c->derived_peak_flops.at("f32"));
+    absl::StrAppendFormat(&detail, ", clock %.4g Hz, derived f32 %.4g FLOP/s", c->clock_hz,
+                          c->derived_peak_flops.at("f32"));
+#endif
+    unimproved = improved ? 0 : unimproved + 1;
+  }
+  EXPECT_GT(f32 / f64, 1.6) << detail;
+  EXPECT_LT(f32 / f64, 2.5) << detail;
+  EXPECT_GT(bandwidth / reference, 0.5) << detail;
+  EXPECT_LT(bandwidth / reference, 2.0) << detail;
+#if defined(__x86_64__)
+  EXPECT_GT(clock, 3e8) << detail;
+  EXPECT_LT(clock, 1e10) << detail;
+  // The clock and the FMA runs are timed apart, so a disturbance can skew
+  // them apart: a wide bound.
+  EXPECT_LT(f32 / derived_f32, 2.5) << detail;
 #endif
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "common/op_catalog.h"
 #include "common/point.h"
 #include "gtest/gtest.h"
+#include "server/backend/cpu/ceilings.h"
 #include "server/backend/registry.h"
 
 namespace flopd {
@@ -170,6 +172,75 @@ TEST(CpuDeviceTest, HotBatchTimeGrowsWithIterations) {
     return times[2];
   };
   EXPECT_GT(median_batch(64), 4 * median_batch(1));
+}
+
+// No result may claim more FLOP/s than the device's compute roof allows: a
+// kernel that skipped arithmetic (an algebraic shortcut such as v_j * sum(u)
+// does 2N FLOPs where 2N^2 - N are claimed) would show a rate many times the
+// roof. An honest kernel stays below it. Built not to flake: each point's
+// rate is its best of several batches (load only slows a kernel down), the
+// roof is the larger of the measured FMA peak and the datasheet figure
+// derived from the clock, with a 2x margin (honest kernels measured
+// 0.01-0.4x of the roof), and when a rate is above it the ceilings are
+// measured again (a loaded machine can only make them too low) and the best
+// roof of up to four measurements decides.
+TEST(CpuDeviceTest, NoResultBeatsTheComputeRoof) {
+  CpuDevice device{BackendConfig{}};
+  std::map<std::string, double> roof;  // dtype -> FLOP/s, the best seen
+  auto measure_roof = [&] {
+    // The device's FMA peak as flopd measures it (MeasureCpuCeilings with
+    // the device's threads), without its long bandwidth passes.
+    CpuCeilingsConfig config;
+    config.threads = device.Describe().cores;
+    config.bandwidth_passes = 1;
+    config.fma_seconds = 0.02;
+    absl::StatusOr<DeviceCeilings> ceilings = MeasureCpuCeilings(config);
+    ASSERT_TRUE(ceilings.ok()) << ceilings.status();
+    for (const auto& [dtype, peak] : ceilings->peak_flops) {
+      double best = std::max(roof[dtype], peak);
+      auto derived = ceilings->derived_peak_flops.find(dtype);
+      if (derived != ceilings->derived_peak_flops.end()) best = std::max(best, derived->second);
+      roof[dtype] = best;
+    }
+  };
+  measure_roof();
+  constexpr double kMargin = 2.0;
+  for (DType dtype : {DType::kF32, DType::kF64}) {
+    // Every impl at N = 1024, and the fused one (whose work could be
+    // shortcut without touching memory) at N = 8192 too: at small N a
+    // call's fixed cost (microseconds) hides even an O(N) shortcut, at 8192
+    // the shortcut claims tens of times the roof.
+    std::vector<PointSpec> points = CatalogPoints(dtype, 1024);
+    for (const PointSpec& point : CatalogPoints(dtype, 8192)) {
+      if (point.kernel == Kernel::kOuterFused) points.push_back(point);
+    }
+    for (const PointSpec& point : points) {
+      SCOPED_TRACE(point.Label());
+      absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+          device.Prepare(point, Settings(TimingMode::kHot));
+      ASSERT_TRUE(prepared.ok()) << prepared.status();
+      absl::StatusOr<VerificationResult> verified = (*prepared)->Verify();
+      ASSERT_TRUE(verified.ok() && verified->passed);
+      // Iterations for ~5 ms batches, then the best of five.
+      absl::StatusOr<double> one = (*prepared)->TimeBatch(1);
+      ASSERT_TRUE(one.ok()) << one.status();
+      const int64_t iterations =
+          std::clamp<int64_t>(static_cast<int64_t>(5e-3 / std::max(*one, 1e-9)), 1, 100000);
+      double best = 0;
+      for (int k = 0; k < 5; ++k) {
+        absl::StatusOr<double> seconds = (*prepared)->TimeBatch(iterations);
+        ASSERT_TRUE(seconds.ok()) << seconds.status();
+        const double per_execution = *seconds / static_cast<double>(iterations);
+        best = best == 0 ? per_execution : std::min(best, per_execution);
+      }
+      const double rate = static_cast<double>(OpFlops(point)) / best;
+      const std::string name(DTypeName(dtype));
+      for (int again = 0; again < 3 && rate > kMargin * roof[name]; ++again) measure_roof();
+      EXPECT_LE(rate, kMargin * roof[name])
+          << point.Label() << ": " << rate / 1e9 << " GFLOP/s against a roof of "
+          << roof[name] / 1e9 << " GFLOP/s";
+    }
+  }
 }
 
 TEST(CpuDeviceTest, BytesNeededGrowsWithNAndCountsTheFlushBuffer) {

@@ -167,6 +167,50 @@ TYPED_TEST(CpuKernelsTest, FusedOuterSumUsesEveryProductOnce) {
   }
 }
 
+// Same-FLOP honesty: the fused kernel forms every product u_i * v_j and
+// sums the products; it does not factor the sum (v_j * sum_i u_i). Inputs
+// whose every product underflows tell the two apart exactly: in f32, u =
+// 2^-75 and v = 2^-76 give u * v = 2^-151, below half the smallest
+// denormal (2^-149), so each product rounds to exactly 0 and the honest sums
+// are exactly 0; the factored form gives N * 2^-151, a non-zero denormal
+// for N >= 3 (2^-540 each in f64: 2^-1080 against the smallest denormal
+// 2^-1074, N * 2^-1080 non-zero for N >= 33). An FMA forms u * v exactly,
+// but adds it to a running sum that is 0 when it starts at a product, so
+// the result is 0 too. The fp64 reference in common/ is itself the factored
+// sum, which is why verification cannot tell. Denormals must be kept (no
+// fast-math's flush-to-zero), or the shortcut's sum would be 0 as well:
+// checked first.
+TYPED_TEST(CpuKernelsTest, FusedOuterSumFormsEveryProductTheyAllUnderflow) {
+  using T = TypeParam;
+  const T tiny = std::numeric_limits<T>::denorm_min();
+  volatile T half_tiny_doubled = tiny * T{2};
+  ASSERT_GT(half_tiny_doubled / T{2}, T{0}) << "denormals are flushed: the test cannot tell";
+  const T u_value = sizeof(T) == 4 ? std::ldexp(T{1}, -75) : std::ldexp(T{1}, -540);
+  const T v_value = sizeof(T) == 4 ? std::ldexp(T{1}, -76) : std::ldexp(T{1}, -540);
+  // Sizes that take every path: tails shorter than a register block or a
+  // lane set, whole blocks, pairs of rows and a row left over, several
+  // threads' parts.
+  for (int64_t n : {33, 64, 65, 127, 1000, 1025}) {
+    const std::vector<T> u(n, u_value), v(n, v_value);
+    // The shortcut's value, for the record: not zero, so a factored kernel fails.
+    T sum_u = 0;
+    for (int64_t i = 0; i < n; ++i) sum_u += u[i];
+    ASSERT_NE(sum_u * v_value, T{0}) << "N=" << n;
+    for (int axis : {0, 1}) {
+      for (int threads : {1, 2, 3}) {
+        for (KernelIsa isa : RunnableIsas()) {
+          std::vector<T> out(n, std::numeric_limits<T>::quiet_NaN());
+          FusedOuterSum(u.data(), v.data(), n, axis, out.data(), threads, isa);
+          for (int64_t k = 0; k < n; ++k) {
+            ASSERT_EQ(out[k], T{0}) << Context(n, axis, threads, isa) << " k=" << k
+                                    << ": a sum of products that each underflow to 0";
+          }
+        }
+      }
+    }
+  }
+}
+
 TYPED_TEST(CpuKernelsTest, VerifyCatchesOneWrongElement) {
   using T = TypeParam;
   const int64_t n = 1023;
