@@ -88,6 +88,9 @@ struct JobPage {
   std::string next_page_token;
 };
 
+// How long a connection waits for another's lock before SQLITE_BUSY.
+inline constexpr int kStoreBusyTimeoutMs = 5000;
+
 class ResultStore {
  public:
   // The database file's name in the state directory.
