@@ -399,6 +399,26 @@ absl::StatusOr<JobsPlan> ParseJobsCommand(const std::vector<std::string>& args, 
   return plan;
 }
 
+// Says on stderr which hosts had more than `limit` `noun` and which failed;
+// the exit status: 1 when any host failed, else 0. Fetched has `more` and
+// `status`, one per host in `hosts`' order.
+template <typename Fetched>
+int ReportFetches(const std::vector<std::string>& hosts, const std::vector<Fetched>& fetched,
+                  int64_t limit, const char* noun) {
+  int failed = 0;
+  for (size_t i = 0; i < fetched.size(); ++i) {
+    if (fetched[i].more) {
+      std::cerr << "flopctl: " << hosts[i] << ": showing the newest " << limit << " " << noun
+                << "; there are more (--limit 0 shows all)\n";
+    }
+    if (!fetched[i].status.ok()) {
+      std::cerr << "flopctl: " << Failure(hosts[i], fetched[i].status) << "\n";
+      ++failed;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
 int HistoryCommand(const std::vector<std::string>& args) {
   absl::StatusOr<HistoryPlan> plan = ParseHistoryCommand(args, NowMillis());
   if (!plan.ok()) return UsageError(std::string(plan.status().message()));
@@ -438,18 +458,7 @@ int HistoryCommand(const std::vector<std::string>& args) {
     out_file->End();
     std::cerr << "flopctl: wrote " << total << " results to " << plan->out_path << "\n";
   }
-  int failed = 0;
-  for (size_t i = 0; i < fetched.size(); ++i) {
-    if (fetched[i].more) {
-      std::cerr << "flopctl: " << plan->hosts[i] << ": showing the newest " << plan->limit
-                << " results; there are more (--limit 0 shows all)\n";
-    }
-    if (!fetched[i].status.ok()) {
-      std::cerr << "flopctl: " << Failure(plan->hosts[i], fetched[i].status) << "\n";
-      ++failed;
-    }
-  }
-  return failed ? 1 : 0;
+  return ReportFetches(plan->hosts, fetched, plan->limit, "results");
 }
 
 int JobsCommand(const std::vector<std::string>& args) {
@@ -520,18 +529,7 @@ int JobsCommand(const std::vector<std::string>& args) {
   }
   if (!plan->jsonl) std::cout << (rows.size() > 1 ? Columns(rows) : "no jobs\n");
   std::cout << std::flush;
-  int failed = 0;
-  for (size_t i = 0; i < fetched.size(); ++i) {
-    if (fetched[i].more) {
-      std::cerr << "flopctl: " << plan->hosts[i] << ": showing the newest " << plan->limit
-                << " jobs; there are more (--limit 0 shows all)\n";
-    }
-    if (!fetched[i].status.ok()) {
-      std::cerr << "flopctl: " << Failure(plan->hosts[i], fetched[i].status) << "\n";
-      ++failed;
-    }
-  }
-  return failed ? 1 : 0;
+  return ReportFetches(plan->hosts, fetched, plan->limit, "jobs");
 }
 
 int WatchCommand(const std::vector<std::string>& args) {
