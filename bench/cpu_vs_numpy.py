@@ -86,7 +86,7 @@ def time_numpy(fn, max_time, noise_target=0.005, min_samples=10):
 
 def start_flopd(build):
     log = tempfile.NamedTemporaryFile(prefix="flopd-bench-", suffix=".log", delete=False)
-    proc = subprocess.Popen([os.path.join(build, "server/flopd"), "--listen", "127.0.0.1:0", "--no-cuda",
+    proc = subprocess.Popen([os.path.join(build, "server/flopd"), "--listen", "127.0.0.1:0", "--no-http", "--no-cuda",
                              "--threads", str(ARGS.threads)], stdout=subprocess.PIPE, stderr=log, text=True)
     for line in proc.stdout:
         m = re.search(r"listening on (\S+)", line)

@@ -28,7 +28,7 @@ echo "== GPU tests" >&2
 tests_rc=$?
 tail -n 3 "$out/gpu_tests.log" >&2
 
-"$bundle/bin/flopd" --listen 127.0.0.1:0 >"$out/flopd.out" 2>"$out/flopd.log" &
+"$bundle/bin/flopd" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$out/flopd.out" 2>"$out/flopd.log" &
 flopd_pid=$!
 trap 'kill $flopd_pid 2>/dev/null; wait $flopd_pid 2>/dev/null' EXIT
 for _ in $(seq 300); do grep -q "listening on" "$out/flopd.out" 2>/dev/null && break; sleep 0.1; done

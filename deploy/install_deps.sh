@@ -8,9 +8,16 @@ packages=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libopenblas-dev libgtest-dev libsqlite3-dev
+  libcpp-httplib-dev prometheus-cpp-dev
   python3 python3-numpy
-  chromium
+  # Tests: a real Prometheus (and promtool) scrapes flopd; the dashboard is
+  # loaded in headless Chromium, driven from Node (tests/dashboard).
+  prometheus chromium curl
 )
+# Node.js and npm: the machine's own when present (any >= 18), else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

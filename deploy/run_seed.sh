@@ -15,7 +15,7 @@ bash deploy/build.sh -DFLOPD_BUILD_TESTS=OFF
 mkdir -p results
 
 log=results/flopd.log
-build/server/flopd --listen 127.0.0.1:0 --state-dir results/state >results/flopd.out 2>"$log" &
+build/server/flopd --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --state-dir results/state >results/flopd.out 2>"$log" &
 flopd_pid=$!
 trap 'kill $flopd_pid 2>/dev/null; wait $flopd_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

@@ -13,15 +13,10 @@
 
 namespace flopd {
 
-const char kFlopdVersion[] = FLOPD_VERSION;
-
 namespace {
 
 // How often a waiting Run handler looks at its client's connection.
 constexpr std::chrono::milliseconds kPollInterval(50);
-// How long GetHostInfo waits for a requested ceilings measurement (the
-// device may be busy with a job).
-constexpr std::chrono::milliseconds kCeilingsWait(30000);
 
 void Log(const std::string& line) { LogLine(line); }
 
@@ -43,8 +38,7 @@ grpc::Status NoHistory() {
 FlopdService::FlopdService(Scheduler* scheduler, std::string hostname, HistoryApi* history)
     : scheduler_(scheduler),
       history_(history),
-      hostname_(std::move(hostname)),
-      started_unix_ms_(absl::ToUnixMillis(absl::Now())) {}
+      host_{std::move(hostname), absl::ToUnixMillis(absl::Now())} {}
 
 grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunRequest* request,
                                grpc::ServerWriter<v1::RunEvent>* writer) {
@@ -62,7 +56,7 @@ grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunReques
                    ": ", job.plan().points.size(), " points on ", device.id, ", queue position ",
                    submitted->queue_position));
 
-  const JobOrigin origin{job.id(), hostname_, kFlopdVersion, &device, job.run_id()};
+  const JobOrigin origin{job.id(), host_.hostname, kFlopdVersion, &device, job.run_id()};
   if (!writer->Write(ToProto(AcceptedEvent(*submitted), origin))) {
     job.Cancel(absl::CancelledError("client went away"));
     return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
@@ -104,39 +98,7 @@ grpc::Status FlopdService::ListOps(grpc::ServerContext*, const v1::ListOpsReques
 
 grpc::Status FlopdService::GetHostInfo(grpc::ServerContext*, const v1::GetHostInfoRequest* request,
                                        v1::HostInfo* response) {
-  response->set_hostname(hostname_);
-  response->set_flopd_version(kFlopdVersion);
-  response->set_started_unix_ms(started_unix_ms_);
-  for (int slot = 0; slot < scheduler_->device_count(); ++slot) {
-    const Device& device = scheduler_->device(slot);
-    std::string health_detail;
-    const bool healthy = device.Healthy(&health_detail);
-    absl::StatusOr<DeviceCeilings> ceilings =
-        request->measure_ceilings() || request->remeasure_ceilings()
-            ? scheduler_->MeasureCeilings(slot, request->remeasure_ceilings(), kCeilingsWait)
-            : scheduler_->ceilings(slot);
-    if (absl::IsDeadlineExceeded(ceilings.status())) {
-      // Still report what was measured before, if anything.
-      absl::StatusOr<DeviceCeilings> cached = scheduler_->ceilings(slot);
-      if (cached.ok()) ceilings = cached;
-    }
-    v1::DeviceInfo* info = response->add_devices();
-    *info = ToProto(device.Describe(), device.BytesAvailable(), healthy, health_detail,
-                    scheduler_->pending_jobs(slot));
-    if (ceilings.ok()) {
-      *info->mutable_ceilings() = ToProto(*ceilings);
-    } else {
-      info->set_ceilings_status(ceilings.status().code() == absl::StatusCode::kFailedPrecondition
-                                    ? std::string(ceilings.status().message())
-                                    : ceilings.status().ToString());
-    }
-  }
-  for (const std::string& reason : scheduler_->unavailable()) response->add_unavailable(reason);
-  if (history_ != nullptr) {
-    *response->mutable_store() = ToProto(history_->StoreState());
-  } else {
-    response->mutable_store()->set_state("off");
-  }
+  *response = DescribeHost(*scheduler_, host_, history_, *request);
   return grpc::Status::OK;
 }
 
@@ -181,7 +143,7 @@ grpc::Status FlopdService::CancelJob(grpc::ServerContext* context,
         absl::CancelledError(absl::StrCat("cancelled by CancelJob from ", context->peer())));
     if (!job.ok()) return ToGrpcStatus(job.status());
     (*job)->WaitEnded(HistoryApi::kCancelWait);
-    *response = ToProto((*job)->record(), hostname_);
+    *response = ToProto((*job)->record(), host_.hostname);
     return grpc::Status::OK;
   }
   return Answer(history_->CancelJob(*request, context->peer()), response);

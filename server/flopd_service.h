@@ -11,11 +11,10 @@
 
 #include "flopd/v1/flopd.grpc.pb.h"
 #include "server/history_api.h"
+#include "server/host_info.h"
 #include "server/scheduler.h"
 
 namespace flopd {
-
-extern const char kFlopdVersion[];
 
 class FlopdService final : public v1::Flopd::Service {
  public:
@@ -41,11 +40,13 @@ class FlopdService final : public v1::Flopd::Service {
   grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                          v1::JobInfo* response) override;
 
+  // The host as this service reports it (other front ends share it).
+  const HostIdentity& host() const { return host_; }
+
  private:
   Scheduler* const scheduler_;
   HistoryApi* const history_;
-  const std::string hostname_;
-  const int64_t started_unix_ms_;
+  const HostIdentity host_;
 };
 
 }  // namespace flopd

@@ -105,10 +105,8 @@ absl::StatusOr<v1::JobInfo> HistoryApi::CancelJob(const v1::CancelJobRequest& re
   return ToProto((*job)->record(), hostname_);
 }
 
-absl::Status HistoryApi::WatchResults(const v1::WatchResultsRequest& request,
-                                      const std::function<bool(const v1::WatchEvent&)>& send,
-                                      const std::function<bool()>& stopped,
-                                      std::chrono::milliseconds poll) const {
+absl::StatusOr<ResultFilter> HistoryApi::CheckWatch(
+    const v1::WatchResultsRequest& request) const {
   ResultFilter filter = FromProto(request.filter());
   if (absl::Status st = NormalizeResultFilter(&filter); !st.ok()) return st;
   if (filter.until_unix_ms != 0) {
@@ -116,10 +114,20 @@ absl::Status HistoryApi::WatchResults(const v1::WatchResultsRequest& request,
         "filter.until_unix_ms: not allowed in WatchResults (a watch has no end); use "
         "ListResults for a time range");
   }
-  const bool replay = filter.since_unix_ms > 0;
-  if (replay) {
+  if (filter.since_unix_ms > 0) {
     if (absl::Status st = NeedStore(); !st.ok()) return st;
   }
+  return filter;
+}
+
+absl::Status HistoryApi::WatchResults(const v1::WatchResultsRequest& request,
+                                      const std::function<bool(const v1::WatchEvent&)>& send,
+                                      const std::function<bool()>& stopped,
+                                      std::chrono::milliseconds poll) const {
+  absl::StatusOr<ResultFilter> checked = CheckWatch(request);
+  if (!checked.ok()) return checked.status();
+  const ResultFilter& filter = *checked;
+  const bool replay = filter.since_unix_ms > 0;
   // Subscribe first, then replay: a result stored during the replay is
   // either in it (and skipped live by its row id) or after it, never lost.
   ResultFilter live = filter;

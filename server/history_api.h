@@ -38,6 +38,10 @@ class HistoryApi {
   // `peer` is who asked (logged, and part of the job's final status).
   absl::StatusOr<v1::JobInfo> CancelJob(const v1::CancelJobRequest& request,
                                         const std::string& peer) const;
+  // The checks WatchResults makes before it sends anything: the filter it
+  // will apply, or INVALID_ARGUMENT / FAILED_PRECONDITION. For front ends
+  // that must answer an error before they start a stream (HTTP).
+  absl::StatusOr<ResultFilter> CheckWatch(const v1::WatchResultsRequest& request) const;
   // Streams the watch (see flopd.proto) through `send`, which returns false
   // when the reader is gone; `stopped` is polled (every `poll`) for the
   // reader cancelling. Returns the status the stream ends with: CANCELLED

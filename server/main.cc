@@ -20,10 +20,13 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "proto/wire/wire.h"
 #include "server/backend/registry.h"
 #include "server/flopd_service.h"
 #include "server/history_api.h"
 #include "server/history_recorder.h"
+#include "server/http/http_server.h"
+#include "server/http/metrics.h"
 #include "server/result_hub.h"
 #include "server/scheduler.h"
 #include "server/store/result_store.h"
@@ -47,6 +50,18 @@ const std::vector<FlagSpec>& Flags() {
        "older ones are pruned in the background",
        "keep everything"},
       {"no-store", "", "keep no history (results are only streamed)", ""},
+      {"http-listen", "ADDR:PORT",
+       "HTTP for dashboards (docs/HTTP.md): the built-in dashboard at /, /metrics, /healthz, "
+       "/readyz and the read-only JSON API /api/v1; port 0 picks a free port (printed on stdout)",
+       HttpOptions::kDefaultAddress},
+      {"no-http", "", "serve no HTTP (gRPC only)", ""},
+      {"metrics-points", "N",
+       "most points exported in /metrics (the least recently measured leave first), 1..1000000",
+       "4096"},
+      {"http-dashboard-dir", "DIR",
+       "serve the dashboard's files from DIR instead of the built-in copy (for working on the "
+       "page)",
+       ""},
       {"help", "", "show this help", ""},
   };
   return *flags;
@@ -122,6 +137,20 @@ int Main(int argc, char** argv) {
   if (flags->Has("no-store") && (flags->Has("state-dir") || flags->Has("retain"))) {
     return Fail("--no-store: cannot be combined with --state-dir or --retain");
   }
+  const bool serve_http = !flags->Has("no-http");
+  if (!serve_http && (flags->Has("http-listen") || flags->Has("http-dashboard-dir"))) {
+    return Fail("--no-http: cannot be combined with --http-listen or --http-dashboard-dir");
+  }
+  HttpOptions http_options;
+  http_options.address = flags->Get("http-listen", HttpOptions::kDefaultAddress);
+  http_options.dashboard_dir = flags->Get("http-dashboard-dir");
+  int metrics_points = FlopdMetrics::kDefaultMaxPoints;
+  if (flags->Has("metrics-points") &&
+      (!absl::SimpleAtoi(flags->Get("metrics-points"), &metrics_points) || metrics_points < 1 ||
+       metrics_points > 1000000)) {
+    return Fail("--metrics-points: '" + flags->Get("metrics-points") +
+                "' is not allowed; allowed 1..1000000");
+  }
 
   // SIGINT/SIGTERM only wake the thread below, which shuts down in order.
   // (A blocked-mask + sigwait scheme would miss signals delivered to threads
@@ -132,6 +161,7 @@ int Main(int argc, char** argv) {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a reader that went away is an error from write(), not a signal
 
   DeviceSet devices = CreateDevices(config);
   for (const std::string& reason : devices.unavailable) {
@@ -162,9 +192,25 @@ int Main(int argc, char** argv) {
                 << "\nflopd: running without history: results are streamed, not kept\n";
     }
   }
+  // Metrics start from the newest stored result of each point, so a restart
+  // does not blank a dashboard; then every result reaches them through the
+  // hub, and every job's end as an observer.
+  FlopdMetrics metrics(hostname, kFlopdVersion, metrics_points);
+  if (store) {
+    absl::StatusOr<std::vector<v1::Result>> latest = store->LatestPerPoint(metrics_points);
+    if (latest.ok()) {
+      for (auto it = latest->rbegin(); it != latest->rend(); ++it) {
+        metrics.Restore(*it, IndexOf(*it));
+      }
+    } else {
+      std::cerr << "flopd: /metrics starts empty: reading the store: "
+                << latest.status().message() << "\n";
+    }
+  }
   ResultHub hub;
+  hub.AddListener([&metrics](const HubResult& r) { metrics.Record(*r.result, r.index); });
   HistoryRecorder recorder(store.get(), &hub, hostname, kFlopdVersion);
-  Scheduler scheduler(std::move(devices), {&recorder});
+  Scheduler scheduler(std::move(devices), {&recorder, &metrics});
   HistoryApi history(&scheduler, store.get(), &hub, hostname, no_store);
   FlopdService service(&scheduler, hostname, &history);
 
@@ -200,6 +246,20 @@ int Main(int argc, char** argv) {
   const std::string host_part = listen.substr(0, listen.rfind(':'));
   std::cout << "flopd " << kFlopdVersion << " listening on " << host_part << ":" << bound_port
             << " as " << hostname << std::endl;
+  std::unique_ptr<HttpServer> http;
+  if (serve_http) {
+    absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
+        http_options, {&scheduler, &history, &metrics, service.host()});
+    if (!started.ok()) {
+      std::cerr << "flopd: " << started.status().message() << "\n";
+      scheduler.Shutdown();
+      hub.Shutdown();
+      server->Shutdown();
+      return 2;
+    }
+    http = *std::move(started);
+    std::cout << "flopd http serving on http://" << http->address() << "/" << std::endl;
+  }
   for (int slot = 0; slot < scheduler.device_count(); ++slot) {
     const DeviceDescription& d = scheduler.device(slot).Describe();
     std::cout << "flopd device " << d.id << ": " << d.name << " (" << d.library << ")"
@@ -215,6 +275,7 @@ int Main(int argc, char** argv) {
     server->GetHealthCheckService()->Shutdown();
     scheduler.Shutdown();  // running jobs end their streams with UNAVAILABLE
     hub.Shutdown();        // watches end with UNAVAILABLE
+    if (http) http->Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   });
   server->Wait();

@@ -37,8 +37,14 @@ std::unique_ptr<ResultHub::Subscription> ResultHub::Subscribe(ResultFilter filte
   return std::unique_ptr<Subscription>(new Subscription(this, std::move(queue)));
 }
 
+void ResultHub::AddListener(Listener listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  listeners_.push_back(std::move(listener));
+}
+
 void ResultHub::Publish(const HubResult& result) {
   std::lock_guard<std::mutex> lock(mu_);
+  for (const Listener& listener : listeners_) listener(result);
   for (const auto& queue : queues_) {
     if (!queue->filter.Matches(result.index)) continue;
     {

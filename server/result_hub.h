@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -73,7 +74,14 @@ class ResultHub {
   // included) reach the subscription, up to `capacity` waiting at once.
   // After Shutdown, the subscription is closed at once.
   std::unique_ptr<Subscription> Subscribe(ResultFilter filter, size_t capacity = kDefaultCapacity);
-  // Hands `result` to every matching subscriber without waiting.
+  // A reader that must see every result, with no buffer and no filter
+  // (e.g. /metrics): called by Publish on the publishing thread (a device's
+  // worker), so it must be quick and must not call back into the hub. Add
+  // listeners before results are published; they must outlive the hub.
+  using Listener = std::function<void(const HubResult&)>;
+  void AddListener(Listener listener);
+  // Hands `result` to every listener, then to every matching subscriber,
+  // without waiting.
   void Publish(const HubResult& result);
   // Closes every subscription (their readers end) and refuses new ones.
   void Shutdown();
@@ -83,6 +91,7 @@ class ResultHub {
   void Remove(const Subscription::Queue* queue);
 
   mutable std::mutex mu_;
+  std::vector<Listener> listeners_;
   std::vector<std::shared_ptr<Subscription::Queue>> queues_;
   bool shut_down_ = false;
 };

@@ -68,6 +68,11 @@ int Scheduler::pending_jobs(int slot) const {
   return static_cast<int>(slots_[slot]->queue.size()) + (slots_[slot]->running ? 1 : 0);
 }
 
+Scheduler::QueueState Scheduler::queue_state(int slot) const {
+  std::lock_guard<std::mutex> lock(slots_[slot]->mu);
+  return {static_cast<int>(slots_[slot]->queue.size()), slots_[slot]->running != nullptr};
+}
+
 std::string Scheduler::NextJobId() {
   std::lock_guard<std::mutex> lock(id_mu_);
   return NewJobId(UnixMillis(), id_random_());

@@ -76,6 +76,14 @@ class Scheduler {
   const Device& device(int slot) const { return *slots_[slot]->device; }
   // Jobs queued or running on the device.
   int pending_jobs(int slot) const;
+  // The device's queue now: jobs waiting, and whether one is running.
+  struct QueueState {
+    int waiting = 0;
+    bool running = false;
+  };
+  QueueState queue_state(int slot) const;
+  // False once Shutdown began: Submit refuses every job.
+  bool accepting_jobs() const { return !shutting_down_.load(); }
   const std::vector<std::string>& unavailable() const { return unavailable_; }
 
   // Ceilings (common/roofline.h). Each device's are measured once, by its

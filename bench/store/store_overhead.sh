@@ -35,7 +35,7 @@ trap cleanup EXIT
 start_flopd() {  # NAME ARGS...
   local name=$1
   shift
-  "$build/server/flopd" --listen 127.0.0.1:0 --no-cuda --hostname "$name" "$@" \
+  "$build/server/flopd" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --no-cuda --hostname "$name" "$@" \
     >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   for _ in $(seq 100); do

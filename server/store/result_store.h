@@ -129,6 +129,10 @@ class ResultStore {
   absl::StatusOr<JobPage> ListJobs(const JobFilter& filter, const PageRequest& page) const;
   // NOT_FOUND "job_id: ..." when there is no such job.
   absl::StatusOr<JobRecord> GetJob(const std::string& job_id) const;
+  // The newest result of each point (device, op, impl, params, dtype, n,
+  // timing), at most `limit` points, the most recently measured first:
+  // what fills /metrics when flopd starts.
+  absl::StatusOr<std::vector<v1::Result>> LatestPerPoint(int limit) const;
 
   StoreHealth Health() const;
   // Called (from the writing thread) whenever writes start or stop failing:

@@ -212,6 +212,37 @@ absl::StatusOr<ResultPage> ResultStore::ListResults(const ResultFilter& filter,
   return out;
 }
 
+absl::StatusOr<std::vector<v1::Result>> ResultStore::LatestPerPoint(int limit) const {
+  // max(id) per point walks the point index once; the bytes of the chosen
+  // ids only.
+  const std::string sql = absl::StrCat(
+      "SELECT r.id, b.result FROM (SELECT max(id) AS id FROM results GROUP BY device, op, impl, "
+      "params, dtype, n, timing ORDER BY id DESC LIMIT ",
+      std::max(limit, 0), ") r LEFT JOIN result_bytes b ON b.id = r.id ORDER BY r.id DESC");
+  absl::StatusOr<std::unique_ptr<sqlite::Database>> reader = TakeReader();
+  if (!reader.ok()) return reader.status();
+  std::vector<v1::Result> out;
+  absl::Status status = [&]() -> absl::Status {
+    absl::StatusOr<std::unique_ptr<sqlite::Statement>> stmt = (*reader)->Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    while (true) {
+      absl::StatusOr<bool> row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      const absl::string_view blob = (*stmt)->Blob(1);
+      v1::Result result;
+      if ((*stmt)->IsNull(1) ||
+          !result.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
+        return absl::DataLossError(absl::StrCat("stored result ", (*stmt)->Int(0), " is damaged"));
+      }
+      out.push_back(std::move(result));
+    }
+  }();
+  ReturnReader(*std::move(reader));
+  if (!status.ok()) return status;
+  return out;
+}
+
 absl::StatusOr<JobPage> ResultStore::ListJobs(const JobFilter& filter,
                                               const PageRequest& page) const {
   absl::StatusOr<int> size = EffectivePageSize(page.page_size);

@@ -199,9 +199,20 @@ std::unique_ptr<Daemon> Daemon::TryStart(const std::string& name,
     argv.push_back("--state-dir");
     argv.push_back(NextPath(name + ".state"));
   }
+  // HTTP on a free port of its own, unless the test says (or turns it off).
+  const bool http = std::none_of(extra_args.begin(), extra_args.end(), [](const std::string& arg) {
+    return arg == "--no-http";
+  });
+  if (http && std::none_of(extra_args.begin(), extra_args.end(), [](const std::string& arg) {
+        return arg.rfind("--http-listen", 0) == 0;
+      })) {
+    argv.push_back("--http-listen");
+    argv.push_back("127.0.0.1:0");
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   daemon->pid_ = Spawn(argv, out_path, daemon->log_path_);
   const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
+  const std::regex http_serving("http serving on http://127\\.0\\.0\\.1:([0-9]+)/");
   bool exited = false;
   WaitFor(
       [&] {
@@ -209,13 +220,17 @@ std::unique_ptr<Daemon> Daemon::TryStart(const std::string& name,
         const std::string out = ReadFile(out_path);
         if (std::regex_search(out, match, listening)) {
           daemon->port_ = std::stoi(match[1]);
-          return true;
+          if (!http) return true;
+          if (std::regex_search(out, match, http_serving)) {
+            daemon->http_port_ = std::stoi(match[1]);
+            return true;
+          }
         }
         exited = daemon->Wait(std::chrono::milliseconds(0)) != -1;
         return exited;
       },
       std::chrono::seconds(30));
-  if (daemon->port_ == 0) {
+  if (daemon->port_ == 0 || (http && daemon->http_port_ == 0)) {
     *error = (exited ? "" : "no port after 30 s: ") + ReadFile(daemon->log_path_);
     return nullptr;  // the destructor kills it if it is still running
   }
@@ -230,6 +245,8 @@ Daemon::~Daemon() {
 }
 
 std::string Daemon::address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+std::string Daemon::http_address() const { return "127.0.0.1:" + std::to_string(http_port_); }
 
 void Daemon::Signal(int signal_number) { kill(pid_, signal_number); }
 

@@ -41,7 +41,8 @@ class Daemon {
   // and waits until it prints the port it bound. Unless `probe_cuda`, passes
   // --no-cuda so tests behave the same on a GPU host. Unless `extra_args`
   // has --state-dir or --no-store, the daemon gets a fresh state directory
-  // of its own under TempDir(). Throws when flopd
+  // of its own under TempDir(); unless it has --http-listen or --no-http,
+  // HTTP on a free loopback port (waited for too). Throws when flopd
   // exits or prints no port within 30 s.
   static std::unique_ptr<Daemon> Start(const std::string& name,
                                        const std::vector<std::string>& extra_args = {},
@@ -55,6 +56,9 @@ class Daemon {
 
   int port() const { return port_; }
   std::string address() const;   // "127.0.0.1:PORT"
+  // Its HTTP listener, "127.0.0.1:PORT"; port 0 with --no-http.
+  std::string http_address() const;
+  int http_port() const { return http_port_; }
   const std::string& log_path() const { return log_path_; }  // its stderr
   pid_t pid() const { return pid_; }
   void Signal(int signal_number);
@@ -65,6 +69,7 @@ class Daemon {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  int http_port_ = 0;
   std::string log_path_;
 };
 

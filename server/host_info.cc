@@ -1,0 +1,59 @@
+#include "server/host_info.h"
+
+#include <chrono>
+
+#include "proto/wire/wire.h"
+
+namespace flopd {
+
+const char kFlopdVersion[] = FLOPD_VERSION;
+
+namespace {
+
+// How long a requested ceilings measurement is waited for (the device may
+// be busy with a job).
+constexpr std::chrono::milliseconds kCeilingsWait(30000);
+
+}  // namespace
+
+v1::HostInfo DescribeHost(Scheduler& scheduler, const HostIdentity& host,
+                          const HistoryApi* history, const v1::GetHostInfoRequest& request) {
+  v1::HostInfo info;
+  info.set_hostname(host.hostname);
+  info.set_flopd_version(kFlopdVersion);
+  info.set_started_unix_ms(host.started_unix_ms);
+  const bool measure = request.measure_ceilings() || request.remeasure_ceilings();
+  for (int slot = 0; slot < scheduler.device_count(); ++slot) {
+    const Device& device = scheduler.device(slot);
+    std::string health_detail;
+    const bool healthy = device.Healthy(&health_detail);
+    absl::StatusOr<DeviceCeilings> ceilings =
+        measure ? scheduler.MeasureCeilings(slot, request.remeasure_ceilings(), kCeilingsWait)
+                : scheduler.ceilings(slot);
+    if (absl::IsDeadlineExceeded(ceilings.status())) {
+      // Still report what was measured before, if anything.
+      absl::StatusOr<DeviceCeilings> cached = scheduler.ceilings(slot);
+      if (cached.ok()) ceilings = cached;
+    }
+    v1::DeviceInfo* device_info = info.add_devices();
+    *device_info = ToProto(device.Describe(), device.BytesAvailable(), healthy, health_detail,
+                           scheduler.pending_jobs(slot));
+    if (ceilings.ok()) {
+      *device_info->mutable_ceilings() = ToProto(*ceilings);
+    } else {
+      device_info->set_ceilings_status(
+          ceilings.status().code() == absl::StatusCode::kFailedPrecondition
+              ? std::string(ceilings.status().message())
+              : ceilings.status().ToString());
+    }
+  }
+  for (const std::string& reason : scheduler.unavailable()) info.add_unavailable(reason);
+  if (history != nullptr) {
+    *info.mutable_store() = ToProto(history->StoreState());
+  } else {
+    info.mutable_store()->set_state("off");
+  }
+  return info;
+}
+
+}  // namespace flopd
