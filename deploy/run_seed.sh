@@ -19,11 +19,12 @@ build/server/flopd --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --state-dir re
 flopd_pid=$!
 trap 'kill $flopd_pid 2>/dev/null; wait $flopd_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
-  grep -q "listening on" results/flopd.out 2>/dev/null && break
+  grep -q "http serving on" results/flopd.out 2>/dev/null && break
   kill -0 $flopd_pid 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.1
 done
 address=$(grep -o 'listening on [^ ]*' results/flopd.out | cut -d' ' -f3)
-echo "flopd is serving on $address (log: $log)" >&2
+dashboard=$(grep -o 'http serving on [^ ]*' results/flopd.out | cut -d' ' -f4)
+echo "flopd is serving on $address (log: $log); its dashboard, live while this runs: $dashboard" >&2
 
 build/client/flopctl run --host "$address" --op matvec,outer --out results/seed.jsonl "$@"

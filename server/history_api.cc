@@ -80,7 +80,10 @@ absl::StatusOr<v1::ListResultsResponse> HistoryApi::ListResults(
   absl::StatusOr<ResultPage> page = store_->ListResults(filter, PageOf(request));
   if (!page.ok()) return page.status();
   v1::ListResultsResponse response;
-  for (v1::Result& result : page->results) *response.add_results() = std::move(result);
+  for (v1::Result& result : page->results) {
+    if (request.omit_samples()) result.clear_sample_seconds();
+    *response.add_results() = std::move(result);
+  }
   response.set_next_page_token(page->next_page_token);
   return response;
 }

@@ -1,5 +1,7 @@
 #include "server/http/metrics.h"
 
+#include <charconv>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -38,18 +40,75 @@ Labels PointLabels(const ResultIndex& index) {
 
 }  // namespace
 
-// One point's gauges; `efficiency` is null while its latest result has no
-// roofline. `recency` is its entry in recency_.
+// The per-point families: name, help, and which value of a point.
+struct PointFamily {
+  const char* name;
+  const char* help;
+  double FlopdMetrics::PointSeries::*value;
+};
+
+// One point: its label set in the text format ("{device=\"cpu:0\",...}")
+// and the values of its latest result. `has_efficiency` is false while
+// that result has no roofline. `recency` is its entry in recency_.
 struct FlopdMetrics::PointSeries {
-  Labels labels;
-  Gauge* median = nullptr;
-  Gauge* flops = nullptr;
-  Gauge* bytes = nullptr;
-  Gauge* noise = nullptr;
-  Gauge* measured = nullptr;
-  Gauge* efficiency = nullptr;
+  std::string labels;
+  double median = 0;
+  double flops = 0;
+  double bytes = 0;
+  double noise = 0;
+  double measured = 0;
+  double efficiency = 0;
+  bool has_efficiency = false;
   std::list<std::string>::iterator recency;
 };
+
+namespace {
+
+constexpr PointFamily kPointFamilies[] = {
+    {"flopd_point_median_seconds",
+     "Latest median time of one execution of the point, seconds.",
+     &FlopdMetrics::PointSeries::median},
+    {"flopd_point_flops_per_second", "Latest FLOP rate of the point: its FLOPs / median time.",
+     &FlopdMetrics::PointSeries::flops},
+    {"flopd_point_bytes_per_second",
+     "Latest byte rate of the point: its minimum bytes / median time.",
+     &FlopdMetrics::PointSeries::bytes},
+    {"flopd_point_efficiency_ratio",
+     "Roofline floor / median time of the point's latest result (absent without ceilings).",
+     &FlopdMetrics::PointSeries::efficiency},
+    {"flopd_point_relative_noise_ratio",
+     "Half-width of the 95% confidence interval of the median / median.",
+     &FlopdMetrics::PointSeries::noise},
+    {"flopd_point_measured_timestamp_seconds",
+     "When the point's latest result was measured, Unix seconds.",
+     &FlopdMetrics::PointSeries::measured},
+};
+
+// A label value as the text format escapes it: backslash, quote, newline.
+void AppendEscaped(std::string* out, absl::string_view value) {
+  for (const char c : value) {
+    if (c == '\\') {
+      out->append("\\\\");
+    } else if (c == '"') {
+      out->append("\\\"");
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else {
+      out->push_back(c);
+    }
+  }
+}
+
+// The shortest text that reads back as the same double; NaN, +Inf, -Inf.
+void AppendValue(std::string* out, double value) {
+  if (std::isnan(value)) return out->append("NaN"), void();
+  if (std::isinf(value)) return out->append(value > 0 ? "+Inf" : "-Inf"), void();
+  char buffer[64];
+  const std::to_chars_result written = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  out->append(buffer, written.ptr);
+}
+
+}  // namespace
 
 FlopdMetrics::FlopdMetrics(const std::string& hostname, const std::string& version,
                            int max_points)
@@ -59,19 +118,6 @@ FlopdMetrics::FlopdMetrics(const std::string& hostname, const std::string& versi
   GaugeFamily(r, "flopd_build_info", "The flopd build; always 1.")
       ->Add({{"version", version}, {"hostname", hostname}})
       .Set(1);
-  point_median_ = GaugeFamily(r, "flopd_point_median_seconds",
-                              "Latest median time of one execution of the point, seconds.");
-  point_flops_ = GaugeFamily(r, "flopd_point_flops_per_second",
-                             "Latest FLOP rate of the point: its FLOPs / median time.");
-  point_bytes_ = GaugeFamily(r, "flopd_point_bytes_per_second",
-                             "Latest byte rate of the point: its minimum bytes / median time.");
-  point_efficiency_ = GaugeFamily(
-      r, "flopd_point_efficiency_ratio",
-      "Roofline floor / median time of the point's latest result (absent without ceilings).");
-  point_noise_ = GaugeFamily(r, "flopd_point_relative_noise_ratio",
-                             "Half-width of the 95% confidence interval of the median / median.");
-  point_measured_ = GaugeFamily(r, "flopd_point_measured_timestamp_seconds",
-                                "When the point's latest result was measured, Unix seconds.");
   results_ = CounterFamily(r, "flopd_results_total", "Results measured since flopd started.");
   verification_failures_ =
       CounterFamily(r, "flopd_verification_failures_total",
@@ -109,14 +155,11 @@ FlopdMetrics::~FlopdMetrics() = default;
 
 void FlopdMetrics::Record(const v1::Result& result, const ResultIndex& index) {
   results_->Add({{"device", index.device}}).Increment();
-  if (!index.verified) {
-    verification_failures_
-        ->Add({{"device", index.device},
-               {"op", index.op},
-               {"impl", index.impl},
-               {"dtype", index.dtype}})
-        .Increment();
-  }
+  // The series exists (at 0) from the kind's first result, so that
+  // increase() sees its first failure.
+  Counter& failures = verification_failures_->Add(
+      {{"device", index.device}, {"op", index.op}, {"impl", index.impl}, {"dtype", index.dtype}});
+  if (!index.verified) failures.Increment();
   UpdatePoint(result, index);
 }
 
@@ -134,44 +177,48 @@ void FlopdMetrics::UpdatePoint(const v1::Result& result, const ResultIndex& inde
   if (it == points_.end()) {
     if (static_cast<int>(points_.size()) >= max_points_) {
       // The least recently measured point leaves /metrics.
-      auto oldest = points_.find(recency_.front());
-      PointSeries& gone = *oldest->second;
-      point_median_->Remove(gone.median);
-      point_flops_->Remove(gone.flops);
-      point_bytes_->Remove(gone.bytes);
-      point_noise_->Remove(gone.noise);
-      point_measured_->Remove(gone.measured);
-      if (gone.efficiency != nullptr) point_efficiency_->Remove(gone.efficiency);
+      points_.erase(recency_.front());
       recency_.pop_front();
-      points_.erase(oldest);
       points_evicted_->Increment();
     }
     auto series = std::make_unique<PointSeries>();
-    series->labels = labels;
-    series->median = &point_median_->Add(labels);
-    series->flops = &point_flops_->Add(labels);
-    series->bytes = &point_bytes_->Add(labels);
-    series->noise = &point_noise_->Add(labels);
-    series->measured = &point_measured_->Add(labels);
+    series->labels = "{";
+    for (const auto& [name, value] : labels) {  // sorted by name, as prometheus-cpp writes them
+      if (series->labels.size() > 1) series->labels.push_back(',');
+      absl::StrAppend(&series->labels, name, "=\"");
+      AppendEscaped(&series->labels, value);
+      series->labels.push_back('"');
+    }
+    series->labels.push_back('}');
     series->recency = recency_.insert(recency_.end(), key);
     it = points_.emplace(key, std::move(series)).first;
   } else {
     recency_.splice(recency_.end(), recency_, it->second->recency);
   }
   PointSeries& series = *it->second;
-  series.median->Set(result.time().median());
-  series.flops->Set(result.gflops_per_s() * 1e9);
-  series.bytes->Set(result.gbytes_per_s() * 1e9);
-  series.noise->Set(result.relative_noise());
-  series.measured->Set(static_cast<double>(result.measured_unix_ms()) / 1000.0);
-  if (result.has_roofline()) {
-    if (series.efficiency == nullptr) series.efficiency = &point_efficiency_->Add(series.labels);
-    series.efficiency->Set(result.roofline().efficiency());
-  } else if (series.efficiency != nullptr) {
-    point_efficiency_->Remove(series.efficiency);
-    series.efficiency = nullptr;
-  }
+  series.median = result.time().median();
+  series.flops = result.gflops_per_s() * 1e9;
+  series.bytes = result.gbytes_per_s() * 1e9;
+  series.noise = result.relative_noise();
+  series.measured = static_cast<double>(result.measured_unix_ms()) / 1000.0;
+  series.has_efficiency = result.has_roofline();
+  series.efficiency = result.roofline().efficiency();
   points_gauge_->Set(static_cast<double>(points_.size()));
+}
+
+void FlopdMetrics::AppendPointFamilies(std::string* out) const {
+  for (const PointFamily& family : kPointFamilies) {
+    const bool efficiency = family.value == &PointSeries::efficiency;
+    absl::StrAppend(out, "# HELP ", family.name, " ", family.help, "\n# TYPE ", family.name,
+                    " gauge\n");
+    for (const std::string& key : recency_) {
+      const PointSeries& series = *points_.at(key);
+      if (efficiency && !series.has_efficiency) continue;
+      absl::StrAppend(out, family.name, series.labels, " ");
+      AppendValue(out, series.*family.value);
+      out->push_back('\n');
+    }
+  }
 }
 
 void FlopdMetrics::OnJobAccepted(const Job&, const JobEvent&) {}
@@ -210,11 +257,13 @@ void FlopdMetrics::RefreshScrapeGauges(const Scheduler& scheduler, const StoreHe
 }
 
 std::string FlopdMetrics::Render(const Scheduler& scheduler, const StoreHealth& store) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    RefreshScrapeGauges(scheduler, store);
-  }
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::lock_guard<std::mutex> lock(mu_);
+  RefreshScrapeGauges(scheduler, store);
+  std::string out = prometheus::TextSerializer().Serialize(registry_->Collect());
+  out.reserve(last_size_ + last_size_ / 8);  // grown once, not doubled along the way
+  AppendPointFamilies(&out);
+  last_size_ = out.size();
+  return out;
 }
 
 int FlopdMetrics::points() const {

@@ -38,6 +38,7 @@ const state = {
   rows: [],                // records for the results table (sorted, trimmed when rendered)
   seen: new Set(),         // identities of the records received (replay overlap)
   lastMeasuredMs: 0,       // newest measured_unix_ms received
+  received: 0,             // results taken (history and live, duplicates not counted)
   activeJobs: [],
   recentJobs: [],
   jobsLoaded: false,
@@ -299,6 +300,7 @@ function ingest(result, live) {
   const id = identity(r);
   if (state.seen.has(id)) return false;
   state.seen.add(id);
+  state.received++;
   if (state.seen.size > SEEN_MAX) {
     // Forget the oldest half; a resumed watch only replays the last seconds.
     let drop = SEEN_MAX / 2;
@@ -358,13 +360,19 @@ async function pollHost() {
     if (!usable) {
       setNotice('store', `History is ${store.state === 'off' ? 'off' : 'unavailable'} on this host` +
         `${store.detail ? ` (${store.detail})` : ''}: jobs, results and figures need flopd's store.`);
+    } else if (store.state === 'degraded') {
+      setNotice('store', `The store is degraded${store.detail ? ` (${store.detail})` : ''}: ` +
+        `${Number(store.results_not_stored).toLocaleString()} results measured but not stored.`);
     } else {
       setNotice('store', null);
     }
     const first = state.storeUsable === null;
     state.storeUsable = usable;
     if (first) start();
-    if (restarted) setNotice('restart', `flopd restarted at ${fmtTime(Number(host.started_unix_ms))}.`);
+    if (restarted) {
+      setNotice('restart', `flopd restarted at ${fmtTime(Number(host.started_unix_ms))}.`);
+      setTimeout(() => setNotice('restart', null), 60000);
+    }
     // The roofline draws the devices' ceilings: redraw when they change.
     const ceilings = JSON.stringify((host.devices || []).map((d) => [d.id, d.ceilings || null]));
     if (ceilings !== state.ceilingsSeen) { state.ceilingsSeen = ceilings; scheduleRender('figures'); }
@@ -399,18 +407,25 @@ function renderHost() {
   replace($('unavailable'), unavailable.length === 0 ? null :
     h('p', { class: 'unavailable' }, 'Not offered: ', unavailable.join('; ')));
 
+  const open = store.state === 'ok' || store.state === 'degraded';
   const rows = [
     ['state', badge(store.state || 'unknown')],
     store.state !== 'ok' && store.detail ? ['detail', store.detail] : null,
+    ...(open ? storeFacts(store) : []),
+    store.path ? ['file', h('code', null, store.path)] : null,
+  ].filter(Boolean);
+  replace($('store'), h('dl', { class: 'facts', 'data-role': 'store' },
+    rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)])));
+}
+
+function storeFacts(store) {
+  return [
     ['results', Number(store.results).toLocaleString()],
     ['jobs', Number(store.jobs).toLocaleString()],
     ['on disk', fmtBytes(Number(store.bytes))],
     ['retention', store.retention || '–'],
     Number(store.results_not_stored) > 0 ? ['not stored', `${store.results_not_stored} results (writes failed)`] : null,
-    store.path ? ['file', h('code', null, store.path)] : null,
-  ].filter(Boolean);
-  replace($('store'), h('dl', { class: 'facts', 'data-role': 'store' },
-    rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)])));
+  ];
 }
 
 function badge(text) {
@@ -470,6 +485,7 @@ function renderJobs() {
     const msg = h('p', { class: 'empty' }, 'Jobs are kept in the store, which is not available on this host.');
     replace($('jobs-active'), msg);
     replace($('jobs-recent'));
+    $('jobs-recent-title').hidden = true;
     return;
   }
   if (!state.jobsLoaded) return;
@@ -507,7 +523,7 @@ function jobRow(j, active) {
   ];
   if (active) {
     const frac = total > 0 ? measured / total : 0;
-    return h('tr', { 'data-job-id': j.job_id, 'data-state': j.state }, common,
+    return h('tr', { 'data-job-id': j.job_id, 'data-run': j.run_id || null, 'data-state': j.state }, common,
       h('td', { class: 'progress-cell' },
         h('span', { class: 'progress', title: `${measured} of ${total} points` },
           h('span', { class: 'bar', style: `width:${(100 * frac).toFixed(1)}%` })),
@@ -518,7 +534,7 @@ function jobRow(j, active) {
   }
   const status = j.status_code
     ? `${j.status_code}${j.status_message ? `: ${j.status_message}` : ''}` : '';
-  return h('tr', { 'data-job-id': j.job_id, 'data-state': j.state }, common,
+  return h('tr', { 'data-job-id': j.job_id, 'data-run': j.run_id || null, 'data-state': j.state }, common,
     h('td', { class: 'num' }, `${measured}/${total}`, failed > 0 ? h('span', { class: 'bad' }, ` (${failed} failed)`) : null),
     h('td', null, fmtTime(created)),
     h('td', { class: 'num' }, ended && started ? fmtDuration(ended - started) : '–'),
@@ -638,7 +654,11 @@ function renderResults() {
 }
 
 function resultRow(r) {
-  return h('tr', { 'data-role': 'result-row', 'data-live': r.live ? '1' : null, class: r.live ? 'live' : null,
+  // Live rows keep a marker; only their first drawing flashes.
+  const cls = r.live ? (r.drawn ? 'live' : 'live fresh') : null;
+  r.drawn = true;
+  return h('tr', { 'data-role': 'result-row', 'data-live': r.live ? '1' : null, 'data-run': r.run || null,
+                   'data-job': r.job, class: cls,
                    title: `job ${r.job}${r.run ? `, run ${r.run}` : ''}; ${r.samples} samples, stopped: ${r.stop}${r.warnings ? `; ${r.warnings} warning(s)` : ''}` },
     h('td', null, fmtTime(r.ms)),
     h('td', null, r.device),
@@ -751,10 +771,12 @@ function timeTickLabel(v, step) {
 // Draws one plot into `el`:
 //   spec.x / spec.y: {type: 'log'|'linear'|'time', label, format(v), zero}
 //   spec.series: [{key, label, color, dash, marker, points: [{x, y, lo, hi, title, data}], band}]
-//   spec.lines: [{from: [x, y], to: [x, y], color, dash, label, role}] (reference lines, ceilings)
+//   spec.lines: [{from: [x, y], to: [x, y], color, dash, label, labelAt: 'end'|'start'|'along'|'none',
+//                 role, fit}] (reference lines, ceilings; fit: false = the axes need not include them)
 //   spec.extent: extra {x: [...], y: [...]} values the axes must include
-//   spec.onPick(series, point): a click on a line or a marker
-// SVG elements carry data-role="series" | "point" | "line" for tests and styling.
+//   spec.onPick(series, point): a click on a line or a marker (point null for the line)
+// Returns the <svg>. Its elements carry data-role: "series" (a series' group), "point" (a marker, or
+// the series' pointRole), and each line's role ("ceiling", "reference"): what tests look for.
 function drawPlot(el, spec) {
   const xs = [];
   const ys = [];
@@ -783,8 +805,7 @@ function drawPlot(el, spec) {
   const yfmt = spec.y.format || sig;
   for (const t of X.ticks) {
     const px = X.map(t.v);
-    if (t.major) grid.append(s('line', { x1: px, x2: px, y1, y2: y0, class: t.label ? 'major' : 'minor' }));
-    else grid.append(s('line', { x1: px, x2: px, y1, y2: y0, class: 'minor' }));
+    grid.append(s('line', { x1: px, x2: px, y1, y2: y0, class: t.major && t.label ? 'major' : 'minor' }));
     axes.append(s('line', { x1: px, x2: px, y1: y0, y2: y0 + (t.major ? 5 : 3), class: 'tick' }));
     if (t.label) axes.append(s('text', { x: px, y: y0 + 17, 'text-anchor': 'middle', class: 'tick-label' }, xfmt(t.v)));
   }
@@ -808,7 +829,14 @@ function drawPlot(el, spec) {
     plot.append(s('line', { x1: a[0], y1: a[1], x2: b[0], y2: b[1], stroke: l.color || '#888',
                             'stroke-dasharray': l.dash || null, class: 'ref-line', 'data-role': l.role || 'line' },
       s('title', null, l.label || '')));
-    if (l.label && l.labelAt !== 'none') {
+    if (l.label && l.labelAt === 'along') {
+      // Along a sloped line, rotated with it, ending just before its right end (a roofline's ridge).
+      const px = Math.max(Math.min(x1 - 4, b[0] - 14), a[0]);
+      const py = a[1] + ((px - a[0]) / (b[0] - a[0] || 1)) * (b[1] - a[1]);
+      const angle = (Math.atan2(b[1] - a[1], b[0] - a[0]) * 180) / Math.PI;
+      plot.append(s('text', { x: px, y: py - 5, 'text-anchor': 'end', class: 'ref-label', fill: l.color || '#666',
+                              transform: `rotate(${angle.toFixed(1)} ${px.toFixed(1)} ${py.toFixed(1)})` }, l.label));
+    } else if (l.label && l.labelAt !== 'none') {
       const at = l.labelAt === 'start' ? a : b;
       const anchor = l.labelAt === 'start' ? 'start' : 'end';
       const lx = Math.min(Math.max(at[0] + (anchor === 'end' ? -4 : 4), x0 + 4), x1 - 4);
@@ -926,7 +954,17 @@ function renderFigures() {
   }
   const style = styleMaps();
   const series = currentSeries();
+  // The legends are redrawn: a highlight from hovering the old one would stick.
+  for (const el of targets) el.closest('.card').classList.remove('highlighting');
   renderRuntime($('runtime-plot'), series, style);
+  if (state.historyTruncated) {
+    // Results carry their raw samples, so pages are short: say what the figures leave out.
+    const stored = state.host && state.host.store ? Number(state.host.store.results) : NaN;
+    $('runtime-plot').append(h('p', { class: 'note', 'data-role': 'truncated' },
+      `Drawn from the newest ${state.received.toLocaleString()} results` +
+      `${Number.isFinite(stored) ? ` of ${stored.toLocaleString()} stored` : ''}` +
+      ` (the first ${HISTORY_MAX_PAGES} pages of history); older points are not shown.`));
+  }
   renderRatio($('ratio-plot'), series, style);
   renderRoofline($('roofline-plot'), style);
 }
@@ -937,10 +975,12 @@ function pointTitle(r) {
     `\nnoise ${fmtPercent(r.noise)} · ${r.verified ? 'verified' : 'FAILED verification'} · ${fmtTime(r.ms)}`;
 }
 
+// A click on a marker picks its point; on a line or legend entry, the series at the N
+// shown now (when it has it), else at its largest N.
 function pick(se, p) {
-  const r = se.records[0];
+  const r = p ? p.data : se.records[0];
   const ns = se.records.map((x) => x.n);
-  let n = p ? p.data.n : (state.selection && ns.includes(state.selection.n) ? state.selection.n : Math.max(...ns));
+  const n = p ? r.n : (state.selection && ns.includes(state.selection.n) ? state.selection.n : Math.max(...ns));
   select({ device: r.device, op: r.op, impl: r.impl, params: r.params, dtype: r.dtype, timing: r.timing, n });
 }
 
@@ -1037,8 +1077,8 @@ function renderRoofline(el, style) {
     xmin = Math.min(xmin, ...ridges.map((r) => r / 30));
     xmax = Math.max(xmax, ...ridges.map((r) => r * 3));
     const ridgeTop = peaks.length ? Math.max(...ridges) : xmax;
-    lines.push({ from: [xmin / 10, (bw * xmin) / 10 / 1e9], to: [ridgeTop, (bw * ridgeTop) / 1e9], color,
-                 label: `${tag}${sig(bw / 1e9)} GB/s`, labelAt: 'none', role: 'ceiling', fit: false });
+    lines.push({ from: [xmin, (bw * xmin) / 1e9], to: [ridgeTop, (bw * ridgeTop) / 1e9], color,
+                 label: `${tag}memory ${sig(bw / 1e9)} GB/s`, labelAt: 'along', role: 'ceiling', fit: false });
     extentY.push((bw * xmin) / 1e9);
     for (const [dt, p] of peaks) {
       lines.push({ from: [p / bw, p / 1e9], to: [xmax * 10, p / 1e9], color, dash: dt === 'f32' ? null : '7 4',
@@ -1046,10 +1086,6 @@ function renderRoofline(el, style) {
       extentY.push(p / 1e9);
     }
     if (!peaks.length) extentY.push((bw * xmax) / 1e9);
-    // The bandwidth label sits along the slope, left of the lowest ridge.
-    const at = Math.max(xmin * 1.5, Math.min(...ridges, xmax) / 12);
-    lines.push({ from: [at, (bw * at) / 1e9], to: [at, (bw * at) / 1e9], color, label: `${tag}${sig(bw / 1e9)} GB/s`,
-                 labelAt: 'start', role: 'ceiling-label', fit: false });
   });
   const plot = drawPlot(el, {
     title: 'roofline',
@@ -1112,10 +1148,11 @@ async function loadSelection() {
   const seq = ++state.selectionSeq;
   const records = [];
   try {
-    // params travel only when set: an op without params has none to filter on.
+    // Newest first, so a point with more history than the page cap shows its latest results.
+    // params travel only when set (query() drops ''); timing has no filter: both checked here.
     const params = { device: sel.device, op: sel.op, impl: sel.impl, params: sel.params, dtype: sel.dtype,
-                     min_n: sel.n, max_n: sel.n, page_size: HISTORY_PAGE_SIZE };
-    await getPages('api/v1/results', params, 'results', POINT_HISTORY_MAX_PAGES, (results) => {
+                     min_n: sel.n, max_n: sel.n, newest_first: true, page_size: HISTORY_PAGE_SIZE };
+    records.truncated = await getPages('api/v1/results', params, 'results', POINT_HISTORY_MAX_PAGES, (results) => {
       for (const res of results) {
         const r = toRecord(res);
         if (r.timing === sel.timing && r.params === sel.params) records.push(r);
@@ -1198,7 +1235,8 @@ function renderHistory() {
   const prev = recs.length > 1 ? recs[recs.length - 2] : null;
   const change = prev ? last.median / prev.median - 1 : NaN;
   replace(title, h('strong', null, name), ' — ',
-    `${recs.length} result${recs.length === 1 ? '' : 's'}, latest ${fmtSeconds(last.median)} at ${fmtTime(last.ms)}`,
+    `${recs.truncated ? 'the newest ' : ''}${recs.length} result${recs.length === 1 ? '' : 's'}, ` +
+    `latest ${fmtSeconds(last.median)} at ${fmtTime(last.ms)}`,
     prev ? h('span', { class: Math.abs(change) > 0.1 ? 'bad' : 'muted' },
              ` (${change >= 0 ? '+' : ''}${sig(100 * change, 2)}% vs the one before)`) : null);
   const style = styleMaps();
