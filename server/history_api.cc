@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/job_record.h"
+#include "common/sanitize.h"
 #include "proto/wire/wire.h"
 #include "server/log.h"
 
@@ -14,7 +15,7 @@ absl::Status CheckJobId(const std::string& job_id) {
   if (job_id.empty()) return absl::InvalidArgumentError("job_id: empty; give a job id");
   if (!IsJobId(job_id)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "job_id: '", job_id,
+        "job_id: '", Sanitized(job_id, kQuotedValueBytes),
         "' is not a job id; expected one like j-01hv3k7q2m-x7k2pq (JobAccepted.job_id)"));
   }
   return absl::OkStatus();
@@ -103,7 +104,7 @@ absl::StatusOr<v1::JobInfo> HistoryApi::CancelJob(const v1::CancelJobRequest& re
     }
     return job.status();
   }
-  LogLine(absl::StrCat((*job)->id(), ": cancel requested by ", peer));
+  LogLine(absl::StrCat((*job)->id(), ": cancel requested by ", Sanitized(peer, kLogFieldBytes)));
   (*job)->WaitEnded(kCancelWait);
   return ToProto((*job)->record(), hostname_);
 }
@@ -147,6 +148,7 @@ absl::Status HistoryApi::WatchResults(const v1::WatchResultsRequest& request,
       for (size_t i = 0; i < stored->results.size(); ++i) {
         v1::WatchEvent event;
         *event.mutable_result() = std::move(stored->results[i]);
+        if (request.omit_samples()) event.mutable_result()->clear_sample_seconds();
         if (stopped() || !send(event)) return gone;
         replayed_up_to = stored->ids[i];
         ++replayed;
@@ -176,6 +178,7 @@ absl::Status HistoryApi::WatchResults(const v1::WatchResultsRequest& request,
     if (next.id != 0 && next.id <= replayed_up_to) continue;  // already replayed
     v1::WatchEvent event;
     *event.mutable_result() = *next.result;
+    if (request.omit_samples()) event.mutable_result()->clear_sample_seconds();
     if (!send(event)) return gone;
   }
 }

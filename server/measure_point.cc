@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -22,6 +23,29 @@ constexpr int kMinWarmupRuns = 2;
 constexpr double kMinWarmupSeconds = 0.005;
 constexpr double kMaxWarmupSeconds = 1.0;
 constexpr int64_t kMaxAutoIterations = 1000000;
+
+// One sample of `iterations` executions, in slices of at most about
+// kMaxSliceSeconds of wall time each (from `wall_per_execution`, the
+// warm-up's estimate), with a look at `cancelled` between slices: however
+// many iterations a sample has, a cancel, a deadline or SIGTERM stops it
+// within a slice (or one execution, when one is longer). A sample short
+// enough is one TimeBatch, as before; a sliced sample's time is the sum of
+// its slices' device-timed times (the device's per-call overhead, microseconds
+// on a slice of a quarter second, is the only difference).
+absl::StatusOr<double> TimeSample(PreparedPoint& prepared, int64_t iterations,
+                                  double wall_per_execution, const std::atomic<bool>& cancelled) {
+  const int64_t slice = std::clamp<int64_t>(
+      static_cast<int64_t>(kMaxSliceSeconds / std::max(wall_per_execution, 1e-12)), 1,
+      iterations);
+  double seconds = 0;
+  for (int64_t done = 0; done < iterations; done += slice) {
+    if (done > 0 && cancelled.load()) return absl::CancelledError("job cancelled");
+    absl::StatusOr<double> part = prepared.TimeBatch(std::min(slice, iterations - done));
+    if (!part.ok()) return part.status();
+    seconds += *part;
+  }
+  return seconds;
+}
 
 std::string GiB(int64_t bytes) { return absl::StrFormat("%.2f GiB", bytes / 1073741824.0); }
 
@@ -58,14 +82,20 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
     outcome.warnings.push_back(absl::StrCat("verification FAILED: ", verification->detail));
   }
 
-  // Warm-up, which also estimates one execution's time.
-  double per_execution = 0;
+  // Warm-up, which also estimates one execution's time (as the device times
+  // it, and in wall time, flushes of cold mode included): the fastest run of
+  // each, so that one run stretched by a busy machine (preempted, interrupted)
+  // does not shrink every sample to a single execution.
+  double per_execution = std::numeric_limits<double>::infinity();
+  double wall_per_execution = std::numeric_limits<double>::infinity();
   const Clock::time_point warmup_start = Clock::now();
   for (int run = 0;; ++run) {
     if (cancelled.load()) return absl::CancelledError("job cancelled");
+    const Clock::time_point run_start = Clock::now();
     absl::StatusOr<double> seconds = (*prepared)->TimeBatch(1);
     if (!seconds.ok()) return seconds.status();
-    per_execution = *seconds;
+    per_execution = std::min(per_execution, *seconds);
+    wall_per_execution = std::min(wall_per_execution, std::max(*seconds, SecondsSince(run_start)));
     const double elapsed = SecondsSince(warmup_start);
     if ((run + 1 >= kMinWarmupRuns && elapsed >= kMinWarmupSeconds) ||
         elapsed >= kMaxWarmupSeconds) {
@@ -84,7 +114,8 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
   StopReason reason = StopReason::kContinue;
   while (reason == StopReason::kContinue) {
     if (cancelled.load()) return absl::CancelledError("job cancelled");
-    absl::StatusOr<double> seconds = (*prepared)->TimeBatch(iterations);
+    absl::StatusOr<double> seconds =
+        TimeSample(**prepared, iterations, wall_per_execution, cancelled);
     if (!seconds.ok()) return seconds.status();
     outcome.samples.push_back(*seconds / static_cast<double>(iterations));
     reason = CheckStop(settings, outcome.samples, SecondsSince(sampling_start));

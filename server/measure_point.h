@@ -24,9 +24,16 @@
 
 namespace flopd {
 
+// The longest stretch of work MeasurePoint runs without looking at its
+// `cancelled` flag: a sample longer than this is timed in slices (one
+// execution at least), so cancelling, a deadline or SIGTERM stops any point
+// within about this long (or one execution of the op, when one is longer).
+inline constexpr double kMaxSliceSeconds = 0.25;
+
 // Measures one point on `device` and, when `ceilings` is given, places it on
 // the device's roofline. Returns CANCELLED as soon as `cancelled` is seen set
-// (checked between samples), RESOURCE_EXHAUSTED when the point no longer
+// (checked between samples and between a long sample's slices: see
+// kMaxSliceSeconds), RESOURCE_EXHAUSTED when the point no longer
 // fits the device (checked here, once, before anything is allocated), and
 // the backend's error otherwise. A point whose verification fails is still
 // measured and returned (verification.passed is false), so the caller can

@@ -122,6 +122,49 @@ TEST(MeasurePoint, CancelledBeforeSamplingReturnsCancelled) {
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kCancelled);
 }
 
+TEST(MeasurePoint, ALongSampleIsTimedInSlicesAndItsTimeIsTheirSum) {
+  // 0.1 s an execution (as the device reports it): slices of
+  // kMaxSliceSeconds / 0.1 s = 2 executions; 7 iterations = 2 + 2 + 2 + 1.
+  FakeDeviceOptions options;
+  options.seconds_per_execution = [](const PointSpec&) { return 0.1; };
+  options.wall_seconds_per_batch = 0.003;  // two warm-up runs pass kMinWarmupSeconds
+  FakeDevice device(options);
+  std::atomic<bool> cancelled{false};
+  MeasureSettings settings = Quick();
+  settings.fixed_samples = 2;
+  settings.iterations_per_sample = 7;
+  const int64_t batches_before = device.batches_timed();
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(
+      device, Point("matvec", "gemv", {}, DType::kF64, 200), settings, nullptr, cancelled);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(outcome->samples.size(), 2u);
+  for (double sample : outcome->samples) EXPECT_DOUBLE_EQ(sample, 0.1);
+  // Warm-up: 2 single executions (0.2 s reported >= the minimum); then 4
+  // slices per sample.
+  EXPECT_EQ(device.batches_timed() - batches_before, 2 + 2 * 4);
+}
+
+TEST(MeasurePoint, CancelStopsAHugeSampleWithinASlice) {
+  // One sample of 1,000,000 executions of 0.1 s (a day of work): a cancel
+  // during it ends the point after the slice in flight.
+  FakeDeviceOptions options;
+  options.seconds_per_execution = [](const PointSpec&) { return 0.1; };
+  options.wall_seconds_per_batch = 0.003;  // two warm-up runs, then the sample
+  std::atomic<bool> cancelled{false};
+  std::atomic<int> calls{0};
+  options.on_time_batch = [&](const PointSpec&) {
+    if (++calls == 10) cancelled.store(true);
+  };
+  FakeDevice device(options);
+  MeasureSettings settings = Quick();
+  settings.fixed_samples = 1;
+  settings.iterations_per_sample = 1000000;
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(
+      device, Point("matvec", "gemv", {}, DType::kF64, 200), settings, nullptr, cancelled);
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kCancelled) << outcome.status();
+  EXPECT_EQ(calls.load(), 10);
+}
+
 TEST(MeasurePoint, TooLargeForTheMemoryLimitIsResourceExhaustedBeforePrepare) {
   FakeDeviceOptions options;
   options.bytes_available = 1 << 20;

@@ -557,7 +557,7 @@ async function loadHistory() {
   setLive('loading', 'loading history…');
   try {
     state.historyTruncated = await getPages(
-      'api/v1/results', { newest_first: true, page_size: HISTORY_PAGE_SIZE }, 'results',
+      'api/v1/results', { newest_first: true, page_size: HISTORY_PAGE_SIZE, omit_samples: true }, 'results',
       HISTORY_MAX_PAGES, (results) => {
         for (const r of results) ingest(r, false);
         scheduleRender('figures', 'results', 'picker');
@@ -596,7 +596,7 @@ function connectWatch() {
   if (watch) watch.close();
   let since = state.lastMeasuredMs ? state.lastMeasuredMs - RESUME_OVERLAP_MS : 0;
   if (!since && state.host) since = Number(state.host.started_unix_ms) || 0;
-  const es = new EventSource(`api/v1/watch${query({ since_unix_ms: since > 0 ? since : '' })}`);
+  const es = new EventSource(`api/v1/watch${query({ since_unix_ms: since > 0 ? since : '', omit_samples: true })}`);
   watch = es;
   setLive('loading', since ? 'catching up…' : 'connecting…');
   es.addEventListener('result', (ev) => {
@@ -1151,7 +1151,8 @@ async function loadSelection() {
     // Newest first, so a point with more history than the page cap shows its latest results.
     // params travel only when set (query() drops ''); timing has no filter: both checked here.
     const params = { device: sel.device, op: sel.op, impl: sel.impl, params: sel.params, dtype: sel.dtype,
-                     min_n: sel.n, max_n: sel.n, newest_first: true, page_size: HISTORY_PAGE_SIZE };
+                     min_n: sel.n, max_n: sel.n, newest_first: true, page_size: HISTORY_PAGE_SIZE,
+                     omit_samples: true };
     records.truncated = await getPages('api/v1/results', params, 'results', POINT_HISTORY_MAX_PAGES, (results) => {
       for (const res of results) {
         const r = toRecord(res);
