@@ -24,6 +24,7 @@
 #include "client/commands.h"
 #include "client/history_command.h"
 #include "client/host_client.h"
+#include "client/output_file.h"
 #include "client/result_format.h"
 #include "client/result_sink.h"
 #include "common/command_line.h"
@@ -82,7 +83,11 @@ std::vector<FlagSpec> FilterFlags(bool with_until) {
 absl::StatusOr<std::vector<std::string>> Hosts(const ParsedFlags& flags) {
   std::vector<std::string> hosts = SplitList(flags.Get("host", "127.0.0.1"));
   if (hosts.empty()) return absl::InvalidArgumentError("host: no host given; expected H[,H...]");
-  for (std::string& host : hosts) host = WithDefaultPort(host);
+  for (std::string& host : hosts) {
+    absl::StatusOr<std::string> address = DialAddress(host);
+    if (!address.ok()) return address.status();
+    host = *std::move(address);
+  }
   return hosts;
 }
 
@@ -431,34 +436,51 @@ int HistoryCommand(const std::vector<std::string>& args) {
         << "\nexit status: 0 ok; 1 a host failed; 2 bad command line\n";
     return 0;
   }
-  std::unique_ptr<ResultSink> out_file;
+  // The --out file is written once everything is fetched (an interrupted
+  // fetch leaves nothing behind); a path it could not be written to is
+  // refused before anything is asked.
   if (!plan->out_path.empty()) {
-    absl::StatusOr<std::unique_ptr<ResultSink>> opened = OpenResultFile(plan->out_path);
-    if (!opened.ok()) return UsageError(absl::StrCat("--out: ", opened.status().message()));
-    out_file = *std::move(opened);
+    if (absl::Status st = CheckReplaceable(plan->out_path); !st.ok()) {
+      return UsageError(absl::StrCat("--out: ", st.message()));
+    }
   }
   std::vector<HostResults> fetched(plan->hosts.size());
   ForEachHost(plan->hosts,
               [&](const std::string& host, size_t i) { fetched[i] = FetchResults(*plan, host); });
 
+  std::unique_ptr<ResultFile> out_file;
+  std::string out_file_error;
+  if (!plan->out_path.empty()) {
+    absl::StatusOr<std::unique_ptr<ResultFile>> opened = OpenResultFile(plan->out_path);
+    if (opened.ok()) {
+      out_file = *std::move(opened);
+    } else {
+      out_file_error = absl::StrCat("--out: ", opened.status().message());
+    }
+  }
   std::unique_ptr<ResultSink> out = NewResultSink(plan->format, &std::cout, plan->hosts);
   if (out_file) out_file->Begin();
   out->Begin();
-  size_t total = 0;
+  bool any_failed = false;
   for (const HostResults& host : fetched) {
     for (const v1::Result& r : host.results) {
       if (out_file) out_file->Add(r);
       out->Add(r);
     }
-    total += host.results.size();
+    any_failed = any_failed || !host.status.ok();
   }
   out->End();
   std::cout << std::flush;
+  bool out_failed = false;
   if (out_file) {
-    out_file->End();
-    std::cerr << "flopctl: wrote " << total << " results to " << plan->out_path << "\n";
+    std::cerr << "flopctl: " << out_file->Close(any_failed) << "\n";
+    out_failed = !out_file->status().ok();
+  } else if (!out_file_error.empty()) {
+    std::cerr << "flopctl: " << out_file_error << "\n";
+    out_failed = true;
   }
-  return ReportFetches(plan->hosts, fetched, plan->limit, "results");
+  const int status = ReportFetches(plan->hosts, fetched, plan->limit, "results");
+  return out_failed ? 1 : status;
 }
 
 int JobsCommand(const std::vector<std::string>& args) {
@@ -546,9 +568,9 @@ int WatchCommand(const std::vector<std::string>& args) {
            "command line\n";
     return 0;
   }
-  std::unique_ptr<ResultSink> out_file;
+  std::unique_ptr<ResultFile> out_file;
   if (!plan->out_path.empty()) {
-    absl::StatusOr<std::unique_ptr<ResultSink>> opened = OpenResultFile(plan->out_path);
+    absl::StatusOr<std::unique_ptr<ResultFile>> opened = OpenResultFile(plan->out_path);
     if (!opened.ok()) return UsageError(absl::StrCat("--out: ", opened.status().message()));
     out_file = *std::move(opened);
     out_file->Begin();
@@ -612,15 +634,19 @@ int WatchCommand(const std::vector<std::string>& args) {
   (void)!write(g_watch_pipe[1], &done, 1);  // releases the waiter when no signal came
   waiter.join();
   if (stdout_sink) stdout_sink->End();
-  if (out_file) out_file->End();
   int failed = 0;
+  for (size_t i = 0; i < statuses.size(); ++i) failed += !statuses[i].ok();
+  if (out_file) {
+    std::cerr << "flopctl: " << out_file->Close(failed > 0) << "\n";
+    if (!out_file->status().ok()) ++failed;
+  }
   for (size_t i = 0; i < statuses.size(); ++i) {
     if (statuses[i].ok() && interrupted) continue;
     std::cerr << "flopctl: "
               << (statuses[i].ok() ? absl::StrCat(plan->hosts[i], ": the watch ended")
                                    : Failure(plan->hosts[i], statuses[i]))
               << "\n";
-    ++failed;
+    if (statuses[i].ok()) ++failed;
   }
   return failed ? 1 : 0;
 }

@@ -4,6 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/address.h"
+#include "common/sanitize.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "proto/wire/wire.h"
@@ -35,6 +37,18 @@ std::string WithDefaultPort(const std::string& host) {
   return host;
 }
 
+absl::StatusOr<std::string> DialAddress(const std::string& host) {
+  std::string address = WithDefaultPort(host);
+  absl::StatusOr<HostPort> parsed = ParseHostPort(address);
+  if (!parsed.ok() || parsed->port == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--host: '", Sanitized(host, kQuotedValueBytes),
+                     "' is not allowed; allowed: HOST, HOST:PORT, [IPV6] or [IPV6]:PORT with "
+                     "PORT 1..65535"));
+  }
+  return address;
+}
+
 HostClient::HostClient(const std::string& address)
     : address_(WithDefaultPort(address)),
       channel_(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials())),
@@ -60,7 +74,13 @@ absl::Status HostClient::Convert(const grpc::Status& grpc_status, bool got_any_e
 
 absl::Status HostClient::Run(const v1::RunRequest& request,
                              const std::function<void(const v1::RunEvent&)>& on_event) {
+  const absl::Status interrupted = absl::CancelledError("interrupted");
   grpc::ClientContext context;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stream_cancelled_) return interrupted;
+    stream_context_ = &context;
+  }
   std::unique_ptr<grpc::ClientReader<v1::RunEvent>> reader = stub_->Run(&context, request);
   v1::RunEvent event;
   bool got_any_event = false;
@@ -68,7 +88,15 @@ absl::Status HostClient::Run(const v1::RunRequest& request,
     got_any_event = true;
     on_event(event);
   }
-  return Convert(reader->Finish(), got_any_event);
+  const grpc::Status status = reader->Finish();
+  bool cancelled;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stream_context_ = nullptr;
+    cancelled = stream_cancelled_;
+  }
+  if (cancelled && status.error_code() == grpc::StatusCode::CANCELLED) return interrupted;
+  return Convert(status, got_any_event);
 }
 
 absl::StatusOr<v1::ListOpsResponse> HostClient::ListOps() {

@@ -22,6 +22,13 @@ inline constexpr int kDefaultPort = 50051;
 // "gpu01" -> "gpu01:50051"; "[::1]" -> "[::1]:50051"; "h:123" unchanged.
 std::string WithDefaultPort(const std::string& host);
 
+// A --host value as flopctl dials it: WithDefaultPort(host), checked with
+// the parser flopd's --listen uses (common/address.h). INVALID_ARGUMENT
+// "--host: 'H' is not allowed; allowed: HOST, HOST:PORT, [IPV6] or
+// [IPV6]:PORT with PORT 1..65535" for a port out of range or not a number
+// (h:99999, h:abc, h:0), an unbracketed IPv6 address or a stray bracket.
+absl::StatusOr<std::string> DialAddress(const std::string& host);
+
 class HostClient {
  public:
   // `address` as the user typed it; the default port is added when missing.
@@ -32,7 +39,8 @@ class HostClient {
   // Runs a job, calling `on_event` for every event as it arrives (from this
   // thread). Returns the stream's final status; connection failures become
   // UNAVAILABLE "unreachable (...)" or "connection lost (...)" with the
-  // cause's last clause, not gRPC's whole chain.
+  // cause's last clause, not gRPC's whole chain; CancelStream() ends it with
+  // CANCELLED "interrupted" (the daemon cancels the job).
   absl::Status Run(const v1::RunRequest& request,
                    const std::function<void(const v1::RunEvent&)>& on_event);
 
@@ -55,7 +63,8 @@ class HostClient {
   // calling `on_event` for every event from this thread.
   absl::Status Watch(const v1::WatchResultsRequest& request,
                      const std::function<void(const v1::WatchEvent&)>& on_event);
-  // Ends the Watch in progress (or the next one, at once). Thread-safe.
+  // Ends the Run or Watch in progress (or the next one, at once).
+  // Thread-safe.
   void CancelStream();
 
  private:

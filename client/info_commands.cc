@@ -46,6 +46,12 @@ bool ParseHostFlags(const std::vector<std::string>& args, const std::string& usa
     *exit_code = UsageError("host: no host given; expected H[,H...]");
     return false;
   }
+  for (const std::string& host : *hosts) {
+    if (absl::StatusOr<std::string> address = DialAddress(host); !address.ok()) {
+      *exit_code = UsageError(std::string(address.status().message()));
+      return false;
+    }
+  }
   return true;
 }
 
@@ -165,6 +171,11 @@ int InfoCommand(const std::vector<std::string>& args) {
   }
   std::vector<std::string> hosts = SplitList(flags->Get("host", "127.0.0.1"));
   if (hosts.empty()) return UsageError("host: no host given; expected H[,H...]");
+  for (const std::string& host : hosts) {
+    if (absl::StatusOr<std::string> address = DialAddress(host); !address.ok()) {
+      return UsageError(std::string(address.status().message()));
+    }
+  }
   v1::GetHostInfoRequest request;
   request.set_measure_ceilings(flags->Has("ceilings"));
   request.set_remeasure_ceilings(flags->Has("remeasure"));

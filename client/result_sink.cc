@@ -1,6 +1,7 @@
 #include "client/result_sink.h"
 
-#include <fstream>
+#include <sys/stat.h>
+
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -59,24 +60,6 @@ class JsonlSink : public ResultSink {
   std::ostream* out_;
 };
 
-// Owns the file its inner sink writes to.
-class FileSink : public ResultSink {
- public:
-  explicit FileSink(std::unique_ptr<std::ofstream> file, ResultFormat format)
-      : file_(std::move(file)), inner_(NewResultSink(format, file_.get())) {}
-
-  void Begin() override { inner_->Begin(); }
-  void Add(const v1::Result& result) override { inner_->Add(result); }
-  void End() override {
-    inner_->End();
-    file_->close();
-  }
-
- private:
-  std::unique_ptr<std::ofstream> file_;
-  std::unique_ptr<ResultSink> inner_;
-};
-
 }  // namespace
 
 absl::StatusOr<ResultFormat> ParseResultFormat(absl::string_view name) {
@@ -109,10 +92,46 @@ std::unique_ptr<ResultSink> NewResultSink(ResultFormat format, std::ostream* out
   return std::make_unique<JsonlSink>(out);
 }
 
-absl::StatusOr<std::unique_ptr<ResultSink>> OpenResultFile(const std::string& path) {
-  auto file = std::make_unique<std::ofstream>(path, std::ios::trunc);
-  if (!*file) return absl::InvalidArgumentError(absl::StrCat("cannot write '", path, "'"));
-  return std::make_unique<FileSink>(std::move(file), ResultFormatForPath(path));
+ResultFile::ResultFile(std::unique_ptr<ReplacingFile> file, ResultFormat format)
+    : file_(std::move(file)), inner_(NewResultSink(format, &file_->stream())) {}
+
+void ResultFile::Begin() { inner_->Begin(); }
+
+void ResultFile::Add(const v1::Result& result) {
+  inner_->Add(result);
+  ++count_;
+}
+
+void ResultFile::End() {
+  if (ended_) return;
+  ended_ = true;
+  inner_->End();
+  status_ = file_->Commit();
+}
+
+void ResultFile::Discard() {
+  if (ended_) return;
+  ended_ = true;
+  file_->Discard();
+}
+
+std::string ResultFile::Close(bool command_failed) {
+  if (command_failed && count_ == 0) {
+    struct stat info;
+    const bool existed = stat(path().c_str(), &info) == 0;
+    Discard();
+    return absl::StrCat("--out: no results arrived; ", path(),
+                        existed ? " was left as it was" : " was not created");
+  }
+  End();
+  if (!status_.ok()) return absl::StrCat("--out: ", status_.message());
+  return absl::StrCat("wrote ", count_, " results to ", path());
+}
+
+absl::StatusOr<std::unique_ptr<ResultFile>> OpenResultFile(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<ReplacingFile>> file = ReplacingFile::Create(path);
+  if (!file.ok()) return absl::InvalidArgumentError(file.status().message());
+  return std::make_unique<ResultFile>(*std::move(file), ResultFormatForPath(path));
 }
 
 }  // namespace flopd

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "client/output_file.h"
 #include "flopd/v1/flopd.pb.h"
 
 namespace flopd {
@@ -49,10 +50,52 @@ ResultFormat ResultFormatForPath(absl::string_view path);
 std::unique_ptr<ResultSink> NewResultSink(ResultFormat format, std::ostream* out,
                                           std::vector<std::string> host_order = {});
 
-// A sink writing to the file `path` (truncated now) in the format its name
-// asks for (ResultFormatForPath). The file is closed by End(). On failure,
-// INVALID_ARGUMENT "cannot write 'PATH'" and nothing is created.
-absl::StatusOr<std::unique_ptr<ResultSink>> OpenResultFile(const std::string& path);
+// The results file of a command's --out: a sink writing, in the format the
+// file's name asks for (ResultFormatForPath), to a temporary file beside
+// PATH (client/output_file.h) that replaces PATH only when the command ends
+// it. PATH itself is not touched before then, so an existing file survives
+// a run that fails, and a run that is interrupted still ends its file: End()
+// writes what arrived as a whole document (a JSON array of the results so
+// far; the CSV and JSON Lines records are already written) and renames it
+// over PATH. A file neither ended nor discarded is discarded when destroyed.
+class ResultFile : public ResultSink {
+ public:
+  // Use OpenResultFile.
+  ResultFile(std::unique_ptr<ReplacingFile> file, ResultFormat format);
+
+  void Begin() override;
+  void Add(const v1::Result& result) override;
+  // Ends the document and renames the temporary file over PATH.
+  void End() override;
+
+  const std::string& path() const { return file_->path(); }
+  // Results added so far.
+  int64_t count() const { return count_; }
+  // The status of End(): FAILED_PRECONDITION "cannot write 'PATH'" when the
+  // file could not be written or renamed (PATH is then as it was).
+  const absl::Status& status() const { return status_; }
+  // Removes the temporary file instead; PATH is left as it was.
+  void Discard();
+
+  // Ends the file as its command ends: when the command failed and no
+  // result arrived, Discard() (PATH is left as it was, or not created),
+  // else End(). Returns the line flopctl prints about it (without
+  // "flopctl: "): "wrote N results to PATH", "--out: no results arrived;
+  // PATH was left as it was" (or "...; PATH was not created"), or "--out:
+  // cannot write 'PATH'".
+  std::string Close(bool command_failed);
+
+ private:
+  std::unique_ptr<ReplacingFile> file_;
+  std::unique_ptr<ResultSink> inner_;  // writes file_'s stream
+  int64_t count_ = 0;
+  absl::Status status_;
+  bool ended_ = false;  // End() or Discard() done
+};
+
+// Opens the --out file `path` (see ResultFile). On failure, INVALID_ARGUMENT
+// "cannot write 'PATH'" and nothing is created.
+absl::StatusOr<std::unique_ptr<ResultFile>> OpenResultFile(const std::string& path);
 
 }  // namespace flopd
 

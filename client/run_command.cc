@@ -2,13 +2,16 @@
 // host (and device) concurrently while streaming results, render at the end.
 #include "client/run_command.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -54,7 +57,9 @@ const std::vector<FlagSpec>& RunFlags() {
        "hot"},
       {"threads", "T", "CPU threads for this job", "the daemon's setting"},
       {"format", "FMT", "final output on stdout: table, csv, json, jsonl", "table"},
-      {"out", "FILE", "also write every result to FILE as it arrives: .csv, .json, else JSON Lines",
+      {"out", "FILE",
+       "also write every result to FILE: .csv, .json, else JSON Lines; FILE is replaced at the "
+       "end (or on Ctrl-C, with what arrived), never left half-written",
        ""},
       {"plot", "FILE.svg", "at the end, draw the results as flopctl plot does", ""},
       {"quiet", "", "no live progress on stderr", ""},
@@ -140,6 +145,14 @@ absl::StatusOr<MeasureRequest> ParseMeasure(const ParsedFlags& flags) {
   return measure;
 }
 
+int g_run_pipe[2] = {-1, -1};
+
+extern "C" void OnRunSignal(int signal_number) {
+  const int saved_errno = errno;
+  (void)!write(g_run_pipe[1], &signal_number, sizeof(signal_number));
+  errno = saved_errno;
+}
+
 }  // namespace
 
 absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args) {
@@ -164,7 +177,11 @@ absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args) {
   if (plan.hosts.empty()) {
     return absl::InvalidArgumentError("host: no host given; expected H[,H...]");
   }
-  for (std::string& host : plan.hosts) host = WithDefaultPort(host);
+  for (std::string& host : plan.hosts) {
+    absl::StatusOr<std::string> address = DialAddress(host);
+    if (!address.ok()) return address.status();
+    host = *std::move(address);
+  }
 
   plan.submission.request = *std::move(job);
   plan.submission.measure = *std::move(measure);
@@ -188,7 +205,8 @@ absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args) {
   return plan;
 }
 
-int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err) {
+int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err,
+              ResultFile* out_file) {
   std::unique_ptr<ResultSink> sink = NewResultSink(plan.format, &out, outcome.host_order);
   sink->Begin();
   for (const v1::Result& r : outcome.results) sink->Add(r);
@@ -206,14 +224,18 @@ int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::o
 
   int failed_verification = 0;
   for (const v1::Result& r : outcome.results) failed_verification += !r.verification().passed();
-  if (!plan.out_path.empty()) {
-    err << "flopctl: wrote " << outcome.results.size() << " results to " << plan.out_path << "\n";
+  bool out_failed = false;
+  if (out_file != nullptr) {
+    err << "flopctl: " << out_file->Close(!outcome.failures.empty() || outcome.interrupted_by != 0)
+        << "\n";
+    out_failed = !out_file->status().ok();
   }
   for (const std::string& line : outcome.failures) err << "flopctl: " << line << "\n";
   if (failed_verification > 0) {
     err << "flopctl: " << failed_verification << " result(s) FAILED verification\n";
   }
-  return outcome.failures.empty() && failed_verification == 0 ? 0 : 1;
+  if (outcome.interrupted_by != 0) return 128 + outcome.interrupted_by;
+  return outcome.failures.empty() && failed_verification == 0 && !out_failed ? 0 : 1;
 }
 
 int RunCommand(const std::vector<std::string>& args) {
@@ -225,25 +247,50 @@ int RunCommand(const std::vector<std::string>& args) {
                  "point's result as it is measured,\nand prints one aggregated table at the end.\n\n"
               << FlagsHelp(RunFlags())
               << "\nexit status: 0 ok; 1 a host failed or a result failed verification; "
-                 "2 bad command line\n";
+                 "2 bad command line;\n128+signal interrupted by SIGINT or SIGTERM (what "
+                 "arrived is shown and kept)\n";
     return 0;
   }
-  std::unique_ptr<ResultSink> out_file;
+  std::unique_ptr<ResultFile> out_file;
   std::vector<ResultSink*> streams;
   if (!plan->out_path.empty()) {
-    absl::StatusOr<std::unique_ptr<ResultSink>> opened = OpenResultFile(plan->out_path);
+    absl::StatusOr<std::unique_ptr<ResultFile>> opened = OpenResultFile(plan->out_path);
     if (!opened.ok()) return UsageError(absl::StrCat("--out: ", opened.status().message()));
     out_file = *std::move(opened);
     out_file->Begin();
     streams.push_back(out_file.get());
   }
-  RunOutcome outcome = FanOut(*plan, streams);
-  if (out_file) out_file->End();
+
+  // SIGINT/SIGTERM end the run early and keep what arrived: the handler only
+  // writes the signal's number to a pipe; a thread reading it interrupts the
+  // fan-out, whose streams then end at once, and the run ends as usual
+  // (the table and the --out file of the results so far, exit 128+signal).
+  RunInterrupt interrupt;
+  if (pipe(g_run_pipe) != 0) {
+    std::cerr << "flopctl: cannot create a pipe\n";
+    return 1;
+  }
+  struct sigaction action = {};
+  action.sa_handler = OnRunSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  std::thread waiter([&interrupt] {
+    int signal_number = 0;
+    while (read(g_run_pipe[0], &signal_number, sizeof(signal_number)) < 0 && errno == EINTR) {
+    }
+    if (signal_number != 0) interrupt.Interrupt(signal_number);
+  });
+  RunOutcome outcome = FanOut(*plan, streams, &interrupt);
+  const int done = 0;  // releases the waiter when no signal came
+  (void)!write(g_run_pipe[1], &done, sizeof(done));
+  waiter.join();
+
   if (!plan->quiet) {
     std::cerr << "flopctl: run " << plan->submission.run_id << " (flopctl history --run "
               << plan->submission.run_id << " shows it again)\n";
   }
-  return RenderRun(*plan, std::move(outcome), std::cout, std::cerr);
+  return RenderRun(*plan, std::move(outcome), std::cout, std::cerr, out_file.get());
 }
 
 }  // namespace flopd

@@ -47,14 +47,20 @@ struct RunOutcome {
   // One line per host whose devices could not be listed (--device all), then
   // one per target whose job failed: "LABEL: CODE: message (after K results)".
   std::vector<std::string> failures;
+  // The signal (SIGINT, SIGTERM) that interrupted the run, or 0. The targets
+  // it cut short are among `failures` ("CANCELLED: interrupted").
+  int interrupted_by = 0;
 };
 
 // The end of a run: every result on `out` in plan.format, the plot when
-// plan.plot_path is set, then on `err` one line per failure and the number
-// of results that FAILED verification. Returns flopctl's exit status: 0 when
-// every target finished (and the plot was written) and every result passed
-// verification, else 1.
-int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err);
+// plan.plot_path is set, the --out file ended (`out_file`, when given:
+// ResultFile::Close, which replaces its path unless the run failed before
+// any result arrived) and its line, then on `err` one line per failure and
+// the number of results that FAILED verification. Returns flopctl's exit
+// status: 0 when every target finished (and the plot was written) and every
+// result passed verification, 128 + the signal when interrupted, else 1.
+int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err,
+              ResultFile* out_file = nullptr);
 
 }  // namespace flopd
 

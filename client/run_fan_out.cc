@@ -108,10 +108,11 @@ class RunState {
 
 // Runs the job on one target, reporting its events to `state`.
 void RunTarget(const RunPlan& plan, const Target& target, const std::string& label, bool live,
-               RunState* state) {
+               RunState* state, RunInterrupt* interrupt) {
   JobSubmission submission = plan.submission;
   submission.device = target.device;
   HostClient client(target.host);
+  if (interrupt != nullptr) interrupt->Add(&client);
   int total = 0;
   int done = 0;
   absl::Status status = client.Run(ToProto(submission), [&](const v1::RunEvent& event) {
@@ -145,6 +146,7 @@ void RunTarget(const RunPlan& plan, const Target& target, const std::string& lab
         break;  // errors arrive as the final status too
     }
   });
+  if (interrupt != nullptr) interrupt->Remove(&client);
   if (!status.ok()) {
     state->Progress(label, absl::StrCat("FAILED: ", status.message()));
     state->AddFailure(absl::StrCat(label, ": ", absl::StatusCodeToString(status.code()), ": ",
@@ -155,7 +157,30 @@ void RunTarget(const RunPlan& plan, const Target& target, const std::string& lab
 
 }  // namespace
 
-RunOutcome FanOut(const RunPlan& plan, const std::vector<ResultSink*>& sinks) {
+void RunInterrupt::Interrupt(int signal_number) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (signal_ == 0) signal_ = signal_number;
+  for (HostClient* client : clients_) client->CancelStream();
+}
+
+int RunInterrupt::signal() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return signal_;
+}
+
+void RunInterrupt::Add(HostClient* client) {
+  std::lock_guard<std::mutex> lock(mu_);
+  clients_.insert(client);
+  if (signal_ != 0) client->CancelStream();
+}
+
+void RunInterrupt::Remove(HostClient* client) {
+  std::lock_guard<std::mutex> lock(mu_);
+  clients_.erase(client);
+}
+
+RunOutcome FanOut(const RunPlan& plan, const std::vector<ResultSink*>& sinks,
+                  RunInterrupt* interrupt) {
   const bool live = !plan.quiet && isatty(STDERR_FILENO);
   RunState state(live, plan.quiet, sinks);
   RunOutcome outcome;
@@ -180,10 +205,12 @@ RunOutcome FanOut(const RunPlan& plan, const std::vector<ResultSink*>& sinks) {
 
   std::vector<std::thread> threads;
   for (const Target& target : targets) {
-    threads.emplace_back([&, target] { RunTarget(plan, target, label_of(target), live, &state); });
+    threads.emplace_back(
+        [&, target] { RunTarget(plan, target, label_of(target), live, &state, interrupt); });
   }
   for (std::thread& t : threads) t.join();
   state.Finish(&outcome);
+  if (interrupt != nullptr) outcome.interrupted_by = interrupt->signal();
   for (const Target& t : targets) {
     if (std::find(outcome.host_order.begin(), outcome.host_order.end(), t.host) ==
         outcome.host_order.end()) {

@@ -8,20 +8,46 @@
 #ifndef FLOPD_CLIENT_RUN_FAN_OUT_H_
 #define FLOPD_CLIENT_RUN_FAN_OUT_H_
 
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "client/host_client.h"
 #include "client/result_sink.h"
 #include "client/run_command.h"
 
 namespace flopd {
 
+// Ends a fan-out early (flopctl run on SIGINT or SIGTERM): every stream in
+// progress is cancelled, and every one that would start after it ends at
+// once, each as CANCELLED "interrupted"; what arrived before is kept.
+// Thread-safe.
+class RunInterrupt {
+ public:
+  void Interrupt(int signal_number);
+  // The signal Interrupt() was given; 0 before.
+  int signal() const;
+
+  // For FanOut: the client of a stream about to start, until Remove(). Its
+  // stream is cancelled at once when the fan-out is already interrupted.
+  void Add(HostClient* client);
+  void Remove(HostClient* client);
+
+ private:
+  mutable std::mutex mu_;
+  int signal_ = 0;                // guarded by mu_
+  std::set<HostClient*> clients_;  // guarded by mu_
+};
+
 // Resolves the plan's targets (one per host, or one per device of each host
 // with --device all) and runs them all, calling Add() on each of `sinks`
 // (not owned; Begin() and End() are the caller's) for every result.
 // Progress goes to stderr: redrawn in place when stderr is a terminal, else
-// one line per result unless plan.quiet.
-RunOutcome FanOut(const RunPlan& plan, const std::vector<ResultSink*>& sinks);
+// one line per result unless plan.quiet. `interrupt` (not owned; may be
+// null) can end it early; the outcome then says so (interrupted_by).
+RunOutcome FanOut(const RunPlan& plan, const std::vector<ResultSink*>& sinks,
+                  RunInterrupt* interrupt = nullptr);
 
 }  // namespace flopd
 

@@ -1,6 +1,7 @@
 #include "common/dtype.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/sanitize.h"
 
 namespace flopd {
 
@@ -18,7 +19,8 @@ absl::StatusOr<DType> ParseDType(absl::string_view text, absl::string_view field
   if (text == "f32" || text == "float32") return DType::kF32;
   if (text == "f64" || text == "float64") return DType::kF64;
   return absl::InvalidArgumentError(
-      absl::StrCat(field, ": unknown dtype '", text, "'; allowed: ", AllowedDTypes()));
+      absl::StrCat(field, ": unknown dtype '", Sanitized(text, kQuotedValueBytes), "'; allowed: ",
+                   AllowedDTypes()));
 }
 
 }  // namespace flopd

@@ -12,6 +12,7 @@
 #include "common/dtype.h"
 #include "common/job_record.h"
 #include "common/op_catalog.h"
+#include "common/sanitize.h"
 
 namespace flopd {
 namespace {
@@ -65,14 +66,15 @@ absl::StatusOr<std::string> NormalizeParamsLabel(const std::string& label,
     int64_t value = 0;
     if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &value)) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, ": '", label,
+          absl::StrCat(field, ": '", Sanitized(label, kQuotedValueBytes),
                        "' is not a params label; expected NAME=VALUE[ NAME=VALUE...], "
                        "e.g. axis=1"));
     }
     const ParamSpec* param = FindAnyParam(kv[0]);
     if (param == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, ": unknown param '", kv[0], "'; allowed: ", AllParamNames()));
+          absl::StrCat(field, ": unknown param '", Sanitized(kv[0], kQuotedValueBytes),
+                       "'; allowed: ", AllParamNames()));
     }
     if (std::find(param->allowed_values.begin(), param->allowed_values.end(), value) ==
         param->allowed_values.end()) {
@@ -118,7 +120,7 @@ absl::Status CheckDevices(const std::vector<std::string>& devices, const std::st
   for (const std::string& device : devices) {
     if (!IsDeviceId(device)) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, ": '", device,
+          absl::StrCat(field, ": '", Sanitized(device, kQuotedValueBytes),
                        "' is not a device id; expected BACKEND:INDEX, e.g. cpu:0, cuda:1"));
     }
   }
@@ -177,7 +179,7 @@ absl::Status NormalizeResultFilter(ResultFilter* f, const std::string& prefix) {
   for (const std::string& id : f->job_ids) {
     if (!IsJobId(id)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          prefix, "job_ids: '", id,
+          prefix, "job_ids: '", Sanitized(id, kQuotedValueBytes),
           "' is not a job id; expected one like j-01hv3k7q2m-x7k2pq (JobAccepted.job_id)"));
     }
   }
@@ -187,14 +189,16 @@ absl::Status NormalizeResultFilter(ResultFilter* f, const std::string& prefix) {
   for (const std::string& op : f->ops) {
     if (!FindOp(op).ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(prefix, "ops: unknown op '", op, "'; allowed: ", AllowedOps()));
+          absl::StrCat(prefix, "ops: unknown op '", Sanitized(op, kQuotedValueBytes),
+                       "'; allowed: ", AllowedOps()));
     }
   }
   if (absl::Status st = CheckCount(f->ops, prefix + "ops"); !st.ok()) return st;
   for (const std::string& impl : f->impls) {
     if (!IsImplName(impl)) {
       return absl::InvalidArgumentError(
-          absl::StrCat(prefix, "impls: unknown impl '", impl, "'; allowed: ", AllImplNames()));
+          absl::StrCat(prefix, "impls: unknown impl '", Sanitized(impl, kQuotedValueBytes),
+                       "'; allowed: ", AllImplNames()));
     }
   }
   if (absl::Status st = CheckCount(f->impls, prefix + "impls"); !st.ok()) return st;

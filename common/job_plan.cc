@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/dtype.h"
 #include "common/op_catalog.h"
+#include "common/sanitize.h"
 #include "common/size_spec.h"
 
 namespace flopd {
@@ -82,7 +83,8 @@ absl::StatusOr<JobPlan> PlanJob(const JobRequest& request, absl::string_view bac
     bool known = false;
     for (const OpSpec* op : ops) known = known || Contains(ImplsOn(*op, backend), impl);
     if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat("impl: unknown impl '", impl, "' on ",
+      return absl::InvalidArgumentError(absl::StrCat("impl: unknown impl '",
+                                                     Sanitized(impl, kQuotedValueBytes), "' on ",
                                                      BackendWords(backend), "; allowed: ",
                                                      DescribeImpls(ops, backend)));
     }
@@ -91,7 +93,8 @@ absl::StatusOr<JobPlan> PlanJob(const JobRequest& request, absl::string_view bac
   std::set<std::string> seen_params;
   for (const auto& [name, values] : request.params) {
     if (!seen_params.insert(name).second) {
-      return absl::InvalidArgumentError(absl::StrCat("params: '", name, "' is given twice"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "params: '", Sanitized(name, kQuotedValueBytes), "' is given twice"));
     }
     const ParamSpec* spec = nullptr;
     std::vector<std::string> declared;
@@ -103,8 +106,8 @@ absl::StatusOr<JobPlan> PlanJob(const JobRequest& request, absl::string_view bac
     }
     if (spec == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "params: unknown param '", name, "' for ops ",
-          absl::StrJoin(request.ops, ", "), "; allowed: ",
+          "params: unknown param '", Sanitized(name, kQuotedValueBytes), "' for ops ",
+          Sanitized(absl::StrJoin(request.ops, ", "), kQuotedValueBytes), "; allowed: ",
           declared.empty() ? std::string("none") : absl::StrJoin(declared, ", ")));
     }
     if (values.empty()) {
@@ -144,17 +147,23 @@ absl::StatusOr<JobPlan> PlanJob(const JobRequest& request, absl::string_view bac
     if (chosen.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "impl: op '", op->name, "' has none of the requested impls (",
-          absl::StrJoin(request.impls, ", "), "); its impls on ", BackendWords(backend), ": ",
+          Sanitized(absl::StrJoin(request.impls, ", "), kQuotedValueBytes), "); its impls on ",
+          BackendWords(backend), ": ",
           absl::StrJoin(ImplsOn(*op, backend), ", ")));
     }
     impls_per_op.push_back(chosen);
   }
 
+  // Per op: its param combinations, once (not per point: a request may
+  // repeat a param value a million times).
+  std::vector<std::vector<ParamMap>> params_per_op;
+  for (const OpSpec* op : ops) params_per_op.push_back(ParamCombinations(*op, request));
+
   for (int64_t n : plan.sizes) {
     for (DType dtype : dtypes) {
       for (size_t k = 0; k < ops.size(); ++k) {
         for (const std::string& impl : impls_per_op[k]) {
-          for (const ParamMap& params : ParamCombinations(*ops[k], request)) {
+          for (const ParamMap& params : params_per_op[k]) {
             absl::StatusOr<PointSpec> point =
                 ResolvePoint(PointSpec{ops[k]->name, impl, params, dtype, n});
             if (!point.ok()) return point.status();

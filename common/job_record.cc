@@ -1,6 +1,7 @@
 #include "common/job_record.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/sanitize.h"
 
 namespace flopd {
 namespace {
@@ -47,7 +48,8 @@ absl::StatusOr<JobState> ParseJobState(absl::string_view name, absl::string_view
     if (JobStateName(state) == name) return state;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat(field, ": unknown state '", name, "'; allowed: ", AllowedJobStates()));
+      absl::StrCat(field, ": unknown state '", Sanitized(name, kQuotedValueBytes),
+                   "'; allowed: ", AllowedJobStates()));
 }
 
 bool IsTerminal(JobState state) {

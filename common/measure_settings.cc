@@ -1,6 +1,7 @@
 #include "common/measure_settings.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/sanitize.h"
 #include "common/statistics.h"
 
 namespace flopd {
@@ -31,7 +32,8 @@ absl::Status ParseTimingMode(absl::string_view text, TimingMode* mode) {
     }
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("settings.timing: unknown timing mode '", text, "'; allowed: hot, cold, graph"));
+      absl::StrCat("settings.timing: unknown timing mode '",
+                   Sanitized(text, kQuotedValueBytes), "'; allowed: hot, cold, graph"));
 }
 
 absl::Status ResolveMeasureSettings(const MeasureRequest& request, const MeasureSettings& defaults,

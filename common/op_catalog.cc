@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/sanitize.h"
 
 namespace flopd {
 namespace {
@@ -194,7 +195,8 @@ absl::StatusOr<const OpSpec*> FindOp(absl::string_view name) {
     if (op.name == name) return &op;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("op: unknown op '", name, "'; allowed: ", AllowedOps()));
+      absl::StrCat("op: unknown op '", Sanitized(name, kQuotedValueBytes), "'; allowed: ",
+                   AllowedOps()));
 }
 
 absl::StatusOr<PointSpec> ResolvePoint(PointSpec point) {
@@ -208,8 +210,9 @@ absl::StatusOr<PointSpec> ResolvePoint(PointSpec point) {
     }
     if (std::find(names.begin(), names.end(), impl.name) == names.end()) names.push_back(impl.name);
   }
-  return absl::InvalidArgumentError(absl::StrCat("impl: unknown impl '", point.impl, "' of op ",
-                                                 point.op, "; allowed: ",
+  return absl::InvalidArgumentError(absl::StrCat("impl: unknown impl '",
+                                                 Sanitized(point.impl, kQuotedValueBytes),
+                                                 "' of op ", point.op, "; allowed: ",
                                                  absl::StrJoin(names, ", ")));
 }
 

@@ -7,12 +7,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/sanitize.h"
 
 namespace flopd {
 namespace {
 
 absl::Status SpecError(absl::string_view spec, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("sizes: malformed size spec '", spec, "': ", why,
+  return absl::InvalidArgumentError(absl::StrCat("sizes: malformed size spec '",
+                                                 Sanitized(spec, kQuotedValueBytes), "': ", why,
                                                  ". Expected ", kSizeSpecHelp));
 }
 
@@ -20,7 +22,8 @@ absl::StatusOr<int64_t> ParseInteger(absl::string_view spec, absl::string_view t
                                      absl::string_view what) {
   int64_t value = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &value)) {
-    return SpecError(spec, absl::StrCat(what, " '", text, "' is not an integer"));
+    return SpecError(spec, absl::StrCat(what, " '", Sanitized(text, kQuotedValueBytes),
+                                              "' is not an integer"));
   }
   return value;
 }
@@ -56,7 +59,8 @@ absl::StatusOr<std::vector<int64_t>> ParseSizeSpec(absl::string_view spec) {
       continue;
     }
     if (parts.size() != 3) {
-      return SpecError(spec, absl::StrCat("range '", item, "' needs exactly start:stop:step"));
+      return SpecError(spec, absl::StrCat("range '", Sanitized(item, kQuotedValueBytes),
+                                             "' needs exactly start:stop:step"));
     }
     absl::StatusOr<int64_t> start = ParseInteger(spec, parts[0], "start");
     if (!start.ok()) return start.status();
@@ -70,7 +74,8 @@ absl::StatusOr<std::vector<int64_t>> ParseSizeSpec(absl::string_view spec) {
     }
     if (*step <= 0) return SpecError(spec, absl::StrCat("step must be >= 1, got ", *step));
     if (*stop <= *start) {
-      return SpecError(spec, absl::StrCat("range '", item, "' is empty: stop (exclusive) must be "
+      return SpecError(spec, absl::StrCat("range '", Sanitized(item, kQuotedValueBytes),
+                                          "' is empty: stop (exclusive) must be "
                                           "greater than start"));
     }
     for (int64_t n = *start; n < *stop; n = *step < *stop - n ? n + *step : *stop) {

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/op_catalog.h"
+#include "common/sanitize.h"
 #include "proto/wire/wire.h"
 #include "server/log.h"
 
@@ -19,6 +20,9 @@ namespace {
 constexpr std::chrono::milliseconds kPollInterval(50);
 
 void Log(const std::string& line) { LogLine(line); }
+
+// A client's string as it goes into a log line: escaped and bounded.
+std::string Field(const std::string& text) { return Sanitized(text, kLogFieldBytes); }
 
 // A unary call's answer from the history API: the message, or the status.
 template <typename Message>
@@ -45,26 +49,35 @@ grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunReques
   const JobSubmission submission = FromProto(*request);
   absl::StatusOr<SubmittedJob> submitted = scheduler_->Submit(submission, context->peer());
   if (!submitted.ok()) {
-    Log(absl::StrCat("rejected a job from ", context->peer(), ": ", submitted.status().ToString()));
+    Log(absl::StrCat("rejected a job from ", Field(context->peer()), ": ",
+                     submitted.status().ToString()));
     return ToGrpcStatus(submitted.status());
   }
   Job& job = *submitted->job;
   const DeviceDescription& device = scheduler_->device(job.device_slot()).Describe();
-  Log(absl::StrCat(job.id(), " from ", context->peer(),
-                   submission.client.empty() ? "" : absl::StrCat(" (", submission.client, ")"),
-                   submission.run_id.empty() ? "" : absl::StrCat(" run ", submission.run_id),
+  Log(absl::StrCat(job.id(), " from ", Field(context->peer()),
+                   submission.client.empty()
+                       ? ""
+                       : absl::StrCat(" (", Field(submission.client), ")"),
+                   submission.run_id.empty() ? "" : absl::StrCat(" run ", Field(submission.run_id)),
                    ": ", job.plan().points.size(), " points on ", device.id, ", queue position ",
                    submitted->queue_position));
 
+  // Through the scheduler, so that a queued job leaves its queue at once
+  // (it no longer counts in queued_jobs or in later jobs' queue positions);
+  // a running one stops within one sample.
+  auto cancel = [&](absl::Status reason) {
+    if (!scheduler_->Cancel(job.id(), reason).ok()) job.Cancel(reason);
+  };
   const JobOrigin origin{job.id(), host_.hostname, kFlopdVersion, &device, job.run_id()};
   if (!writer->Write(ToProto(AcceptedEvent(*submitted), origin))) {
-    job.Cancel(absl::CancelledError("client went away"));
+    cancel(absl::CancelledError("client went away"));
     return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   }
 
   while (true) {
     if (context->IsCancelled()) {
-      job.Cancel(absl::CancelledError("client cancelled"));
+      cancel(absl::CancelledError("client cancelled"));
       Log(absl::StrCat(job.id(), ": cancelled by the client"));
       return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
     }
@@ -83,7 +96,7 @@ grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunReques
         break;
     }
     if (!delivered) {
-      job.Cancel(absl::CancelledError("client went away"));
+      cancel(absl::CancelledError("client went away"));
       Log(absl::StrCat(job.id(), ": the client went away; job cancelled"));
       return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
     }
@@ -125,11 +138,11 @@ grpc::Status FlopdService::WatchResults(grpc::ServerContext* context,
                                         const v1::WatchResultsRequest* request,
                                         grpc::ServerWriter<v1::WatchEvent>* writer) {
   if (history_ == nullptr) return NoHistory();
-  Log(absl::StrCat("watch from ", context->peer()));
+  Log(absl::StrCat("watch from ", Field(context->peer())));
   const absl::Status status = history_->WatchResults(
       *request, [&](const v1::WatchEvent& event) { return writer->Write(event); },
       [&] { return context->IsCancelled(); });
-  Log(absl::StrCat("watch from ", context->peer(), " ended: ", status.ToString()));
+  Log(absl::StrCat("watch from ", Field(context->peer()), " ended: ", status.ToString()));
   return ToGrpcStatus(status);
 }
 

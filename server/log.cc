@@ -4,12 +4,13 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/sanitize.h"
 
 namespace flopd {
 
 void LogLine(const std::string& line) {
   const std::string text = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::Now(), absl::UTCTimeZone()) +
-                           " flopd: " + line + "\n";
+                           " flopd: " + Sanitized(line, kMaxLogLineBytes) + "\n";
   std::fwrite(text.data(), 1, text.size(), stderr);
 }
 

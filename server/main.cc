@@ -15,7 +15,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/address.h"
 #include "common/command_line.h"
+#include "grpc/support/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
@@ -27,6 +30,7 @@
 #include "server/history_recorder.h"
 #include "server/http/http_server.h"
 #include "server/http/metrics.h"
+#include "server/log.h"
 #include "server/result_hub.h"
 #include "server/scheduler.h"
 #include "server/store/result_store.h"
@@ -86,6 +90,35 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+// gRPC's own log lines go to flopd's log (server/log.h), except while the
+// gRPC listener is being bound: then they are kept, so that a failed start
+// says what went wrong in one line of its own.
+std::mutex g_grpc_log_mu;
+std::string* g_grpc_log_kept = nullptr;  // guarded by g_grpc_log_mu
+
+void GrpcLog(gpr_log_func_args* args) {
+  {
+    std::lock_guard<std::mutex> lock(g_grpc_log_mu);
+    if (g_grpc_log_kept != nullptr) {
+      absl::StrAppend(g_grpc_log_kept, args->message, "\n");
+      return;
+    }
+  }
+  LogLine(absl::StrCat("grpc: ", gpr_log_severity_string(args->severity), " ", args->file, ":",
+                       args->line, ": ", args->message));
+}
+
+// The operating system's reason in gRPC's error text ("Address already in
+// use"), or empty.
+std::string OsError(const std::string& grpc_log) {
+  const std::string key = "os_error:\"";
+  const size_t start = grpc_log.find(key);
+  if (start == std::string::npos) return "";
+  const size_t end = grpc_log.find('"', start + key.size());
+  if (end == std::string::npos) return "";
+  return grpc_log.substr(start + key.size(), end - start - key.size());
+}
+
 std::string MachineHostname() {
   char name[256] = {0};
   if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
@@ -122,6 +155,9 @@ int Main(int argc, char** argv) {
   }
   config.enable_cuda = !flags->Has("no-cuda");
   const std::string listen = flags->Get("listen", "127.0.0.1:50051");
+  if (absl::StatusOr<HostPort> parsed = ParseHostPort(listen); !parsed.ok()) {
+    return Fail(absl::StrCat("--listen: ", parsed.status().message()));
+  }
   const std::string hostname = flags->Get("hostname", MachineHostname());
   StoreOptions store_options;
   store_options.dir = flags->Get("state-dir", DefaultStateDir());
@@ -144,6 +180,10 @@ int Main(int argc, char** argv) {
   HttpOptions http_options;
   http_options.address = flags->Get("http-listen", HttpOptions::kDefaultAddress);
   http_options.dashboard_dir = flags->Get("http-dashboard-dir");
+  if (absl::StatusOr<HostPort> parsed = ParseHostPort(http_options.address);
+      serve_http && !parsed.ok()) {
+    return Fail(absl::StrCat("--http-listen: ", parsed.status().message()));
+  }
   int metrics_points = FlopdMetrics::kDefaultMaxPoints;
   if (flags->Has("metrics-points") &&
       (!absl::SimpleAtoi(flags->Get("metrics-points"), &metrics_points) || metrics_points < 1 ||
@@ -219,9 +259,27 @@ int Main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);
+  // No SO_REUSEPORT: a second flopd on an address in use fails to start
+  // instead of sharing the port (and the devices) with the first.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service);
+  gpr_set_log_function(GrpcLog);
+  std::string grpc_log;
+  {
+    std::lock_guard<std::mutex> lock(g_grpc_log_mu);
+    g_grpc_log_kept = &grpc_log;
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || bound_port == 0) return Fail("cannot listen on " + listen);
+  {
+    std::lock_guard<std::mutex> lock(g_grpc_log_mu);
+    g_grpc_log_kept = nullptr;
+  }
+  if (!server || bound_port == 0) {
+    const std::string why = OsError(grpc_log);
+    return Fail("--listen: cannot listen on " + listen +
+                (why.empty() ? " (in use, or not an address of this host)" : ": " + why) +
+                "; pick another with --listen");
+  }
   // The store's health is its own service name: flopd itself ("") keeps
   // serving whatever the store does.
   // (Guarded: a device's worker may report a failing write while the server
@@ -243,9 +301,8 @@ int Main(int argc, char** argv) {
     });
   }
 
-  const std::string host_part = listen.substr(0, listen.rfind(':'));
-  std::cout << "flopd " << kFlopdVersion << " listening on " << host_part << ":" << bound_port
-            << " as " << hostname << std::endl;
+  // Both listeners are bound before flopd says it listens: a start that
+  // fails never claims to.
   std::unique_ptr<HttpServer> http;
   if (serve_http) {
     absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
@@ -258,8 +315,11 @@ int Main(int argc, char** argv) {
       return 2;
     }
     http = *std::move(started);
-    std::cout << "flopd http serving on http://" << http->address() << "/" << std::endl;
   }
+  const std::string host_part = listen.substr(0, listen.rfind(':'));
+  std::cout << "flopd " << kFlopdVersion << " listening on " << host_part << ":" << bound_port
+            << " as " << hostname << std::endl;
+  if (http) std::cout << "flopd http serving on http://" << http->address() << "/" << std::endl;
   for (int slot = 0; slot < scheduler.device_count(); ++slot) {
     const DeviceDescription& d = scheduler.device(slot).Describe();
     std::cout << "flopd device " << d.id << ": " << d.name << " (" << d.library << ")"
@@ -270,13 +330,21 @@ int Main(int argc, char** argv) {
     int signal_number = 0;
     while (read(g_signal_pipe[0], &signal_number, sizeof(signal_number)) < 0 && errno == EINTR) {
     }
+    const auto stop_start = std::chrono::steady_clock::now();
+    auto elapsed = [&] {
+      return absl::StrFormat(
+          "%.2f s",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_start).count());
+    };
     std::cerr << "flopd: received " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
               << ", shutting down\n";
     server->GetHealthCheckService()->Shutdown();
     scheduler.Shutdown();  // running jobs end their streams with UNAVAILABLE
     hub.Shutdown();        // watches end with UNAVAILABLE
     if (http) http->Stop();
+    std::cerr << "flopd: jobs, watches and HTTP stopped after " << elapsed() << "\n";
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    std::cerr << "flopd: gRPC stopped after " << elapsed() << "\n";
   });
   server->Wait();
   signal_waiter.join();

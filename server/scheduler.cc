@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "common/job_record.h"
 #include "common/op_catalog.h"
+#include "common/sanitize.h"
 
 namespace flopd {
 namespace {
@@ -63,14 +64,21 @@ void Scheduler::Shutdown() {
   }
 }
 
+int Scheduler::Waiting(const Slot& slot) {
+  return static_cast<int>(std::count_if(slot.queue.begin(), slot.queue.end(),
+                                        [](const std::shared_ptr<Job>& job) {
+                                          return !job->cancelled();
+                                        }));
+}
+
 int Scheduler::pending_jobs(int slot) const {
   std::lock_guard<std::mutex> lock(slots_[slot]->mu);
-  return static_cast<int>(slots_[slot]->queue.size()) + (slots_[slot]->running ? 1 : 0);
+  return Waiting(*slots_[slot]) + (slots_[slot]->running ? 1 : 0);
 }
 
 Scheduler::QueueState Scheduler::queue_state(int slot) const {
   std::lock_guard<std::mutex> lock(slots_[slot]->mu);
-  return {static_cast<int>(slots_[slot]->queue.size()), slots_[slot]->running != nullptr};
+  return {Waiting(*slots_[slot]), slots_[slot]->running != nullptr};
 }
 
 std::string Scheduler::NextJobId() {
@@ -94,7 +102,8 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
     std::string why = unavailable_.empty()
                           ? std::string()
                           : absl::StrCat(" (not offered: ", absl::StrJoin(unavailable_, "; "), ")");
-    return absl::NotFoundError(absl::StrCat("device: unknown device '", device_id,
+    return absl::NotFoundError(absl::StrCat("device: unknown device '",
+                                            Sanitized(device_id, kQuotedValueBytes),
                                             "'; this host has: ", absl::StrJoin(ids, ", "), why));
   }
   Slot& slot = *slots_[slot_index];
@@ -146,7 +155,7 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
     // The observers learn of the job before its worker can start it.
     std::lock_guard<std::mutex> lock(slot.mu);
     if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
-    submitted.queue_position = static_cast<int>(slot.queue.size()) + (slot.running ? 1 : 0);
+    submitted.queue_position = Waiting(slot) + (slot.running ? 1 : 0);
     const JobEvent accepted = AcceptedEvent(submitted);
     submitted.job->Apply(accepted, UnixMillis());
     for (JobObserver* observer : observers_) observer->OnJobAccepted(*submitted.job, accepted);
@@ -184,7 +193,8 @@ absl::StatusOr<std::shared_ptr<Job>> Scheduler::Cancel(const std::string& job_id
     }
   }
   return absl::NotFoundError(
-      absl::StrCat("job_id: no queued or running job '", job_id, "' on this host"));
+      absl::StrCat("job_id: no queued or running job '", Sanitized(job_id, kQuotedValueBytes),
+                   "' on this host"));
 }
 
 void Scheduler::Emit(Job& job, JobEvent event) {

@@ -119,6 +119,10 @@ class Scheduler {
     std::condition_variable ceilings_cv;
   };
 
+  // Jobs in the slot's queue that are still to run: a job cancelled while
+  // queued (Job::Cancel; it leaves the queue when the worker reaches it)
+  // counts in no queue length and no queue position. REQUIRES: slot.mu.
+  static int Waiting(const Slot& slot);
   void WorkerLoop(Slot* slot);
   // Brings the job's record up to date, tells the observers, then the
   // submitter (the job's channel).

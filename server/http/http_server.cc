@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/address.h"
 #include "common/op_catalog.h"
 #include "httplib.h"
 #include "proto/wire/wire.h"
@@ -60,22 +61,15 @@ absl::Status NoHistory() {
   return absl::FailedPreconditionError("this flopd keeps no history: its store is off");
 }
 
-// HOST:PORT or [V6]:PORT.
+// HOST:PORT or [V6]:PORT, as flopd --listen and flopctl --host take them
+// (common/address.h).
 absl::Status SplitAddress(const std::string& address, std::string* host, int* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), port) || *port < 0 || *port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--http-listen: '", address, "' is not allowed; allowed: HOST:PORT with PORT 0..65535"));
+  absl::StatusOr<HostPort> parsed = ParseHostPort(address);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--http-listen: ", parsed.status().message()));
   }
-  absl::string_view h(address.data(), colon);
-  if (absl::ConsumePrefix(&h, "[")) {
-    if (!absl::ConsumeSuffix(&h, "]")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--http-listen: '", address, "': unbalanced [ in the host"));
-    }
-  }
-  *host = std::string(h);
+  *host = parsed->host;
+  *port = parsed->port;
   return absl::OkStatus();
 }
 
@@ -204,6 +198,9 @@ void HttpServer::Route() {
   };
   server.Get("/", [serve_asset](const httplib::Request&, httplib::Response& res) {
     serve_asset("/index.html", res);
+  });
+  server.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 204;
   });
   server.Get(R"(/[a-z_]+\.(html|js|css|svg))",
              [serve_asset](const httplib::Request& req, httplib::Response& res) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/sanitize.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -62,7 +63,8 @@ Target FindTarget(const Descriptor& request, const std::string& name) {
 absl::Status BadValue(const std::string& name, const std::string& value,
                       const std::string& allowed) {
   return absl::InvalidArgumentError(
-      absl::StrCat(name, ": '", value, "' is not allowed; allowed: ", allowed));
+      absl::StrCat(Sanitized(name, kQuotedValueBytes), ": '", Sanitized(value, kQuotedValueBytes),
+                   "' is not allowed; allowed: ", allowed));
 }
 
 absl::Status SetValue(Message* message, const FieldDescriptor& field, const std::string& name,
@@ -127,7 +129,7 @@ absl::Status ParseQuery(const QueryParams& params, Message* request) {
     const Target target = FindTarget(type, name);
     if (target.field == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown parameter '", name, "'; allowed: ",
+          absl::StrCat("unknown parameter '", Sanitized(name, kQuotedValueBytes), "'; allowed: ",
                        absl::StrJoin(QueryParamNames(*request), ", ")));
     }
     Message* message =

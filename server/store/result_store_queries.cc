@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/io/coded_stream.h"
+#include "common/sanitize.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "proto/wire/wire.h"
 #include "server/log.h"
@@ -300,7 +301,8 @@ absl::StatusOr<JobRecord> ResultStore::GetJob(const std::string& job_id) const {
     absl::StatusOr<bool> row = (*stmt)->Step();
     if (!row.ok()) return row.status();
     if (!*row) {
-      return absl::NotFoundError(absl::StrCat("job_id: this host has no job '", job_id, "'"));
+      return absl::NotFoundError(absl::StrCat("job_id: this host has no job '",
+                                             Sanitized(job_id, kQuotedValueBytes), "'"));
     }
     return JobFromRow(**stmt);
   }();

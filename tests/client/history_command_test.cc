@@ -66,6 +66,23 @@ TEST(ParseHistoryCommand, FlagsBecomeTheDaemonsFilter) {
   EXPECT_EQ(plan->hosts, (std::vector<std::string>{"127.0.0.1:50051"}));
 }
 
+TEST(ParseHistoryCommand, RefusesAHostWhosePortIsOutOfRangeOrNotANumber) {
+  for (const std::string host : {"h:99999", "h:abc", "h:0"}) {
+    const std::string expected =
+        "--host: '" + host +
+        "' is not allowed; allowed: HOST, HOST:PORT, [IPV6] or [IPV6]:PORT with PORT 1..65535";
+    absl::StatusOr<HistoryPlan> history = ParseHistoryCommand({"--host", host}, kNow);
+    ASSERT_FALSE(history.ok()) << host;
+    EXPECT_EQ(history.status().message(), expected);
+    absl::StatusOr<WatchPlan> watch = ParseWatchCommand({"--host", host}, kNow);
+    ASSERT_FALSE(watch.ok()) << host;
+    EXPECT_EQ(watch.status().message(), expected);
+    absl::StatusOr<JobsPlan> jobs = ParseJobsCommand({"--host", host}, kNow);
+    ASSERT_FALSE(jobs.ok()) << host;
+    EXPECT_EQ(jobs.status().message(), expected);
+  }
+}
+
 TEST(ParseHistoryCommand, RefusesWhatTheDaemonWouldRefuseInItsWords) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--op", "conv"}, "filter.ops: unknown op 'conv'; allowed: "},

@@ -1,9 +1,18 @@
 #include "client/result_sink.h"
 
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "client/output_file.h"
 #include "client/result_format.h"
 #include "gtest/gtest.h"
 
@@ -102,6 +111,145 @@ TEST(OpenResultFile, FailsOnAnUnwritablePath) {
       OpenResultFile("/nonexistent-dir/results.jsonl");
   ASSERT_FALSE(sink.ok());
   EXPECT_EQ(sink.status().message(), "cannot write '/nonexistent-dir/results.jsonl'");
+}
+
+// A fresh directory for one test's files, removed at its end.
+class FilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "flopctl-files-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string PathOf(const std::string& name) const { return dir_ + "/" + name; }
+  static std::string Read(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+  static void WriteFile(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary) << text;
+  }
+  // The names in the directory: no temporary file may be left behind.
+  std::vector<std::string> Names() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  std::string dir_;
+};
+
+// `flopctl run --out FILE` used to truncate FILE before it even dialled: an
+// existing file keeps its bytes until the new one is complete.
+TEST_F(FilesTest, AnExistingResultsFileIsUntouchedUntilTheNewOneIsComplete) {
+  for (const char* name : {"r.jsonl", "r.csv", "r.json"}) {
+    const std::string path = PathOf(name);
+    WriteFile(path, "precious\n");
+    absl::StatusOr<std::unique_ptr<ResultSink>> file = OpenResultFile(path);
+    ASSERT_TRUE(file.ok()) << file.status();
+    (*file)->Begin();
+    for (const v1::Result& r : Sample()) (*file)->Add(r);
+    EXPECT_EQ(Read(path), "precious\n") << name << ": replaced before it was complete";
+    (*file)->End();
+    std::ostringstream expected;
+    std::unique_ptr<ResultSink> same = NewResultSink(ResultFormatForPath(path), &expected);
+    same->Begin();
+    for (const v1::Result& r : Sample()) same->Add(r);
+    same->End();
+    EXPECT_EQ(Read(path), expected.str()) << name;
+  }
+  EXPECT_EQ(Names(), (std::vector<std::string>{"r.csv", "r.json", "r.jsonl"}));
+}
+
+TEST_F(FilesTest, AResultsFileOfACommandThatFailedBeforeAnyResultLeavesTheFileAsItWas) {
+  const std::string path = PathOf("r.json");
+  WriteFile(path, "precious\n");
+  absl::StatusOr<std::unique_ptr<ResultFile>> file = OpenResultFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  (*file)->Begin();
+  EXPECT_EQ((*file)->Close(/*command_failed=*/true),
+            "--out: no results arrived; " + path + " was left as it was");
+  EXPECT_EQ(Read(path), "precious\n");
+  EXPECT_EQ(Names(), (std::vector<std::string>{"r.json"}));
+
+  absl::StatusOr<std::unique_ptr<ResultFile>> fresh = OpenResultFile(PathOf("new.jsonl"));
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ((*fresh)->Close(true), "--out: no results arrived; " + PathOf("new.jsonl") +
+                                       " was not created");
+  EXPECT_EQ(Names(), (std::vector<std::string>{"r.json"}));
+}
+
+// A command cut short (a failed host, Ctrl-C) keeps what arrived, in a
+// whole document: a JSON array of the results so far.
+TEST_F(FilesTest, AResultsFileOfACommandThatFailedAfterSomeResultsKeepsThem) {
+  const std::string path = PathOf("r.json");
+  WriteFile(path, "precious\n");
+  absl::StatusOr<std::unique_ptr<ResultFile>> file = OpenResultFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  (*file)->Begin();
+  (*file)->Add(Sample()[0]);
+  (*file)->Add(Sample()[1]);
+  EXPECT_EQ((*file)->Close(/*command_failed=*/true), "wrote 2 results to " + path);
+  EXPECT_EQ(Read(path), ToJsonArray({Sample()[0], Sample()[1]}));
+  EXPECT_EQ(Names(), (std::vector<std::string>{"r.json"}));
+}
+
+TEST_F(FilesTest, AResultsFileNeverEndedIsDiscardedWithItsTemporaryFile) {
+  const std::string path = PathOf("r.csv");
+  WriteFile(path, "precious\n");
+  {
+    absl::StatusOr<std::unique_ptr<ResultFile>> file = OpenResultFile(path);
+    ASSERT_TRUE(file.ok()) << file.status();
+    (*file)->Begin();
+    (*file)->Add(Sample()[0]);
+    EXPECT_EQ(Names().size(), 2u) << "the results go to a temporary file beside it";
+  }
+  EXPECT_EQ(Read(path), "precious\n");
+  EXPECT_EQ(Names(), (std::vector<std::string>{"r.csv"}));
+}
+
+TEST_F(FilesTest, WriteTextFileReplacesTheFileAndKeepsItsMode) {
+  const std::string path = PathOf("plot.svg");
+  WriteFile(path, "old");
+  ASSERT_EQ(chmod(path.c_str(), 0640), 0);
+  ASSERT_TRUE(WriteTextFile(path, "new").ok());
+  EXPECT_EQ(Read(path), "new");
+  struct stat info;
+  ASSERT_EQ(stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0640u);
+  EXPECT_EQ(Names(), (std::vector<std::string>{"plot.svg"}));
+}
+
+TEST_F(FilesTest, ALinkIsFollowedToTheFileItNames) {
+  const std::string target = PathOf("target.svg");
+  const std::string link = PathOf("link.svg");
+  WriteFile(target, "old");
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  ASSERT_TRUE(WriteTextFile(link, "new").ok());
+  EXPECT_EQ(Read(target), "new");
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(Names(), (std::vector<std::string>{"link.svg", "target.svg"}));
+}
+
+TEST_F(FilesTest, ADirectoryOrAFileThatMayNotBeWrittenIsRefusedAndLeftAsItWas) {
+  EXPECT_EQ(WriteTextFile(dir_, "x").message(), "cannot write '" + dir_ + "'");
+  if (geteuid() != 0) {  // root may write any file
+    const std::string path = PathOf("read-only.svg");
+    WriteFile(path, "old");
+    ASSERT_EQ(chmod(path.c_str(), 0444), 0);
+    EXPECT_EQ(WriteTextFile(path, "new").message(), "cannot write '" + path + "'");
+    EXPECT_EQ(CheckReplaceable(path).message(), "cannot write '" + path + "'");
+    EXPECT_EQ(Read(path), "old");
+  }
+  EXPECT_TRUE(CheckReplaceable(PathOf("fresh.jsonl")).ok());
+  EXPECT_FALSE(std::filesystem::exists(PathOf("fresh.jsonl")));
 }
 
 }  // namespace

@@ -54,6 +54,26 @@ TEST(ParseRunCommand, DefaultsToOneLocalCpuAndTheTable) {
   EXPECT_FALSE(plan->quiet);
 }
 
+// `--host h:99999` dialled another port and `h:abc` was "unreachable":
+// refused before anything is dialled, naming --host.
+TEST(ParseRunCommand, RefusesAHostWhosePortIsOutOfRangeOrNotANumber) {
+  for (const std::string host : {"h:99999", "h:65536", "h:abc", "h:-1", "h:0", "h:", "::1",
+                                 "[::1]:99999", "[::1"}) {
+    absl::StatusOr<RunPlan> plan = ParseRunCommand({"--op", "outer", "--host", "a," + host});
+    ASSERT_FALSE(plan.ok()) << host << " was accepted as " << plan->hosts[1];
+    EXPECT_EQ(plan.status().message(),
+              "--host: '" + host +
+                  "' is not allowed; allowed: HOST, HOST:PORT, [IPV6] or [IPV6]:PORT with PORT "
+                  "1..65535")
+        << host;
+  }
+  absl::StatusOr<RunPlan> plan =
+      ParseRunCommand({"--op", "outer", "--host", "h,h:65535,[::1],[::1]:1"});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->hosts,
+            (std::vector<std::string>{"h:50051", "h:65535", "[::1]:50051", "[::1]:1"}));
+}
+
 TEST(ParseRunCommand, HelpNeedsNothingElse) {
   absl::StatusOr<RunPlan> plan = ParseRunCommand({"--help"});
   ASSERT_TRUE(plan.ok()) << plan.status();

@@ -95,8 +95,17 @@ TEST(History, AfterKillNineEveryStreamedResultIsStoredByteForByteAndTheJobIsInte
   const std::string out = FreshPath("kill9.jsonl");
   BackgroundCommand run({"run", "--host", daemon->address(), "--op", "matvec", "--impl", "gemv",
                          "--sizes", "64:6400:64", "--max-time", "0.05", "--min-time", "0.02",
-                         "--min-samples", "3", "--out", out, "--quiet"});
-  ASSERT_TRUE(WaitFor([&] { return CompleteLines(out).size() >= 3; }, seconds(60)))
+                         "--min-samples", "3", "--out", out});
+  // The --out file appears when the run ends; results arriving are on stderr.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        int arrived = 0;
+        for (absl::string_view line : absl::StrSplit(run.CurrentErr(), '\n')) {
+          arrived += absl::StartsWith(line, daemon->address() + " matvec/gemv ");
+        }
+        return arrived >= 3;
+      },
+      seconds(60)))
       << run.CurrentErr();
   daemon->Signal(SIGKILL);  // mid-job, mid-point
   ASSERT_EQ(daemon->Wait(seconds(10)), 128 + SIGKILL);
@@ -164,7 +173,9 @@ TEST(History, AWatcherSeesAnotherClientsJobAndCancelStopsAJob) {
                                        "--impl", "fused", "--sizes", "32,48", "--out", ran},
                                       kFast));
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  ASSERT_TRUE(WaitFor([&] { return CompleteLines(watched).size() >= 4; }, seconds(30)));
+  // The --out file appears when the watch ends; results arriving are on stdout.
+  ASSERT_TRUE(WaitFor([&] { return Lines(watch.CurrentOut()).size() >= 4; }, seconds(30)))
+      << watch.CurrentOut();
   watch.Signal(SIGINT);
   CommandResult watch_end = watch.Wait(seconds(30));
   EXPECT_EQ(watch_end.exit_code, 0) << watch_end.err;

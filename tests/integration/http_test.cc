@@ -172,7 +172,19 @@ TEST(Http, TheJsonApiServesWhatGrpcServesInOneSchema) {
   EXPECT_EQ(second.results_size(), 3);
   EXPECT_TRUE(second.next_page_token().empty());
 
+  // omit_samples: the same results without their raw samples.
+  const auto lean = FromJson<v1::ListResultsResponse>(
+      Get(*daemon, "/api/v1/results?op=outer&page_size=1000&omit_samples=true").body);
+  ASSERT_EQ(lean.results_size(), over_grpc.results_size());
+  for (int i = 0; i < lean.results_size(); ++i) {
+    v1::Result full = over_grpc.results(i);
+    EXPECT_GT(full.sample_seconds_size(), 0);
+    full.clear_sample_seconds();
+    EXPECT_TRUE(MessageDifferencer::Equals(lean.results(i), full)) << i;
+  }
+
   EXPECT_EQ(Get(*daemon, "/healthz").status, 200);
+  EXPECT_EQ(Get(*daemon, "/favicon.ico").status, 204);
   const Reply ready = Get(*daemon, "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
   EXPECT_TRUE(absl::StrContains(ready.body, "\"ready\": true")) << ready.body;
@@ -238,11 +250,12 @@ TEST(Http, AWatchStreamSeesAJobStartedByAnotherClientAndReplaysHistory) {
     EXPECT_FALSE(absl::StrContains(live.text(), "\"op\":\"matvec\"")) << live.text();
   }
   // A late reader replays the stored results first, then says it caught up.
-  SseReader replay(*daemon, "/api/v1/watch?since_unix_ms=1");
+  SseReader replay(*daemon, "/api/v1/watch?since_unix_ms=1&omit_samples=true");
   ASSERT_TRUE(WaitFor([&] { return replay.Count("event: caught_up") == 1; }, seconds(30)))
       << replay.text();
   EXPECT_EQ(replay.Count("event: result"), 6);
   EXPECT_TRUE(absl::StrContains(replay.text(), "data: {\"replayed\":6}")) << replay.text();
+  EXPECT_EQ(replay.Count("\"sample_seconds\":[]"), 6) << replay.text();
 
   // Shutting down ends the stream with a final event saying why.
   daemon->Signal(SIGTERM);

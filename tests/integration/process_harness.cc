@@ -269,6 +269,8 @@ BackgroundCommand::~BackgroundCommand() {
 
 std::string BackgroundCommand::CurrentErr() const { return ReadFile(err_path_); }
 
+std::string BackgroundCommand::CurrentOut() const { return ReadFile(out_path_); }
+
 void BackgroundCommand::Signal(int signal_number) { kill(pid_, signal_number); }
 
 CommandResult BackgroundCommand::Wait(std::chrono::milliseconds timeout) {
@@ -286,6 +288,23 @@ CommandResult BackgroundCommand::Wait(std::chrono::milliseconds timeout) {
 
 CommandResult RunFlopctl(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   return BackgroundCommand(args).Wait(timeout);
+}
+
+CommandResult RunFlopd(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  const std::string out_path = NextPath("flopd-run.out");
+  const std::string err_path = NextPath("flopd-run.err");
+  std::vector<std::string> argv = {FlopdBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid = Spawn(argv, out_path, err_path);
+  CommandResult result;
+  result.exit_code = WaitPid(pid, timeout);
+  if (result.exit_code == -1) {
+    kill(pid, SIGKILL);
+    WaitPid(pid, std::chrono::seconds(10));
+  }
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
 }
 
 }  // namespace flopd::testing

@@ -85,6 +85,7 @@ class BackgroundCommand {
   explicit BackgroundCommand(const std::vector<std::string>& args);
   ~BackgroundCommand();
   std::string CurrentErr() const;
+  std::string CurrentOut() const;
   void Signal(int signal_number);
   // Waits for exit (at most `timeout`; then kills it).
   CommandResult Wait(std::chrono::milliseconds timeout = std::chrono::seconds(120));
@@ -98,6 +99,11 @@ class BackgroundCommand {
 // Runs flopctl with `args` to completion.
 CommandResult RunFlopctl(const std::vector<std::string>& args,
                          std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// Runs flopd with exactly `args` (nothing added) to its exit: for a start
+// that must fail. A flopd still running after `timeout` is killed, and its
+// exit_code is -1.
+CommandResult RunFlopd(const std::vector<std::string>& args, std::chrono::milliseconds timeout);
 
 // Polls `condition` every 20 ms until true or `timeout`; returns its last value.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);

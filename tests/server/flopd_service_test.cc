@@ -2,8 +2,15 @@
 // a client receives for each request, exactly.
 #include "server/flopd_service.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/op_catalog.h"
@@ -20,10 +27,10 @@ namespace {
 
 class ServiceTest : public ::testing::Test {
  protected:
-  void Start(FakeDeviceOptions options = {}) {
+  void Start(FakeDeviceOptions options = {}, std::vector<JobObserver*> observers = {}) {
     DeviceSet devices = FakeDevices(options);
     devices.unavailable.push_back("cuda: not in this test");
-    scheduler_ = std::make_unique<Scheduler>(std::move(devices));
+    scheduler_ = std::make_unique<Scheduler>(std::move(devices), std::move(observers));
     service_ = std::make_unique<FlopdService>(scheduler_.get(), "testhost");
     grpc::ServerBuilder builder;
     int port = 0;
@@ -247,6 +254,95 @@ TEST_F(ServiceTest, GetHostInfoDescribesTheDevicesAndWhatIsUnavailable) {
   EXPECT_EQ(info.devices(0).ceilings_status(), "not measured yet");
   ASSERT_EQ(info.unavailable_size(), 1);
   EXPECT_EQ(info.unavailable(0), "cuda: not in this test");
+}
+
+// How each job ended, as an observer hears it.
+class JobEnds : public JobObserver {
+ public:
+  void OnJobAccepted(const Job&, const JobEvent&) override {}
+  void OnJobEvent(const Job& job, const JobEvent& event) override {
+    if (event.kind != JobEvent::Kind::kFinished && event.kind != JobEvent::Kind::kError) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    ended_[job.id()] = event.error;
+  }
+  // Waits up to `timeout` for the job's end.
+  std::optional<absl::Status> WaitEnd(const std::string& job_id, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = ended_.find(job_id);
+        if (it != ended_.end()) return it->second;
+      }
+      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, absl::Status> ended_;
+};
+
+// A client that goes away while its job waits behind another: the job leaves
+// the queue at once (it ends, CANCELLED), so it counts neither in the host's
+// queued_jobs nor in the queue position of the next job.
+TEST_F(ServiceTest, AClientThatLeavesWhileQueuedFreesItsPlaceInTheQueueAtOnce) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool gate_open = false;
+  FakeDeviceOptions options;
+  options.on_time_batch = [&](const PointSpec&) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return gate_open; });
+  };
+  JobEnds ends;
+  Start(options, {&ends});
+  auto open_gate = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    gate_open = true;
+    cv.notify_all();
+  };
+  struct AtEnd {  // the device is let go before the fixture tears down
+    std::function<void()> run;
+    ~AtEnd() { run(); }
+  } at_end{open_gate};
+
+  v1::RunEvent event;
+  grpc::ClientContext first_context;
+  auto first = stub_->Run(&first_context, Request("matvec", "gemv", "10"));
+  ASSERT_TRUE(first->Read(&event) && event.has_accepted());
+  ASSERT_TRUE(first->Read(&event) && event.has_started()) << "the first job holds the device";
+  grpc::ClientContext second_context;
+  auto second = stub_->Run(&second_context, Request("matvec", "gemv", "11"));
+  ASSERT_TRUE(second->Read(&event) && event.has_accepted());
+  EXPECT_EQ(event.accepted().queue_position(), 1);
+  const std::string second_id = event.accepted().job_id();
+  second_context.TryCancel();
+  EXPECT_EQ(second->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  // The service looks at its client every 50 ms; the first job still holds
+  // the device, so only leaving the queue can end the second one.
+  std::optional<absl::Status> end = ends.WaitEnd(second_id, std::chrono::seconds(5));
+  ASSERT_TRUE(end.has_value()) << "the job of the client that left is still queued";
+  EXPECT_EQ(end->code(), absl::StatusCode::kCancelled) << *end;
+  grpc::ClientContext info_context;
+  v1::HostInfo info;
+  ASSERT_TRUE(stub_->GetHostInfo(&info_context, v1::GetHostInfoRequest(), &info).ok());
+  ASSERT_EQ(info.devices_size(), 1);
+  EXPECT_EQ(info.devices(0).queued_jobs(), 1) << "only the running job";
+  grpc::ClientContext third_context;
+  auto third = stub_->Run(&third_context, Request("matvec", "gemv", "12"));
+  ASSERT_TRUE(third->Read(&event) && event.has_accepted());
+  EXPECT_EQ(event.accepted().queue_position(), 1) << "behind the running job only";
+
+  open_gate();
+  while (first->Read(&event)) {
+  }
+  EXPECT_TRUE(first->Finish().ok());
+  while (third->Read(&event)) {
+  }
+  EXPECT_TRUE(third->Finish().ok());
 }
 
 }  // namespace

@@ -134,6 +134,73 @@ TEST(Scheduler, ThreeQueuedJobsAreToldPositionsOneTwoThreeAndRunFirstInFirstOut)
   EXPECT_EQ(order, (std::vector<int64_t>{10, 11, 12, 13})) << "first in, first out";
 }
 
+// A job cancelled while it waits (Job::Cancel, as the service does when its
+// client goes away) counts in no queue: not in the device's queued jobs
+// (GetHostInfo's queued_jobs, /metrics) and not in the position of a job
+// submitted after it. It still ends, with its reason, and the others run in
+// order.
+TEST(Scheduler, AJobCancelledWhileQueuedCountsInNoQueueLengthOrPosition) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool gate_open = false;
+  std::vector<int64_t> order;
+  FakeDeviceOptions options;
+  options.on_time_batch = [&](const PointSpec& point) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (order.empty() || order.back() != point.n) order.push_back(point.n);
+    cv.wait(lock, [&] { return gate_open; });
+  };
+  Scheduler scheduler(FakeDevices(options));
+  struct OpenGate {  // whatever happens, the worker is let go before the scheduler
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& open;
+    ~OpenGate() {
+      std::lock_guard<std::mutex> lock(mu);
+      open = true;
+      cv.notify_all();
+    }
+  } open_gate{mu, cv, gate_open};
+  absl::StatusOr<SubmittedJob> running = scheduler.Submit(Small("10"));
+  ASSERT_TRUE(running.ok()) << running.status();
+  JobEvent started;
+  ASSERT_TRUE(running->job->events().PopFor(&started, milliseconds(10000)));
+  ASSERT_EQ(started.kind, JobEvent::Kind::kStarted) << "the first job holds the device";
+  absl::StatusOr<SubmittedJob> gone = scheduler.Submit(Small("11"));
+  absl::StatusOr<SubmittedJob> kept = scheduler.Submit(Small("12"));
+  ASSERT_TRUE(gone.ok() && kept.ok());
+  EXPECT_EQ(gone->queue_position, 1);
+  EXPECT_EQ(kept->queue_position, 2);
+
+  gone->job->Cancel(absl::CancelledError("client went away"));
+  EXPECT_EQ(scheduler.pending_jobs(0), 2) << "the running job and the one still waiting";
+  EXPECT_EQ(scheduler.queue_state(0).waiting, 1);
+  EXPECT_TRUE(scheduler.queue_state(0).running);
+  absl::StatusOr<SubmittedJob> next = scheduler.Submit(Small("13"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->queue_position, 2) << "behind the running job and the one left waiting";
+
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    gate_open = true;
+  }
+  cv.notify_all();
+  auto last_kind = [](Job& job) {
+    std::vector<JobEvent> events = Drain(job);
+    return events.empty() ? JobEvent::Kind::kAccepted : events.back().kind;
+  };
+  EXPECT_EQ(last_kind(*running->job), JobEvent::Kind::kFinished);
+  std::vector<JobEvent> cancelled = Drain(*gone->job);
+  ASSERT_FALSE(cancelled.empty());
+  EXPECT_EQ(cancelled.back().kind, JobEvent::Kind::kError);
+  EXPECT_EQ(cancelled.back().error.message(), "client went away");
+  EXPECT_EQ(last_kind(*kept->job), JobEvent::Kind::kFinished);
+  EXPECT_EQ(last_kind(*next->job), JobEvent::Kind::kFinished);
+  EXPECT_EQ(scheduler.pending_jobs(0), 0);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(order, (std::vector<int64_t>{10, 12, 13})) << "the cancelled job never ran";
+}
+
 TEST(Scheduler, RejectsWhatTheDeviceCannotRun) {
   DeviceSet devices = FakeDevices();
   devices.unavailable.push_back("cuda: disabled with --no-cuda");

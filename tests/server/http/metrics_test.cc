@@ -3,7 +3,9 @@
 // gauges read from a scheduler over the fake device.
 #include "server/http/metrics.h"
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -140,6 +142,13 @@ TEST(MetricsScrapeTest, JobsQueuesCeilingsAndStore) {
   absl::StatusOr<SubmittedJob> job = scheduler.Submit(submission);
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_TRUE(job->job->WaitEnded(std::chrono::seconds(30)));
+  // WaitEnded wakes when the job's record ends, before the worker has told
+  // the observers (the metrics) and freed the device: wait for that too (seen
+  // failing under ASan, deploy/sanitize.sh).
+  for (int i = 0; i < 3000 && scheduler.pending_jobs(0) > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(scheduler.pending_jobs(0), 0);
   StoreHealth store{"degraded"};
   store.results = 12;
   store.bytes = 4096;
