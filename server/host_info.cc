@@ -48,6 +48,10 @@ v1::HostInfo DescribeHost(Scheduler& scheduler, const HostIdentity& host,
     }
   }
   for (const std::string& reason : scheduler.unavailable()) info.add_unavailable(reason);
+  v1::Limits* limits = info.mutable_limits();
+  limits->set_max_queued_jobs_per_device(scheduler.limits().max_waiting_jobs_per_device);
+  limits->set_max_points_per_job(scheduler.limits().max_points_per_job);
+  limits->set_max_job_seconds(scheduler.limits().max_job_seconds);
   if (history != nullptr) {
     *info.mutable_store() = ToProto(history->StoreState());
   } else {

@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "common/address.h"
 #include "common/command_line.h"
+#include "common/sanitize.h"
 #include "grpc/support/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -66,6 +67,13 @@ const std::vector<FlagSpec>& Flags() {
        "serve the dashboard's files from DIR instead of the built-in copy (for working on the "
        "page)",
        ""},
+      {"max-queued-jobs", "N", "jobs that may wait for one device, 1..100000; more are refused",
+       "64"},
+      {"max-points-per-job", "N", "points one job may have, 1..10000000", "100000"},
+      {"max-job-time", "DURATION",
+       "longest a job may run (e.g. 90m, 6h; units s, m, h, d); it then ends with "
+       "DEADLINE_EXCEEDED, its results so far kept",
+       "6h"},
       {"help", "", "show this help", ""},
   };
   return *flags;
@@ -117,6 +125,25 @@ std::string OsError(const std::string& grpc_log) {
   const size_t end = grpc_log.find('"', start + key.size());
   if (end == std::string::npos) return "";
   return grpc_log.substr(start + key.size(), end - start - key.size());
+}
+
+// "90", "90s", "15m", "6h", "2d" in seconds.
+absl::StatusOr<double> ParseDurationSeconds(const std::string& text) {
+  if (text.empty()) return absl::InvalidArgumentError("empty");
+  double scale = 1;
+  std::string number = text;
+  switch (text.back()) {
+    case 's': scale = 1; number.pop_back(); break;
+    case 'm': scale = 60; number.pop_back(); break;
+    case 'h': scale = 3600; number.pop_back(); break;
+    case 'd': scale = 86400; number.pop_back(); break;
+    default: break;
+  }
+  double value = 0;
+  if (!absl::SimpleAtod(number, &value) || !(value > 0) || value > 1e9) {
+    return absl::InvalidArgumentError("not a duration");
+  }
+  return value * scale;
 }
 
 std::string MachineHostname() {
@@ -172,6 +199,29 @@ int Main(int argc, char** argv) {
   }
   if (flags->Has("no-store") && (flags->Has("state-dir") || flags->Has("retain"))) {
     return Fail("--no-store: cannot be combined with --state-dir or --retain");
+  }
+  SchedulerLimits limits;
+  if (flags->Has("max-queued-jobs") &&
+      (!absl::SimpleAtoi(flags->Get("max-queued-jobs"), &limits.max_waiting_jobs_per_device) ||
+       limits.max_waiting_jobs_per_device < 1 || limits.max_waiting_jobs_per_device > 100000)) {
+    return Fail("--max-queued-jobs: '" + Sanitized(flags->Get("max-queued-jobs"), kQuotedValueBytes) +
+                "' is not allowed; allowed 1..100000");
+  }
+  if (flags->Has("max-points-per-job") &&
+      (!absl::SimpleAtoi(flags->Get("max-points-per-job"), &limits.max_points_per_job) ||
+       limits.max_points_per_job < 1 || limits.max_points_per_job > 10000000)) {
+    return Fail("--max-points-per-job: '" +
+                Sanitized(flags->Get("max-points-per-job"), kQuotedValueBytes) +
+                "' is not allowed; allowed 1..10000000");
+  }
+  if (flags->Has("max-job-time")) {
+    absl::StatusOr<double> seconds = ParseDurationSeconds(flags->Get("max-job-time"));
+    if (!seconds.ok() || *seconds < 1) {
+      return Fail("--max-job-time: '" + Sanitized(flags->Get("max-job-time"), kQuotedValueBytes) +
+                  "' is not allowed; allowed: a duration of at least 1 s, e.g. 90m or 6h (units s, "
+                  "m, h, d)");
+    }
+    limits.max_job_seconds = *seconds;
   }
   const bool serve_http = !flags->Has("no-http");
   if (!serve_http && (flags->Has("http-listen") || flags->Has("http-dashboard-dir"))) {
@@ -250,7 +300,7 @@ int Main(int argc, char** argv) {
   ResultHub hub;
   hub.AddListener([&metrics](const HubResult& r) { metrics.Record(*r.result, r.index); });
   HistoryRecorder recorder(store.get(), &hub, hostname, kFlopdVersion);
-  Scheduler scheduler(std::move(devices), {&recorder, &metrics});
+  Scheduler scheduler(std::move(devices), {&recorder, &metrics}, limits);
   HistoryApi history(&scheduler, store.get(), &hub, hostname, no_store);
   FlopdService service(&scheduler, hostname, &history);
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/job_record.h"
 #include "common/op_catalog.h"
@@ -14,7 +15,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kMaxPointsPerJob = 100000;
 
 int64_t UnixMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -30,9 +30,11 @@ std::string TimingModeList(const std::vector<TimingMode>& modes) {
 
 }  // namespace
 
-Scheduler::Scheduler(DeviceSet devices, std::vector<JobObserver*> observers)
+Scheduler::Scheduler(DeviceSet devices, std::vector<JobObserver*> observers,
+                     SchedulerLimits limits)
     : unavailable_(std::move(devices.unavailable)),
       observers_(std::move(observers)),
+      limits_(limits),
       id_random_(std::random_device()()) {
   for (auto& device : devices.devices) {
     auto slot = std::make_unique<Slot>();
@@ -43,6 +45,7 @@ Scheduler::Scheduler(DeviceSet devices, std::vector<JobObserver*> observers)
     Slot* raw = slot.get();
     raw->worker = std::thread([this, raw] { WorkerLoop(raw); });
   }
+  watchdog_ = std::thread([this] { WatchdogLoop(); });
 }
 
 Scheduler::~Scheduler() {
@@ -50,10 +53,36 @@ Scheduler::~Scheduler() {
   for (auto& slot : slots_) {
     if (slot->worker.joinable()) slot->worker.join();
   }
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void Scheduler::WatchdogLoop() {
+  const int64_t limit_ms = static_cast<int64_t>(limits_.max_job_seconds * 1000);
+  std::unique_lock<std::mutex> lock(watchdog_mu_);
+  while (!shutting_down_.load()) {
+    watchdog_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    const int64_t now = UnixMillis();
+    for (auto& slot : slots_) {
+      std::shared_ptr<Job> running;
+      {
+        std::lock_guard<std::mutex> slot_lock(slot->mu);
+        running = slot->running;
+      }
+      if (running == nullptr || running->cancelled()) continue;
+      const int64_t started = running->record().started_unix_ms;
+      if (started > 0 && now - started > limit_ms) {
+        running->Cancel(absl::DeadlineExceededError(absl::StrFormat(
+            "job: ran longer than %g s, this flopd's limit (--max-job-time); the results "
+            "measured so far are kept",
+            limits_.max_job_seconds)));
+      }
+    }
+  }
 }
 
 void Scheduler::Shutdown() {
   shutting_down_.store(true);
+  watchdog_cv_.notify_all();
   const absl::Status reason = absl::UnavailableError("flopd is shutting down");
   for (auto& slot : slots_) {
     std::lock_guard<std::mutex> lock(slot->mu);
@@ -118,9 +147,10 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
   absl::StatusOr<JobPlan> plan =
       PlanJob(submission.request, description.backend, description.default_sizes);
   if (!plan.ok()) return plan.status();
-  if (static_cast<int64_t>(plan->points.size()) > kMaxPointsPerJob) {
-    return absl::InvalidArgumentError(absl::StrCat("sizes: the job has ", plan->points.size(),
-                                                   " points; allowed at most ", kMaxPointsPerJob));
+  if (static_cast<int64_t>(plan->points.size()) > limits_.max_points_per_job) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("sizes: the job has ", plan->points.size(), " points; this flopd allows at most ",
+                     limits_.max_points_per_job, " a job (--max-points-per-job)"));
   }
 
   MeasureSettings settings;
@@ -155,6 +185,11 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
     // The observers learn of the job before its worker can start it.
     std::lock_guard<std::mutex> lock(slot.mu);
     if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
+    if (Waiting(slot) >= limits_.max_waiting_jobs_per_device) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "device: ", limits_.max_waiting_jobs_per_device, " jobs already wait for ", device_id,
+          ", this flopd's limit (--max-queued-jobs); try again later"));
+    }
     submitted.queue_position = Waiting(slot) + (slot.running ? 1 : 0);
     const JobEvent accepted = AcceptedEvent(submitted);
     submitted.job->Apply(accepted, UnixMillis());

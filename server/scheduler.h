@@ -43,12 +43,24 @@ struct SubmittedJob {
 // The kAccepted event of a job just submitted.
 JobEvent AcceptedEvent(const SubmittedJob& submitted);
 
+// What one job, and the jobs waiting for a device, may take (flopd's
+// --max-* flags; reported in HostInfo.limits). Submissions beyond them are
+// RESOURCE_EXHAUSTED naming the limit; a job running longer than
+// max_job_seconds ends with DEADLINE_EXCEEDED within a sample slice
+// (server/measure_point.h), the results it measured kept.
+struct SchedulerLimits {
+  int max_waiting_jobs_per_device = 64;
+  int64_t max_points_per_job = 100000;
+  double max_job_seconds = 6 * 3600;
+};
+
 class Scheduler {
  public:
   // Takes ownership of the devices and starts one worker per device.
   // `observers` (not owned) must outlive the scheduler; they must not call
   // back into it.
-  explicit Scheduler(DeviceSet devices, std::vector<JobObserver*> observers = {});
+  explicit Scheduler(DeviceSet devices, std::vector<JobObserver*> observers = {},
+                     SchedulerLimits limits = {});
   ~Scheduler();  // Shutdown() then join.
 
   Scheduler(const Scheduler&) = delete;
@@ -84,6 +96,7 @@ class Scheduler {
   QueueState queue_state(int slot) const;
   // False once Shutdown began: Submit refuses every job.
   bool accepting_jobs() const { return !shutting_down_.load(); }
+  const SchedulerLimits& limits() const { return limits_; }
   const std::vector<std::string>& unavailable() const { return unavailable_; }
 
   // Ceilings (common/roofline.h). Each device's are measured once, by its
@@ -124,6 +137,7 @@ class Scheduler {
   // counts in no queue length and no queue position. REQUIRES: slot.mu.
   static int Waiting(const Slot& slot);
   void WorkerLoop(Slot* slot);
+  void WatchdogLoop();
   // Brings the job's record up to date, tells the observers, then the
   // submitter (the job's channel).
   void Emit(Job& job, JobEvent event);
@@ -135,7 +149,12 @@ class Scheduler {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::string> unavailable_;
   const std::vector<JobObserver*> observers_;
+  const SchedulerLimits limits_;
   std::atomic<bool> shutting_down_{false};
+  // Ends running jobs that outlive limits_.max_job_seconds.
+  std::mutex watchdog_mu_;
+  std::condition_variable watchdog_cv_;
+  std::thread watchdog_;
   std::mutex id_mu_;
   std::mt19937_64 id_random_;  // guarded by id_mu_
 };

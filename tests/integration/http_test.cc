@@ -158,6 +158,9 @@ TEST(Http, TheJsonApiServesWhatGrpcServesInOneSchema) {
   ASSERT_EQ(host.devices_size(), 1);
   EXPECT_EQ(host.devices(0).id(), "cpu:0");
   EXPECT_EQ(host.store().state(), "ok");
+  EXPECT_EQ(host.limits().max_queued_jobs_per_device(), 64);  // the defaults
+  EXPECT_EQ(host.limits().max_points_per_job(), 100000);
+  EXPECT_EQ(host.limits().max_job_seconds(), 6 * 3600);
   EXPECT_EQ(host.store().results(), 6);  // gemv and fused on both axes, two sizes
   const auto ops = FromJson<v1::ListOpsResponse>(Get(*daemon, "/api/v1/ops").body);
   EXPECT_GE(ops.ops_size(), 2);

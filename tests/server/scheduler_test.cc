@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +38,15 @@ std::vector<JobEvent> Drain(Job& job) {
     if (event.kind == JobEvent::Kind::kFinished || event.kind == JobEvent::Kind::kError) break;
   }
   return events;
+}
+
+// Polls `condition` every millisecond for up to 10 s.
+bool WaitUntil(const std::function<bool()>& condition) {
+  for (int i = 0; i < 10000; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return condition();
 }
 
 // A device whose every TimeBatch takes `seconds` of real time.
@@ -196,7 +206,9 @@ TEST(Scheduler, AJobCancelledWhileQueuedCountsInNoQueueLengthOrPosition) {
   EXPECT_EQ(cancelled.back().error.message(), "client went away");
   EXPECT_EQ(last_kind(*kept->job), JobEvent::Kind::kFinished);
   EXPECT_EQ(last_kind(*next->job), JobEvent::Kind::kFinished);
-  EXPECT_EQ(scheduler.pending_jobs(0), 0);
+  // The last event is out before the worker lets go of the job.
+  EXPECT_TRUE(WaitUntil([&] { return scheduler.pending_jobs(0) == 0; }))
+      << scheduler.pending_jobs(0);
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(order, (std::vector<int64_t>{10, 12, 13})) << "the cancelled job never ran";
 }
@@ -319,6 +331,61 @@ TEST(Scheduler, ShutdownEndsQueuedAndRunningJobsWithUnavailable) {
     EXPECT_EQ(events.back().error.message(), "flopd is shutting down");
   }
   EXPECT_EQ(scheduler.Submit(Small()).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(Scheduler, LimitsRefuseTooManyWaitingJobsAndTooManyPointsNamingTheFlag) {
+  SchedulerLimits limits;
+  limits.max_waiting_jobs_per_device = 2;
+  limits.max_points_per_job = 3;
+  Scheduler scheduler(SlowDevice(0.05), {}, limits);
+  absl::StatusOr<SubmittedJob> too_big = scheduler.Submit(Small("16,32,48,64"));
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(too_big.status().message(), "--max-points-per-job"))
+      << too_big.status();
+  std::vector<SubmittedJob> jobs;
+  // One runs (or is about to), two wait; the next is refused.
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<SubmittedJob> job = scheduler.Submit(Small("16,32,48"));
+    ASSERT_TRUE(job.ok()) << i << ": " << job.status();
+    jobs.push_back(*job);
+    // Let the first one leave the queue for the device.
+    if (i == 0) {
+      ASSERT_TRUE(WaitUntil([&] { return scheduler.queue_state(0).running; }));
+    }
+  }
+  absl::StatusOr<SubmittedJob> refused = scheduler.Submit(Small());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "--max-queued-jobs"))
+      << refused.status();
+  scheduler.Shutdown();
+}
+
+TEST(Scheduler, AJobPastTheTimeLimitEndsWithDeadlineExceededKeepingItsResults) {
+  SchedulerLimits limits;
+  limits.max_job_seconds = 1.5;
+  // 0.1 s an execution, really (one per sample): a point is its warm-up and
+  // 3 samples, about 0.5 s, so the job (ten points) outlives the limit after
+  // a few points.
+  FakeDeviceOptions options;
+  options.seconds_per_execution = [](const PointSpec&) { return 0.1; };
+  options.wall_seconds_per_batch = 0.1;
+  Scheduler scheduler(FakeDevices(options), {}, limits);
+  JobSubmission long_job = Small("16:161:16");
+  long_job.measure.max_time_s = 0.3;
+  long_job.measure.min_time_s = 0.2;
+  absl::StatusOr<SubmittedJob> job = scheduler.Submit(long_job);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const std::vector<JobEvent> events = Drain(*job->job);
+  ASSERT_FALSE(events.empty());
+  const JobEvent& last = events.back();
+  ASSERT_EQ(last.kind, JobEvent::Kind::kError);
+  EXPECT_EQ(last.error.code(), absl::StatusCode::kDeadlineExceeded) << last.error;
+  EXPECT_TRUE(absl::StrContains(last.error.message(), "--max-job-time")) << last.error;
+  int results = 0;
+  for (const JobEvent& e : events) results += e.kind == JobEvent::Kind::kResult;
+  EXPECT_GE(results, 1);
+  EXPECT_LT(results, 10);
+  EXPECT_EQ(last.points_measured, results);
 }
 
 }  // namespace
