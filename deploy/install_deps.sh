@@ -13,6 +13,8 @@ packages=(
   # Tests: a real Prometheus (and promtool) scrapes flopd; the dashboard is
   # loaded in headless Chromium, driven from Node (tests/dashboard).
   prometheus chromium curl
+  # Fuzzing (tests/fuzz): clang with libFuzzer and its sanitizer runtimes.
+  clang-16 libfuzzer-16-dev libclang-rt-16-dev
 )
 # Node.js and npm: the machine's own when present (any >= 18), else Debian's.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
