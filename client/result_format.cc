@@ -285,14 +285,7 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
   return out;
 }
 
-std::string ToJsonLine(const v1::Result& result) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(result, &json, options);
-  return json;
-}
+std::string ToJsonLine(const v1::Result& result) { return ToJson(result); }
 
 std::string ToJsonArray(const std::vector<v1::Result>& results) {
   std::vector<std::string> lines;

@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench/bench_stats.h"
 #include "httplib.h"
 #include "proto/wire/wire.h"
 #include "server/backend/registry.h"
@@ -35,16 +36,9 @@
 namespace flopd {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5));
-  return v[i];
-}
+using bench::Clock;
+using bench::Ms;
+using bench::Percentile;
 
 // Times `fn` `runs` times after one warm-up; prints median and max.
 template <typename Fn>

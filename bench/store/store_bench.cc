@@ -32,6 +32,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench/bench_stats.h"
 #include "absl/strings/str_format.h"
 #include "common/job_record.h"
 #include "grpcpp/create_channel.h"
@@ -52,15 +53,9 @@
 namespace flopd {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
-}
+using bench::Clock;
+using bench::Ms;
+using bench::Percentile;
 
 struct Variant {
   const char* op;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
 #include "common/dtype.h"
 
 namespace flopd {
@@ -387,6 +388,15 @@ v1::DeviceInfo ToProto(const DeviceDescription& device, int64_t memory_limit_byt
   for (TimingMode mode : device.timing_modes) info.add_timing_modes(std::string(TimingModeName(mode)));
   info.set_queued_jobs(queued_jobs);
   return info;
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
 }
 
 }  // namespace flopd

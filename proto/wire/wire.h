@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "google/protobuf/message.h"
 #include "common/device_description.h"
 #include "common/history_query.h"
 #include "common/job.h"
@@ -61,6 +62,11 @@ PageRequest PageOf(const v1::ListResultsRequest& request);
 PageRequest PageOf(const v1::ListJobsRequest& request);
 // The fields of a result that filters and the store's indexes look at.
 ResultIndex IndexOf(const v1::Result& result);
+
+// A message in protobuf's JSON mapping as flopd writes it everywhere (results
+// files, HTTP's /api/v1): proto field names, every field printed, 64-bit
+// integers as strings; one line.
+std::string ToJson(const google::protobuf::Message& message);
 // A job as the history API shows it, `hostname` being the daemon's.
 v1::JobInfo ToProto(const JobRecord& job, const std::string& hostname);
 v1::StoreStatus ToProto(const StoreHealth& health);

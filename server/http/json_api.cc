@@ -10,7 +10,6 @@
 #include "absl/strings/str_split.h"
 #include "common/sanitize.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace flopd {
 
@@ -152,15 +151,6 @@ absl::Status ParseQuery(const QueryParams& params, Message* request) {
     }
   }
   return absl::OkStatus();
-}
-
-std::string ToJson(const Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
 }
 
 std::string JsonString(absl::string_view text) {

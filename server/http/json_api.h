@@ -1,7 +1,7 @@
 // The HTTP/JSON face of flopd.v1 (docs/HTTP.md): query parameters into
-// request messages, messages into JSON through protobuf's JSON mapping (the
-// one schema gRPC and HTTP share), and statuses into HTTP answers. No HTTP
-// library here: plain strings in, plain strings out.
+// request messages and statuses into HTTP answers; messages go out through
+// proto/wire's ToJson (protobuf's JSON mapping: the one schema gRPC and HTTP
+// share). No HTTP library here: plain strings in, plain strings out.
 #ifndef FLOPD_SERVER_HTTP_JSON_API_H_
 #define FLOPD_SERVER_HTTP_JSON_API_H_
 
@@ -28,9 +28,6 @@ absl::Status ParseQuery(const QueryParams& params, google::protobuf::Message* re
 
 // Every parameter ParseQuery accepts for messages of this type, sorted.
 std::vector<std::string> QueryParamNames(const google::protobuf::Message& request);
-
-// The message as JSON: proto field names, every field printed.
-std::string ToJson(const google::protobuf::Message& message);
 
 // `text` as a JSON string literal, quotes included (control characters
 // escaped; other bytes pass through).

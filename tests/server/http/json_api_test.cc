@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "flopd/v1/flopd.pb.h"
 #include "gtest/gtest.h"
+#include "proto/wire/wire.h"
 
 namespace flopd {
 namespace {
