@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "flopd/v1/flopd.pb.h"
+#include "proto/wire/wire.h"
 #include "server/history_api.h"
 #include "server/http/json_api.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -75,8 +76,11 @@ bool Parse(const QueryParams& params, Request* request) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace flopd;
-  static const HistoryApi* const api =
-      new HistoryApi(nullptr, nullptr, nullptr, "fuzzhost", StoreHealth{"off", ""});
+  static const HistoryApi* const api = [] {
+    StoreHealth off;
+    off.state = "off";
+    return new HistoryApi(nullptr, nullptr, nullptr, "fuzzhost", off);
+  }();
   if (size == 0) return 0;
   const QueryParams params =
       Split(absl::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
