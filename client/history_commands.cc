@@ -24,6 +24,7 @@
 #include "client/commands.h"
 #include "client/history_command.h"
 #include "client/host_client.h"
+#include "client/host_list.h"
 #include "client/output_file.h"
 #include "client/result_format.h"
 #include "client/result_sink.h"
@@ -53,7 +54,7 @@ std::string ImplNames() {
 }
 
 FlagSpec HostFlag() {
-  return {"host", "H[,H...]", "flopd hosts, asked concurrently; port 50051 is added when missing",
+  return {"host", "H[,H...]", "flopd hosts, asked concurrently; port 50051 is added when missing; also a hostlist gpu[01-16], @FILE, dns:NAME[:PORT] or slurm",
           "127.0.0.1"};
 }
 
@@ -81,14 +82,7 @@ std::vector<FlagSpec> FilterFlags(bool with_until) {
 }
 
 absl::StatusOr<std::vector<std::string>> Hosts(const ParsedFlags& flags) {
-  std::vector<std::string> hosts = SplitList(flags.Get("host", "127.0.0.1"));
-  if (hosts.empty()) return absl::InvalidArgumentError("host: no host given; expected H[,H...]");
-  for (std::string& host : hosts) {
-    absl::StatusOr<std::string> address = DialAddress(host);
-    if (!address.ok()) return address.status();
-    host = *std::move(address);
-  }
-  return hosts;
+  return ExpandHostAddresses(flags.Get("host", "127.0.0.1"));
 }
 
 absl::Status ParseCount(const ParsedFlags& flags, const std::string& name, int64_t* out) {
@@ -525,7 +519,8 @@ int JobsCommand(const std::vector<std::string>& args) {
     }
   });
   std::vector<std::vector<std::string>> rows = {
-      {"host", "job", "state", "device", "created (UTC)", "points", "client", "run", "status"}};
+      {"host", "job", "state", "device", "created (UTC)", "points", "by", "client", "run",
+       "status"}};
   for (size_t i = 0; i < fetched.size(); ++i) {
     for (const v1::JobInfo& job : fetched[i].jobs) {
       if (plan->jsonl) {
@@ -545,6 +540,7 @@ int JobsCommand(const std::vector<std::string>& args) {
                                        ? absl::StrCat(" (", job.points_failed_verification(),
                                                       " failed verification)")
                                        : ""),
+                      job.owner().empty() ? "-" : job.owner(),
                       job.client().empty() ? "-" : job.client(),
                       job.run_id().empty() ? "-" : job.run_id(), status.empty() ? "-" : status});
     }
@@ -653,7 +649,7 @@ int WatchCommand(const std::vector<std::string>& args) {
 
 int CancelCommand(const std::vector<std::string>& args) {
   static const auto* specs = new std::vector<FlagSpec>{
-      {"host", "H[,H...]", "the hosts to look for the jobs on; port 50051 is added when missing",
+      {"host", "H[,H...]", "the hosts to look for the jobs on; port 50051 is added when missing; also a hostlist gpu[01-16], @FILE, dns:NAME[:PORT] or slurm",
        "127.0.0.1"},
       {"help", "", "show this help", ""},
   };
@@ -661,7 +657,7 @@ int CancelCommand(const std::vector<std::string>& args) {
   if (!flags.ok()) return UsageError(std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::cout << "usage: flopctl cancel JOB_ID [JOB_ID...] [--host H[,H...]]\n\n"
-                 "Cancels queued or running jobs, whoever started them: a queued job ends at "
+                 "Cancels queued or running jobs (yours; anyone's with the admin role): a queued job ends at "
                  "once, a running one\nwithin one sample; its own client sees CANCELLED.\n\n"
               << FlagsHelp(*specs)
               << "\nexit status: 0 every job cancelled; 1 a job could not be cancelled (not "

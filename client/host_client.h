@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "flopd/v1/flopd.grpc.pb.h"
 
 namespace flopd {
@@ -31,7 +32,9 @@ absl::StatusOr<std::string> DialAddress(const std::string& host);
 
 class HostClient {
  public:
-  // `address` as the user typed it; the default port is added when missing.
+  // `address` as the user typed it (HOST[:PORT], [V6][:PORT], unix:PATH);
+  // the default port is added when missing. Dials with
+  // CurrentClientCredentials() (client/credentials.h).
   explicit HostClient(const std::string& address);
 
   const std::string& address() const { return address_; }
@@ -41,8 +44,15 @@ class HostClient {
   // UNAVAILABLE "unreachable (...)" or "connection lost (...)" with the
   // cause's last clause, not gRPC's whole chain; CancelStream() ends it with
   // CANCELLED "interrupted" (the daemon cancels the job).
+  // With `connect_by`, a host not connected by then fails with UNAVAILABLE
+  // "no connection within ..."; with `done_by`, the stream ends then with
+  // DEADLINE_EXCEEDED (the daemon cancels the job). Either may be
+  // InfiniteFuture. `deadline_flag` names what set done_by in the message.
   absl::Status Run(const v1::RunRequest& request,
-                   const std::function<void(const v1::RunEvent&)>& on_event);
+                   const std::function<void(const v1::RunEvent&)>& on_event,
+                   absl::Time connect_by = absl::InfiniteFuture(),
+                   absl::Time done_by = absl::InfiniteFuture(),
+                   const std::string& deadline_flag = "");
 
   absl::StatusOr<v1::ListOpsResponse> ListOps();
   absl::StatusOr<v1::HostInfo> GetHostInfo();
@@ -69,8 +79,13 @@ class HostClient {
 
  private:
   absl::Status Convert(const grpc::Status& status, bool got_any_event) const;
+  // Adds the token to a plaintext call to this machine; dial_error_ if the
+  // credentials cannot be used with this host.
+  absl::Status Prepare(grpc::ClientContext* context) const;
 
   std::string address_;
+  absl::Status dial_error_;      // e.g. a token that would go in the clear
+  std::string plaintext_token_;  // sent by hand: no TLS, but a loopback or unix: host
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Flopd::Stub> stub_;
   std::mutex stream_mu_;

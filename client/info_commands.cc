@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/host_client.h"
+#include "client/host_list.h"
 #include "common/command_line.h"
 
 namespace flopd {
@@ -17,7 +18,7 @@ namespace {
 
 const std::vector<FlagSpec>& HostFlags() {
   static const auto* flags = new std::vector<FlagSpec>{
-      {"host", "H[,H...]", "flopd hosts; port 50051 is added when missing", "127.0.0.1"},
+      {"host", "H[,H...]", "flopd hosts; port 50051 is added when missing; also a hostlist gpu[01-16], @FILE, dns:NAME[:PORT] or slurm", "127.0.0.1"},
       {"help", "", "show this help", ""},
   };
   return *flags;
@@ -41,17 +42,13 @@ bool ParseHostFlags(const std::vector<std::string>& args, const std::string& usa
     *exit_code = UsageError("unexpected argument '" + flags->positional[0] + "'; see --help");
     return false;
   }
-  *hosts = SplitList(flags->Get("host", "127.0.0.1"));
-  if (hosts->empty()) {
-    *exit_code = UsageError("host: no host given; expected H[,H...]");
+  absl::StatusOr<std::vector<std::string>> expanded =
+      ExpandHostAddresses(flags->Get("host", "127.0.0.1"));
+  if (!expanded.ok()) {
+    *exit_code = UsageError(std::string(expanded.status().message()));
     return false;
   }
-  for (const std::string& host : *hosts) {
-    if (absl::StatusOr<std::string> address = DialAddress(host); !address.ok()) {
-      *exit_code = UsageError(std::string(address.status().message()));
-      return false;
-    }
-  }
+  *hosts = *std::move(expanded);
   return true;
 }
 
@@ -112,6 +109,32 @@ std::string StoreText(const v1::StoreStatus& s) {
   return out + "\n";
 }
 
+// What one job or caller may take (HostInfo.limits), or "" from a flopd
+// that does not say.
+std::string LimitsText(const v1::Limits& l) {
+  if (l.max_points_per_job() == 0) return "";
+  return absl::StrFormat(
+      "  limits: %d jobs waiting per device, %d per caller, %d points and %.4g h per job\n",
+      l.max_queued_jobs_per_device(), l.max_queued_jobs_per_identity(), l.max_points_per_job(),
+      l.max_job_seconds() / 3600);
+}
+
+// How the host is protected and who flopctl is to it: "  security: TLS,
+// client certificates, tokens; you are token:alice (run)" and any warning.
+std::string SecurityText(const v1::Security& s) {
+  std::vector<std::string> parts;
+  if (s.tls()) parts.push_back("TLS");
+  if (s.client_certificates()) parts.push_back("client certificates");
+  if (s.tokens()) parts.push_back("tokens");
+  if (!s.unix_socket().empty()) parts.push_back(absl::StrCat("unix socket ", s.unix_socket()));
+  if (parts.empty()) parts.push_back("no TLS, no tokens");
+  std::string out = absl::StrCat("  security: ", absl::StrJoin(parts, ", "));
+  if (!s.you().empty()) absl::StrAppend(&out, "; you are ", s.you(), " (", s.your_role(), ")");
+  out += "\n";
+  for (const std::string& warning : s.warnings()) absl::StrAppend(&out, "    WARNING: ", warning, "\n");
+  return out;
+}
+
 }  // namespace
 
 int UsageError(const std::string& message) {
@@ -169,13 +192,10 @@ int InfoCommand(const std::vector<std::string>& args) {
   if (!flags->positional.empty()) {
     return UsageError("unexpected argument '" + flags->positional[0] + "'; see --help");
   }
-  std::vector<std::string> hosts = SplitList(flags->Get("host", "127.0.0.1"));
-  if (hosts.empty()) return UsageError("host: no host given; expected H[,H...]");
-  for (const std::string& host : hosts) {
-    if (absl::StatusOr<std::string> address = DialAddress(host); !address.ok()) {
-      return UsageError(std::string(address.status().message()));
-    }
-  }
+  absl::StatusOr<std::vector<std::string>> expanded =
+      ExpandHostAddresses(flags->Get("host", "127.0.0.1"));
+  if (!expanded.ok()) return UsageError(std::string(expanded.status().message()));
+  const std::vector<std::string>& hosts = *expanded;
   v1::GetHostInfoRequest request;
   request.set_measure_ceilings(flags->Has("ceilings"));
   request.set_remeasure_ceilings(flags->Has("remeasure"));
@@ -207,7 +227,8 @@ int InfoCommand(const std::vector<std::string>& args) {
     for (const std::string& reason : info->unavailable()) {
       std::cout << "  not offered: " << reason << "\n";
     }
-    std::cout << StoreText(info->store());
+    std::cout << StoreText(info->store()) << LimitsText(info->limits())
+              << SecurityText(info->security());
   }
   return failed ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "client/commands.h"
+#include "client/credentials.h"
 
 namespace {
 
@@ -33,7 +34,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string command = argv[1];
-  const std::vector<std::string> args(argv + 2, argv + argc);
+  std::vector<std::string> args(argv + 2, argv + argc);
+  absl::StatusOr<flopd::ClientCredentials> credentials = flopd::TakeCredentials(&args);
+  if (!credentials.ok()) return flopd::UsageError(std::string(credentials.status().message()));
+  flopd::SetClientCredentials(*std::move(credentials));
   if (command == "run") return flopd::RunCommand(args);
   if (command == "ops") return flopd::OpsCommand(args);
   if (command == "info") return flopd::InfoCommand(args);
@@ -45,7 +49,7 @@ int main(int argc, char** argv) {
   if (command == "watch") return flopd::WatchCommand(args);
   if (command == "cancel") return flopd::CancelCommand(args);
   if (command == "--help" || command == "-h" || command == "help") {
-    std::cout << kUsage;
+    std::cout << kUsage << "\n" << flopd::CredentialsHelp();
     return 0;
   }
   return flopd::UsageError("unknown command '" + command +

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/host_client.h"
+#include "client/host_list.h"
 #include "client/output_file.h"
 #include "client/plot_svg.h"
 #include "client/run_fan_out.h"
@@ -30,6 +31,7 @@
 #include "common/job_plan.h"
 #include "common/job_record.h"
 #include "common/measure_settings.h"
+#include "common/sanitize.h"
 #include "common/size_spec.h"
 
 namespace flopd {
@@ -37,7 +39,7 @@ namespace {
 
 const std::vector<FlagSpec>& RunFlags() {
   static const auto* flags = new std::vector<FlagSpec>{
-      {"host", "H[,H...]", "flopd hosts, run concurrently; port 50051 is added when missing",
+      {"host", "H[,H...]", "flopd hosts, run concurrently; port 50051 is added when missing; also a hostlist gpu[01-16], @FILE, dns:NAME[:PORT] or slurm",
        "127.0.0.1"},
       {"op", "OP[,OP...]", "ops to run: matvec, outer (flopctl ops lists them)", ""},
       {"impl", "I[,I...]", "implementations (cpu: gemv, gemm, library, fused; cuda adds custom)",
@@ -63,6 +65,14 @@ const std::vector<FlagSpec>& RunFlags() {
        ""},
       {"plot", "FILE.svg", "at the end, draw the results as flopctl plot does", ""},
       {"quiet", "", "no live progress on stderr", ""},
+      {"connect-timeout", "DURATION",
+       "a host not connected within it fails alone (e.g. 10s, 1m; 0 = wait as long as the run)",
+       "10s"},
+      {"host-timeout", "DURATION", "a host whose job is not done within it fails alone", "none"},
+      {"deadline", "DURATION",
+       "the whole run's deadline: hosts not done by then fail, the others' results print",
+       "none"},
+      {"parallel", "N", "hosts run at once, 1..10000 (the others wait for a slot)", "64"},
       {"run-id", "ID", "label tying this run's jobs together in every host's history "
                        "(flopctl history --run ID)", "a fresh r-... id"},
       {"help", "", "show this help", ""},
@@ -173,14 +183,31 @@ absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args) {
   if (!measure.ok()) return measure.status();
   absl::StatusOr<ResultFormat> format = ParseResultFormat(flags->Get("format", "table"));
   if (!format.ok()) return format.status();
-  plan.hosts = SplitList(flags->Get("host", "127.0.0.1"));
-  if (plan.hosts.empty()) {
-    return absl::InvalidArgumentError("host: no host given; expected H[,H...]");
+  absl::StatusOr<std::vector<std::string>> hosts =
+      ExpandHostAddresses(flags->Get("host", "127.0.0.1"));
+  if (!hosts.ok()) return hosts.status();
+  plan.hosts = *std::move(hosts);
+
+  for (const auto& [flag, seconds] :
+       {std::pair<const char*, double*>{"connect-timeout", &plan.connect_timeout_s},
+        {"host-timeout", &plan.host_timeout_s},
+        {"deadline", &plan.deadline_s}}) {
+    if (!flags->Has(flag)) continue;
+    absl::Duration duration;
+    if (!absl::ParseDuration(flags->Get(flag), &duration) || duration < absl::ZeroDuration() ||
+        duration > absl::Hours(24 * 365)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, ": '", Sanitized(flags->Get(flag), kQuotedValueBytes),
+          "' is not allowed; allowed: a duration such as 30s, 10m, 2h (0 = none)"));
+    }
+    *seconds = absl::ToDoubleSeconds(duration);
   }
-  for (std::string& host : plan.hosts) {
-    absl::StatusOr<std::string> address = DialAddress(host);
-    if (!address.ok()) return address.status();
-    host = *std::move(address);
+  if (flags->Has("parallel") &&
+      (!absl::SimpleAtoi(flags->Get("parallel"), &plan.parallel) || plan.parallel < 1 ||
+       plan.parallel > 10000)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--parallel: '", Sanitized(flags->Get("parallel"), kQuotedValueBytes),
+                     "' is not allowed; allowed 1..10000"));
   }
 
   plan.submission.request = *std::move(job);

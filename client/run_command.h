@@ -31,6 +31,13 @@ struct RunPlan {
   std::string out_path;                        // --out; empty: none
   std::optional<std::string> plot_path;        // --plot
   bool quiet = false;                          // --quiet
+  // Deadlines (seconds; 0 = none). A host that does not connect within
+  // connect_timeout, or whose job is not done within host_timeout or by the
+  // run's deadline, fails alone: the other hosts' results still print.
+  double connect_timeout_s = 10;  // --connect-timeout
+  double host_timeout_s = 0;      // --host-timeout
+  double deadline_s = 0;          // --deadline, from the start of the run
+  int parallel = 64;              // --parallel: streams open at once
   // submission.run_id: --run-id, else a fresh NewRunId per invocation.
 };
 

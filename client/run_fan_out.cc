@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -14,6 +15,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/host_client.h"
 #include "client/result_format.h"
 #include "proto/wire/wire.h"
@@ -107,15 +110,25 @@ class RunState {
 };
 
 // Runs the job on one target, reporting its events to `state`.
+// `run_deadline`: the whole run's (InfiniteFuture = none).
 void RunTarget(const RunPlan& plan, const Target& target, const std::string& label, bool live,
-               RunState* state, RunInterrupt* interrupt) {
+               RunState* state, RunInterrupt* interrupt, absl::Time run_deadline) {
   JobSubmission submission = plan.submission;
   submission.device = target.device;
   HostClient client(target.host);
   if (interrupt != nullptr) interrupt->Add(&client);
   int total = 0;
   int done = 0;
-  absl::Status status = client.Run(ToProto(submission), [&](const v1::RunEvent& event) {
+  const absl::Time start = absl::Now();
+  const absl::Time connect_by = plan.connect_timeout_s > 0
+                                    ? start + absl::Seconds(plan.connect_timeout_s)
+                                    : absl::InfiniteFuture();
+  const absl::Time host_done_by = plan.host_timeout_s > 0
+                                      ? start + absl::Seconds(plan.host_timeout_s)
+                                      : absl::InfiniteFuture();
+  const absl::Time done_by = std::min(host_done_by, run_deadline);
+  const std::string deadline_flag = host_done_by <= run_deadline ? "--host-timeout" : "--deadline";
+  auto on_event = [&](const v1::RunEvent& event) {
     switch (event.event_case()) {
       case v1::RunEvent::kAccepted:
         total = event.accepted().points_total();
@@ -145,7 +158,9 @@ void RunTarget(const RunPlan& plan, const Target& target, const std::string& lab
       default:
         break;  // errors arrive as the final status too
     }
-  });
+  };
+  absl::Status status =
+      client.Run(ToProto(submission), on_event, connect_by, done_by, deadline_flag);
   if (interrupt != nullptr) interrupt->Remove(&client);
   if (!status.ok()) {
     state->Progress(label, absl::StrCat("FAILED: ", status.message()));
@@ -203,10 +218,28 @@ RunOutcome FanOut(const RunPlan& plan, const std::vector<ResultSink*>& sinks,
   };
   for (const Target& t : targets) state.AddTarget(label_of(t));
 
+  // At most plan.parallel streams at once; the others wait for a slot (and
+  // still fail by the run's deadline).
+  const absl::Time run_deadline = plan.deadline_s > 0 ? absl::Now() + absl::Seconds(plan.deadline_s)
+                                                      : absl::InfiniteFuture();
+  std::mutex slots_mu;
+  std::condition_variable slot_freed;
+  int slots = plan.parallel;
   std::vector<std::thread> threads;
   for (const Target& target : targets) {
-    threads.emplace_back(
-        [&, target] { RunTarget(plan, target, label_of(target), live, &state, interrupt); });
+    threads.emplace_back([&, target] {
+      {
+        std::unique_lock<std::mutex> lock(slots_mu);
+        slot_freed.wait(lock, [&] { return slots > 0; });
+        --slots;
+      }
+      RunTarget(plan, target, label_of(target), live, &state, interrupt, run_deadline);
+      {
+        std::lock_guard<std::mutex> lock(slots_mu);
+        ++slots;
+      }
+      slot_freed.notify_one();
+    });
   }
   for (std::thread& t : threads) t.join();
   state.Finish(&outcome);

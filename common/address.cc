@@ -1,9 +1,13 @@
 #include "common/address.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/sanitize.h"
 
 namespace flopd {
@@ -40,6 +44,21 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address) {
   }
   if (host.empty()) return bad;
   return HostPort{std::string(host), port};
+}
+
+bool IsLoopbackHost(absl::string_view host) {
+  if (host == "localhost" || host == "::1") return true;
+  absl::ConsumePrefix(&host, "::ffff:");
+  std::vector<absl::string_view> octets = absl::StrSplit(host, '.');
+  if (octets.size() != 4) return false;
+  for (absl::string_view octet : octets) {
+    int value = -1;
+    if (octet.empty() || octet.size() > 3 || !absl::SimpleAtoi(octet, &value) || value < 0 ||
+        value > 255) {
+      return false;
+    }
+  }
+  return octets[0] == "127";
 }
 
 std::string FormatHostPort(absl::string_view host, int port) {

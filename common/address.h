@@ -31,6 +31,11 @@ inline constexpr char kHostPortForm[] = "HOST:PORT or [IPV6]:PORT with PORT 0..6
 // unbalanced bracket, "'ADDR': unbalanced [ in the host").
 absl::StatusOr<HostPort> ParseHostPort(absl::string_view address);
 
+// Whether `host` (as ParseHostPort returns it: no brackets, no port) is
+// this machine only: "localhost", 127.0.0.0/8, ::1 or ::ffff:127.x.x.x.
+// 0.0.0.0 and :: are every interface, not loopback.
+bool IsLoopbackHost(absl::string_view host);
+
 // "host:port", or "[v6]:port" when the host holds a ':'.
 std::string FormatHostPort(absl::string_view host, int port);
 

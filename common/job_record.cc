@@ -99,4 +99,11 @@ absl::Status CheckRunId(absl::string_view run_id, absl::string_view field) {
   return absl::OkStatus();
 }
 
+absl::Status CheckClientLabel(absl::string_view label) {
+  if (label.size() <= kMaxClientLabelBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "client: '", Sanitized(label, kQuotedValueBytes), "' is ", label.size(),
+      " bytes; allowed at most ", kMaxClientLabelBytes, " (a label such as 'flopctl pid 123')"));
+}
+
 }  // namespace flopd

@@ -40,6 +40,7 @@ struct JobRecord {
   std::string id;            // see NewJobId
   JobSubmission submission;  // as received: run_id and client label included
   std::string peer;          // the client's address as gRPC saw it
+  std::string owner;         // who ran it (server/auth: "token:NAME", "cert:CN", "peer:ADDR")
   std::string device;        // the device id it runs on ("cpu:0")
   JobState state = JobState::kQueued;
   int points_total = 0;
@@ -69,6 +70,12 @@ inline bool IsJobId(absl::string_view id) { return IsSortableId(id, 'j'); }
 // NewRunId): 1..128 printable ASCII characters without spaces. OK for an
 // empty one (no run). INVALID_ARGUMENT naming `field` otherwise.
 absl::Status CheckRunId(absl::string_view run_id, absl::string_view field = "run_id");
+
+// A client label (JobSubmission::client: free-form, logged escaped) is at
+// most kMaxClientLabelBytes bytes; INVALID_ARGUMENT "client: ..." quoting a
+// bounded prefix otherwise.
+inline constexpr size_t kMaxClientLabelBytes = 256;
+absl::Status CheckClientLabel(absl::string_view label);
 
 }  // namespace flopd
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
 namespace flopd {
 
 absl::string_view BoundName(Bound bound) {
@@ -54,6 +57,35 @@ double AttainableFlops(double intensity, double peak_flops_per_s,
 
 double RidgeIntensity(double peak_flops_per_s, double peak_bandwidth_bytes_per_s) {
   return peak_bandwidth_bytes_per_s > 0 ? peak_flops_per_s / peak_bandwidth_bytes_per_s : 0;
+}
+
+absl::Status CheckPlausibleRemeasurement(const DeviceCeilings& previous,
+                                         const DeviceCeilings& fresh) {
+  auto check = [](absl::string_view what, double before, double now) {
+    if (before <= 0) return absl::OkStatus();  // nothing to compare with
+    const double ratio = now / before;
+    if (ratio >= 1 / kPlausibleCeilingsFactor && ratio <= kPlausibleCeilingsFactor) {
+      return absl::OkStatus();
+    }
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "re-measured %s %.4g is %.2fx the %.4g in use (allowed %.1fx..%.1fx); the previous "
+        "ceilings are kept (was the host busy?)",
+        what, now, ratio, before, 1 / kPlausibleCeilingsFactor, kPlausibleCeilingsFactor));
+  };
+  if (absl::Status st = check("bandwidth (bytes/s)", previous.bandwidth_bytes_per_s,
+                              fresh.bandwidth_bytes_per_s);
+      !st.ok()) {
+    return st;
+  }
+  for (const auto& [dtype, flops] : previous.peak_flops) {
+    auto it = fresh.peak_flops.find(dtype);
+    if (absl::Status st = check(absl::StrCat("peak ", dtype, " (FLOP/s)"), flops,
+                                it == fresh.peak_flops.end() ? 0 : it->second);
+        !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace flopd

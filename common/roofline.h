@@ -28,6 +28,7 @@
 #include <map>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace flopd {
@@ -87,6 +88,15 @@ double AttainableFlops(double intensity, double peak_flops_per_s,
 // The intensity at which the two roofs meet: peak / bandwidth (0 when
 // bandwidth is 0).
 double RidgeIntensity(double peak_flops_per_s, double peak_bandwidth_bytes_per_s);
+
+// A re-measurement may replace `previous` ceilings only when each figure
+// (bandwidth, every dtype's peak) is within kPlausibleCeilingsFactor of the
+// one it replaces: a device does not halve or double its limits, but a
+// measurement disturbed by other load on the host does. FAILED_PRECONDITION
+// naming the first figure out of range otherwise.
+inline constexpr double kPlausibleCeilingsFactor = 2.0;
+absl::Status CheckPlausibleRemeasurement(const DeviceCeilings& previous,
+                                         const DeviceCeilings& fresh);
 
 }  // namespace flopd
 

@@ -9,6 +9,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libopenblas-dev libgtest-dev libsqlite3-dev
   libcpp-httplib-dev prometheus-cpp-dev
+  # TLS and token hashes (OpenSSL); the tests make their certificates with openssl.
+  libssl-dev openssl
   python3 python3-numpy
   # Tests: a real Prometheus (and promtool) scrapes flopd; the dashboard is
   # loaded in headless Chromium, driven from Node (tests/dashboard).
@@ -16,6 +18,12 @@ packages=(
   # Fuzzing (tests/fuzz): clang with libFuzzer and its sanitizer runtimes.
   clang-16 libfuzzer-16-dev libclang-rt-16-dev
 )
+# kubectl (its kustomize renders deploy/kubernetes): the machine's own when
+# present (a newer one may come from Kubernetes' or Google's packages), else
+# Debian's kubernetes-client, whose kustomize v2 is too old (the test skips).
+if ! command -v kubectl >/dev/null; then
+  packages+=(kubernetes-client)
+fi
 # Node.js and npm: the machine's own when present (any >= 18), else Debian's.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   packages+=(nodejs npm)

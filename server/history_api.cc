@@ -90,11 +90,14 @@ absl::StatusOr<v1::ListResultsResponse> HistoryApi::ListResults(
 }
 
 absl::StatusOr<v1::JobInfo> HistoryApi::CancelJob(const v1::CancelJobRequest& request,
-                                                  const std::string& peer) const {
+                                                  const std::string& who,
+                                                  const std::string* only_owner) const {
   if (absl::Status st = CheckJobId(request.job_id()); !st.ok()) return st;
   absl::StatusOr<std::shared_ptr<Job>> job = scheduler_->Cancel(
-      request.job_id(), absl::CancelledError(absl::StrCat("cancelled by CancelJob from ", peer)));
-  if (!job.ok()) {
+      request.job_id(),
+      absl::CancelledError(absl::StrCat("cancelled by CancelJob from ", Sanitized(who, kLogFieldBytes))),
+      only_owner);
+  if (!job.ok() && !absl::IsPermissionDenied(job.status())) {
     if (store_ != nullptr) {
       absl::StatusOr<JobRecord> record = store_->GetJob(request.job_id());
       if (record.ok()) {
@@ -102,9 +105,9 @@ absl::StatusOr<v1::JobInfo> HistoryApi::CancelJob(const v1::CancelJobRequest& re
             "job_id: job ", record->id, " has already ended (", JobStateName(record->state), ")"));
       }
     }
-    return job.status();
   }
-  LogLine(absl::StrCat((*job)->id(), ": cancel requested by ", Sanitized(peer, kLogFieldBytes)));
+  if (!job.ok()) return job.status();
+  LogLine(absl::StrCat((*job)->id(), ": cancel requested by ", Sanitized(who, kLogFieldBytes)));
   (*job)->WaitEnded(kCancelWait);
   return ToProto((*job)->record(), hostname_);
 }
@@ -127,7 +130,8 @@ absl::StatusOr<ResultFilter> HistoryApi::CheckWatch(
 absl::Status HistoryApi::WatchResults(const v1::WatchResultsRequest& request,
                                       const std::function<bool(const v1::WatchEvent&)>& send,
                                       const std::function<bool()>& stopped,
-                                      std::chrono::milliseconds poll) const {
+                                      std::chrono::milliseconds poll,
+                                      std::function<void()> fell_behind) const {
   absl::StatusOr<ResultFilter> checked = CheckWatch(request);
   if (!checked.ok()) return checked.status();
   const ResultFilter& filter = *checked;
@@ -136,7 +140,8 @@ absl::Status HistoryApi::WatchResults(const v1::WatchResultsRequest& request,
   // either in it (and skipped live by its row id) or after it, never lost.
   ResultFilter live = filter;
   live.since_unix_ms = 0;
-  std::unique_ptr<ResultHub::Subscription> subscription = hub_->Subscribe(live);
+  std::unique_ptr<ResultHub::Subscription> subscription =
+      hub_->Subscribe(live, ResultHub::kDefaultCapacity, std::move(fell_behind));
   const absl::Status gone = absl::CancelledError("the watcher went away");
   int64_t replayed_up_to = 0;
   int replayed = 0;

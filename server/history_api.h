@@ -35,9 +35,11 @@ class HistoryApi {
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const;
   absl::StatusOr<v1::JobInfo> GetJob(const v1::GetJobRequest& request) const;
   absl::StatusOr<v1::ListResultsResponse> ListResults(const v1::ListResultsRequest& request) const;
-  // `peer` is who asked (logged, and part of the job's final status).
+  // `who` is who asked (logged, and part of the job's final status); with
+  // `only_owner` only that owner's jobs may be cancelled (PERMISSION_DENIED).
   absl::StatusOr<v1::JobInfo> CancelJob(const v1::CancelJobRequest& request,
-                                        const std::string& peer) const;
+                                        const std::string& who,
+                                        const std::string* only_owner = nullptr) const;
   // The checks WatchResults makes before it sends anything: the filter it
   // will apply, or INVALID_ARGUMENT / FAILED_PRECONDITION. For front ends
   // that must answer an error before they start a stream (HTTP).
@@ -47,11 +49,16 @@ class HistoryApi {
   // reader cancelling. Returns the status the stream ends with: CANCELLED
   // when the reader went away, UNAVAILABLE on shutdown (ResultHub::Shutdown),
   // RESOURCE_EXHAUSTED when the reader fell behind, INVALID_ARGUMENT /
-  // FAILED_PRECONDITION before anything is sent.
+  // FAILED_PRECONDITION before anything is sent. `fell_behind`, if given,
+  // is called (once, on a publishing thread, quick; see
+  // ResultHub::Subscribe) as soon as the reader's buffer overflows, even
+  // while `send` is blocked: a front end can then end a stream whose reader
+  // does not read (server/stream_registry.h).
   absl::Status WatchResults(const v1::WatchResultsRequest& request,
                             const std::function<bool(const v1::WatchEvent&)>& send,
                             const std::function<bool()>& stopped,
-                            std::chrono::milliseconds poll = std::chrono::milliseconds(50)) const;
+                            std::chrono::milliseconds poll = std::chrono::milliseconds(50),
+                            std::function<void()> fell_behind = nullptr) const;
 
   StoreHealth StoreState() const;
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/job_record.h"
 #include "proto/wire/wire.h"
 
 namespace flopd {
@@ -22,6 +23,7 @@ v1::HostInfo DescribeHost(Scheduler& scheduler, const HostIdentity& host,
   info.set_hostname(host.hostname);
   info.set_flopd_version(kFlopdVersion);
   info.set_started_unix_ms(host.started_unix_ms);
+  *info.mutable_security() = host.security;
   const bool measure = request.measure_ceilings() || request.remeasure_ceilings();
   for (int slot = 0; slot < scheduler.device_count(); ++slot) {
     const Device& device = scheduler.device(slot);
@@ -40,6 +42,7 @@ v1::HostInfo DescribeHost(Scheduler& scheduler, const HostIdentity& host,
                            scheduler.pending_jobs(slot));
     if (ceilings.ok()) {
       *device_info->mutable_ceilings() = ToProto(*ceilings);
+      device_info->set_ceilings_status(scheduler.ceilings_note(slot));
     } else {
       device_info->set_ceilings_status(
           ceilings.status().code() == absl::StatusCode::kFailedPrecondition
@@ -52,6 +55,13 @@ v1::HostInfo DescribeHost(Scheduler& scheduler, const HostIdentity& host,
   limits->set_max_queued_jobs_per_device(scheduler.limits().max_waiting_jobs_per_device);
   limits->set_max_points_per_job(scheduler.limits().max_points_per_job);
   limits->set_max_job_seconds(scheduler.limits().max_job_seconds);
+  limits->set_max_threads_per_job(scheduler.limits().max_threads_per_job);
+  limits->set_max_stream_buffer_bytes(scheduler.limits().max_stream_buffer_bytes);
+  limits->set_max_request_bytes(host.limits.max_request_bytes);
+  limits->set_max_streams(host.limits.max_streams);
+  limits->set_max_watch_buffer_results(host.limits.max_watch_buffer_results);
+  limits->set_max_client_label_bytes(static_cast<int32_t>(kMaxClientLabelBytes));
+  limits->set_max_queued_jobs_per_identity(scheduler.limits().max_waiting_jobs_per_owner);
   if (history != nullptr) {
     *info.mutable_store() = ToProto(history->StoreState());
   } else {

@@ -5,6 +5,7 @@
 #ifndef FLOPD_SERVER_HOST_INFO_H_
 #define FLOPD_SERVER_HOST_INFO_H_
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -17,9 +18,29 @@ namespace flopd {
 // This build's version (CMake's PROJECT_VERSION).
 extern const char kFlopdVersion[];
 
+// What the gRPC front end lets one call or all callers take (flopd's flags;
+// the service enforces them, HostInfo.limits reports them beside the
+// scheduler's).
+struct ServiceLimits {
+  // Largest request message (grpc::ServerBuilder::SetMaxReceiveMessageSize).
+  // The largest sane RunRequest is a few KB; gRPC's default is 4 MiB.
+  int64_t max_request_bytes = int64_t{1} << 20;
+  // Run and WatchResults streams open at once (--max-streams). Each holds a
+  // thread of the synchronous server for its whole life.
+  int max_streams = 256;
+  // Results a WatchResults stream holds for a reader that is behind
+  // (ResultHub's per-subscriber buffer).
+  int max_watch_buffer_results = static_cast<int>(ResultHub::kDefaultCapacity);
+  // How long a stream whose reader fell behind may stay open before it is
+  // cancelled (server/stream_registry.h; not reported).
+  std::chrono::milliseconds behind_grace{5000};
+};
+
 struct HostIdentity {
   std::string hostname;     // what results and HostInfo report
   int64_t started_unix_ms;  // when this flopd started
+  v1::Security security;    // how it is protected (HostInfo.security)
+  ServiceLimits limits;     // the service's limits (HostInfo.limits)
 };
 
 // Describes the host. With `request.measure_ceilings` (or

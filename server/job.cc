@@ -2,20 +2,53 @@
 
 namespace flopd {
 
+void EventChannel::Bound(int64_t max_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  max_bytes_ = max_bytes;
+}
+
+int64_t EventChannel::ApproximateBytes(const JobEvent& event) {
+  int64_t bytes = sizeof(JobEvent);
+  bytes += static_cast<int64_t>(event.result.samples.size() * sizeof(double));
+  for (const std::string& warning : event.result.warnings) bytes += warning.size() + 32;
+  for (const auto& [key, value] : event.result.observations) bytes += key.size() + value.size() + 64;
+  bytes += static_cast<int64_t>(event.sizes.size() * sizeof(int64_t));
+  bytes += static_cast<int64_t>(event.error.message().size());
+  return bytes;
+}
+
 void EventChannel::Push(JobEvent event) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(event));
+    if (overflowed_) return;
+    const int64_t bytes = ApproximateBytes(event);
+    if (max_bytes_ > 0 && !events_.empty() && bytes_ + bytes > max_bytes_) {
+      overflowed_ = true;
+      events_.clear();
+      bytes_ = 0;
+    } else {
+      bytes_ += bytes;
+      events_.push_back(std::move(event));
+    }
   }
   cv_.notify_one();
 }
 
 bool EventChannel::PopFor(JobEvent* event, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!cv_.wait_for(lock, timeout, [this] { return !events_.empty(); })) return false;
+  if (!cv_.wait_for(lock, timeout, [this] { return !events_.empty() || overflowed_; })) {
+    return false;
+  }
+  if (overflowed_) return false;
+  bytes_ -= ApproximateBytes(events_.front());
   *event = std::move(events_.front());
   events_.pop_front();
   return true;
+}
+
+bool EventChannel::overflowed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return overflowed_;
 }
 
 void Job::Cancel(absl::Status reason) {

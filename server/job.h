@@ -25,17 +25,34 @@
 
 namespace flopd {
 
-// A closable multi-producer queue of a job's events.
+// A multi-producer queue of a job's events, bounded in bytes (Bound): when
+// the events waiting for the reader would exceed the bound, the reader is
+// too far behind: the waiting events are dropped (they are in the store:
+// observers hear every event before the channel does), nothing more is
+// queued, and overflowed() turns true. Push never waits, so a slow or
+// vanished reader never holds a device back.
 class EventChannel {
  public:
+  // At most `max_bytes` (ApproximateBytes) may wait at once; one event is
+  // always accepted however big. 0 = unbounded (the default). Call before
+  // the first Push.
+  void Bound(int64_t max_bytes);
   void Push(JobEvent event);
-  // Waits up to `timeout` for an event. False on timeout.
+  // Waits up to `timeout` for an event. False on timeout, and at once once
+  // the channel has overflowed.
   bool PopFor(JobEvent* event, std::chrono::milliseconds timeout);
+  bool overflowed() const;
+  // What an event costs in the channel: its struct plus its samples,
+  // warnings and observations (the proto it becomes is about as big).
+  static int64_t ApproximateBytes(const JobEvent& event);
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<JobEvent> events_;
+  std::deque<JobEvent> events_;  // guarded by mu_
+  int64_t max_bytes_ = 0;        // guarded by mu_
+  int64_t bytes_ = 0;            // guarded by mu_: of events_
+  bool overflowed_ = false;      // guarded by mu_
 };
 
 class Job {
@@ -44,11 +61,14 @@ class Job {
   // created time). `device` is not owned and outlives the job.
   Job(JobRecord record, int device_slot, const DeviceDescription* device, JobPlan plan,
       MeasureSettings settings)
-      : id_(record.id), run_id_(record.submission.run_id), device_slot_(device_slot),
+      : id_(record.id), run_id_(record.submission.run_id), owner_(record.owner),
+        device_slot_(device_slot),
         device_(device), plan_(std::move(plan)), settings_(settings), record_(std::move(record)) {}
 
   const std::string& id() const { return id_; }
   const std::string& run_id() const { return run_id_; }
+  // Who submitted it (JobRecord::owner).
+  const std::string& owner() const { return owner_; }
   int device_slot() const { return device_slot_; }
   const DeviceDescription& device() const { return *device_; }
   const JobPlan& plan() const { return plan_; }
@@ -75,6 +95,7 @@ class Job {
  private:
   const std::string id_;
   const std::string run_id_;
+  const std::string owner_;
   const int device_slot_;
   const DeviceDescription* const device_;
   const JobPlan plan_;

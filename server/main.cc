@@ -1,6 +1,7 @@
 // flopd: the benchmarking daemon. Serves flopd.v1.Flopd, the standard gRPC
 // health service and server reflection on one address, and keeps every job
 // and result in its store (SQLite in the state directory).
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -11,6 +12,9 @@
 #include <string>
 #include <thread>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "absl/strings/numbers.h"
@@ -25,6 +29,11 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "proto/wire/wire.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
+#include "server/auth/access_control.h"
+#include "server/auth/tls_files.h"
 #include "server/backend/registry.h"
 #include "server/flopd_service.h"
 #include "server/history_api.h"
@@ -43,7 +52,9 @@ const std::vector<FlagSpec>& Flags() {
   static const auto* flags = new std::vector<FlagSpec>{
       {"listen", "ADDR:PORT", "address to serve on; port 0 picks a free port (printed on stdout)",
        "127.0.0.1:50051"},
-      {"threads", "N", "CPU threads for OpenBLAS and flopd's CPU kernels, 1..1024", "the CPUs flopd may run on"},
+      {"threads", "N",
+       "CPU threads for OpenBLAS and flopd's CPU kernels, 1..--max-threads-per-job",
+       "the CPUs flopd may run on"},
       {"memory-limit-mib", "MiB", "most host memory one CPU point may allocate",
        "half of physical memory"},
       {"hostname", "NAME", "name reported as the host in results", "the machine's hostname"},
@@ -74,6 +85,38 @@ const std::vector<FlagSpec>& Flags() {
        "longest a job may run (e.g. 90m, 6h; units s, m, h, d); it then ends with "
        "DEADLINE_EXCEEDED, its results so far kept",
        "6h"},
+      {"max-threads-per-job", "N",
+       "CPU threads one job may ask for (settings.cpu_threads), 1..1024; above it a job is "
+       "refused (INVALID_ARGUMENT). flopd's thread pools never grow beyond it and are reused by "
+       "later jobs",
+       "the CPUs flopd may run on"},
+      {"max-streams", "N",
+       "Run and WatchResults streams open at once over all callers, 1..10000; more are refused "
+       "(RESOURCE_EXHAUSTED). Each holds a server thread; unary calls get 64 more",
+       "256"},
+      {"max-stream-buffer-kib", "KiB",
+       "results one Run stream may hold for a client that reads too slowly, 1..1048576; beyond "
+       "it the stream ends with RESOURCE_EXHAUSTED and the job goes on, its results stored "
+       "(flopctl history --job ID)",
+       "4096"},
+      {"max-queued-jobs-per-caller", "N",
+       "jobs one caller (token, certificate, or address without --tokens) may have waiting, "
+       "over all devices, 1..100000",
+       "16"},
+      {"tls-cert", "FILE",
+       "serve gRPC and HTTP over TLS with this PEM certificate (chain after it); with --tls-key",
+       ""},
+      {"tls-key", "FILE", "the certificate's PEM private key", ""},
+      {"tls-client-ca", "FILE",
+       "require a client certificate signed by a CA in this PEM file (mutual TLS)", ""},
+      {"tokens", "FILE",
+       "bearer tokens and certificate names with roles read, run, admin (docs/SECURITY.md); "
+       "without it every caller may do everything",
+       ""},
+      {"insecure", "", "allow listening off loopback without TLS (warned about at start and in "
+                       "HostInfo.security)", ""},
+      {"unix-socket", "PATH",
+       "also serve gRPC on this Unix socket (mode 0660: the owner and group may connect)", ""},
       {"help", "", "show this help", ""},
   };
   return *flags;
@@ -146,6 +189,50 @@ absl::StatusOr<double> ParseDurationSeconds(const std::string& text) {
   return value * scale;
 }
 
+// How often gRPC re-reads the certificate files (its own file watcher; the
+// HTTPS listener reloads on SIGHUP).
+constexpr unsigned kCertificateRefreshSeconds = 5;
+
+// A Unix socket at `path` that some process still accepts connections on
+// (gRPC would unlink it and take the path over).
+bool UnixSocketInUse(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  path.copy(address.sun_path, sizeof(address.sun_path) - 1);
+  const bool in_use =
+      connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return in_use;
+}
+
+// gRPC's credentials for the TCP listener: TLS from the files (re-read by
+// gRPC's FileWatcherCertificateProvider), requiring a verified client
+// certificate with a client CA; plaintext without TLS.
+std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(const TlsFiles* tls) {
+  if (tls == nullptr) return grpc::InsecureServerCredentials();
+  using grpc::experimental::FileWatcherCertificateProvider;
+  const TlsPaths& paths = tls->paths();
+  std::shared_ptr<grpc::experimental::CertificateProviderInterface> provider =
+      tls->requires_client_certificates()
+          ? std::make_shared<FileWatcherCertificateProvider>(
+                paths.private_key, paths.certificate, paths.client_ca, kCertificateRefreshSeconds)
+          : std::make_shared<FileWatcherCertificateProvider>(paths.private_key, paths.certificate,
+                                                             kCertificateRefreshSeconds);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (tls->requires_client_certificates()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
 std::string MachineHostname() {
   char name[256] = {0};
   if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
@@ -166,11 +253,32 @@ int Main(int argc, char** argv) {
   if (!flags->positional.empty()) return Fail("unexpected argument '" + flags->positional[0] + "'");
 
   BackendConfig config;
+  // Threads: a job may ask for up to --max-threads-per-job (default the
+  // CPUs flopd may run on: more only time-slices them), and so may flopd's
+  // own default; 1024 is the most flopd will ever start for one job.
+  const int usable_cpus = UsableCpus();
+  int max_threads_per_job = std::min(usable_cpus, 1024);
+  if (flags->Has("max-threads-per-job") &&
+      (!absl::SimpleAtoi(flags->Get("max-threads-per-job"), &max_threads_per_job) ||
+       max_threads_per_job < 1 || max_threads_per_job > 1024)) {
+    return Fail("--max-threads-per-job: '" +
+                Sanitized(flags->Get("max-threads-per-job"), kQuotedValueBytes) +
+                "' is not allowed; allowed 1..1024");
+  }
   if (flags->Has("threads")) {
     if (!absl::SimpleAtoi(flags->Get("threads"), &config.cpu_threads) || config.cpu_threads < 1 ||
-        config.cpu_threads > 1024) {
-      return Fail("--threads: '" + flags->Get("threads") + "' is not allowed; allowed 1..1024");
+        config.cpu_threads > max_threads_per_job) {
+      return Fail(absl::StrCat("--threads: '", Sanitized(flags->Get("threads"), kQuotedValueBytes),
+                               "' is not allowed; allowed 1..", max_threads_per_job,
+                               flags->Has("max-threads-per-job")
+                                   ? " (--max-threads-per-job)"
+                                   : absl::StrCat(" (the ", usable_cpus,
+                                                  " CPUs flopd may run on; raise "
+                                                  "--max-threads-per-job, up to 1024, to "
+                                                  "oversubscribe them)")));
     }
+  } else if (max_threads_per_job < usable_cpus) {
+    config.cpu_threads = max_threads_per_job;
   }
   if (flags->Has("memory-limit-mib")) {
     int64_t mib = 0;
@@ -223,6 +331,24 @@ int Main(int argc, char** argv) {
     }
     limits.max_job_seconds = *seconds;
   }
+  limits.max_threads_per_job = max_threads_per_job;
+  ServiceLimits service_limits;
+  if (flags->Has("max-streams") &&
+      (!absl::SimpleAtoi(flags->Get("max-streams"), &service_limits.max_streams) ||
+       service_limits.max_streams < 1 || service_limits.max_streams > 10000)) {
+    return Fail("--max-streams: '" + Sanitized(flags->Get("max-streams"), kQuotedValueBytes) +
+                "' is not allowed; allowed 1..10000");
+  }
+  if (flags->Has("max-stream-buffer-kib")) {
+    int64_t kib = 0;
+    if (!absl::SimpleAtoi(flags->Get("max-stream-buffer-kib"), &kib) || kib < 1 ||
+        kib > 1048576) {
+      return Fail("--max-stream-buffer-kib: '" +
+                  Sanitized(flags->Get("max-stream-buffer-kib"), kQuotedValueBytes) +
+                  "' is not allowed; allowed 1..1048576");
+    }
+    limits.max_stream_buffer_bytes = kib * 1024;
+  }
   const bool serve_http = !flags->Has("no-http");
   if (!serve_http && (flags->Has("http-listen") || flags->Has("http-dashboard-dir"))) {
     return Fail("--no-http: cannot be combined with --http-listen or --http-dashboard-dir");
@@ -234,6 +360,85 @@ int Main(int argc, char** argv) {
       serve_http && !parsed.ok()) {
     return Fail(absl::StrCat("--http-listen: ", parsed.status().message()));
   }
+  if (flags->Has("max-queued-jobs-per-caller") &&
+      (!absl::SimpleAtoi(flags->Get("max-queued-jobs-per-caller"),
+                         &limits.max_waiting_jobs_per_owner) ||
+       limits.max_waiting_jobs_per_owner < 1 || limits.max_waiting_jobs_per_owner > 100000)) {
+    return Fail("--max-queued-jobs-per-caller: '" +
+                Sanitized(flags->Get("max-queued-jobs-per-caller"), kQuotedValueBytes) +
+                "' is not allowed; allowed 1..100000");
+  }
+
+  // Security (docs/SECURITY.md): TLS, who may do what, and where plaintext
+  // may listen. Every file is read now: a bad one stops the start.
+  v1::Security security;
+  std::unique_ptr<TlsFiles> tls;
+  if (flags->Has("tls-cert") != flags->Has("tls-key")) {
+    return Fail("--tls-cert and --tls-key go together: give both or neither");
+  }
+  if (flags->Has("tls-client-ca") && !flags->Has("tls-cert")) {
+    return Fail("--tls-client-ca: needs --tls-cert and --tls-key (mutual TLS is TLS)");
+  }
+  if (flags->Has("tls-cert")) {
+    absl::StatusOr<std::unique_ptr<TlsFiles>> loaded = TlsFiles::Load(
+        {flags->Get("tls-cert"), flags->Get("tls-key"), flags->Get("tls-client-ca")});
+    if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+    tls = *std::move(loaded);
+  }
+  std::unique_ptr<AccessControl> access;
+  if (flags->Has("tokens")) {
+    absl::StatusOr<std::unique_ptr<AccessControl>> loaded =
+        AccessControl::FromFile(flags->Get("tokens"));
+    if (!loaded.ok()) return Fail(absl::StrCat("--tokens: ", loaded.status().message()));
+    access = *std::move(loaded);
+    struct stat st;
+    if (stat(flags->Get("tokens").c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      security.add_warnings(absl::StrFormat(
+          "--tokens: %s may be read or changed by other users (mode %04o); chmod 600 it",
+          flags->Get("tokens"), st.st_mode & 07777));
+    }
+  }
+  const bool insecure = flags->Has("insecure");
+  security.set_tls(tls != nullptr);
+  security.set_client_certificates(tls != nullptr && tls->requires_client_certificates());
+  security.set_tokens(access != nullptr);
+  security.set_insecure(insecure);
+  std::vector<std::pair<std::string, std::string>> listeners = {{"listen", listen}};
+  if (serve_http) listeners.emplace_back("http-listen", http_options.address);
+  for (const auto& [flag, address] : listeners) {
+    if (IsLoopbackHost(ParseHostPort(address)->host)) continue;
+    if (tls == nullptr && !insecure) {
+      return Fail(absl::StrCat(
+          "--", flag, ": ", address,
+          " can be reached from other machines and would be served without TLS: anyone who can "
+          "reach it could run jobs here and read every result. Give --tls-cert and --tls-key "
+          "(and --tokens), or --insecure to accept that"));
+    }
+    if (tls == nullptr) {
+      security.add_warnings(absl::StrCat(
+          "serving ", address, " (--", flag, ") without TLS (--insecure): traffic can be read and "
+          "changed on the network; ",
+          access ? "bearer tokens from other machines are refused"
+                 : "anyone who can reach it may run jobs and read results"));
+    } else if (access == nullptr && !tls->requires_client_certificates()) {
+      security.add_warnings(absl::StrCat(
+          "serving ", address, " (--", flag, ") over TLS but without --tokens or "
+          "--tls-client-ca: anyone who can reach it may run jobs and read results"));
+    }
+  }
+  const std::string unix_socket = flags->Get("unix-socket");
+  if (flags->Has("unix-socket")) {
+    if (unix_socket.empty() || unix_socket.size() >= sizeof(sockaddr_un::sun_path)) {
+      return Fail(absl::StrCat("--unix-socket: a path of 1..", sizeof(sockaddr_un::sun_path) - 1,
+                               " bytes is needed"));
+    }
+    if (UnixSocketInUse(unix_socket)) {
+      return Fail(absl::StrCat("--unix-socket: ", unix_socket,
+                               " is in use by a running process (another flopd?); pick another"));
+    }
+    security.set_unix_socket(unix_socket);
+  }
+
   int metrics_points = FlopdMetrics::kDefaultMaxPoints;
   if (flags->Has("metrics-points") &&
       (!absl::SimpleAtoi(flags->Get("metrics-points"), &metrics_points) || metrics_points < 1 ||
@@ -251,6 +456,7 @@ int Main(int argc, char** argv) {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);  // reloads the tokens and certificates
   signal(SIGPIPE, SIG_IGN);  // a reader that went away is an error from write(), not a signal
 
   DeviceSet devices = CreateDevices(config);
@@ -302,16 +508,27 @@ int Main(int argc, char** argv) {
   HistoryRecorder recorder(store.get(), &hub, hostname, kFlopdVersion);
   Scheduler scheduler(std::move(devices), {&recorder, &metrics}, limits);
   HistoryApi history(&scheduler, store.get(), &hub, hostname, no_store);
-  FlopdService service(&scheduler, hostname, &history);
+  FlopdService service(&scheduler, hostname, &history, access.get(), security, service_limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(listen, GrpcCredentials(tls.get()), &bound_port);
+  // Local only: plaintext, tokens accepted (a local peer), the socket's
+  // mode 0660 deciding who may connect at all.
+  if (!unix_socket.empty()) {
+    builder.AddListeningPort("unix:" + unix_socket, grpc::InsecureServerCredentials());
+  }
   // No SO_REUSEPORT: a second flopd on an address in use fails to start
   // instead of sharing the port (and the devices) with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // flopctl pings every 10 s to find a daemon that stopped answering while a
+  // job is silent; accept pings that often, with or without calls (gRPC's
+  // default would answer them with GOAWAY "too_many_pings").
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  ApplyServiceLimits(service_limits, &builder);
   builder.RegisterService(&service);
   gpr_set_log_function(GrpcLog);
   std::string grpc_log;
@@ -319,13 +536,19 @@ int Main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(g_grpc_log_mu);
     g_grpc_log_kept = &grpc_log;
   }
+  const mode_t old_umask = umask(0117);  // the Unix socket: rw for owner and group
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  umask(old_umask);
   {
     std::lock_guard<std::mutex> lock(g_grpc_log_mu);
     g_grpc_log_kept = nullptr;
   }
   if (!server || bound_port == 0) {
     const std::string why = OsError(grpc_log);
+    if (!unix_socket.empty() && grpc_log.find(unix_socket) != std::string::npos) {
+      return Fail("--unix-socket: cannot listen on " + unix_socket + ": " +
+                  (OsError(grpc_log).empty() ? "see the log" : OsError(grpc_log)));
+    }
     return Fail("--listen: cannot listen on " + listen +
                 (why.empty() ? " (in use, or not an address of this host)" : ": " + why) +
                 "; pick another with --listen");
@@ -355,6 +578,8 @@ int Main(int argc, char** argv) {
   // fails never claims to.
   std::unique_ptr<HttpServer> http;
   if (serve_http) {
+    http_options.tls = tls.get();
+    http_options.access = access.get();
     absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
         http_options, {&scheduler, &history, &metrics, service.host()});
     if (!started.ok()) {
@@ -366,10 +591,26 @@ int Main(int argc, char** argv) {
     }
     http = *std::move(started);
   }
+  for (const std::string& warning : security.warnings()) {
+    std::cerr << "flopd: WARNING: " << warning << "\n";
+  }
+  std::cerr << "flopd: " << (tls ? absl::StrCat("TLS ", tls->Describe(),
+                                                 tls->requires_client_certificates()
+                                                     ? ", client certificates required"
+                                                     : "")
+                                  : std::string("no TLS"))
+            << "; " << (access ? absl::StrCat("tokens from ", access->tokens_file(), ": ",
+                                              access->Summary())
+                               : std::string("no --tokens: every caller may do everything"))
+            << "\n";
   const std::string host_part = listen.substr(0, listen.rfind(':'));
   std::cout << "flopd " << kFlopdVersion << " listening on " << host_part << ":" << bound_port
             << " as " << hostname << std::endl;
-  if (http) std::cout << "flopd http serving on http://" << http->address() << "/" << std::endl;
+  if (!unix_socket.empty()) std::cout << "flopd listening on unix:" << unix_socket << std::endl;
+  if (http) {
+    std::cout << "flopd http serving on " << (tls ? "https://" : "http://") << http->address()
+              << "/" << std::endl;
+  }
   for (int slot = 0; slot < scheduler.device_count(); ++slot) {
     const DeviceDescription& d = scheduler.device(slot).Describe();
     std::cout << "flopd device " << d.id << ": " << d.name << " (" << d.library << ")"
@@ -378,7 +619,31 @@ int Main(int argc, char** argv) {
 
   std::thread signal_waiter([&] {
     int signal_number = 0;
-    while (read(g_signal_pipe[0], &signal_number, sizeof(signal_number)) < 0 && errno == EINTR) {
+    while (true) {
+      if (read(g_signal_pipe[0], &signal_number, sizeof(signal_number)) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (signal_number != SIGHUP) break;
+      // SIGHUP: the tokens and the HTTPS certificates now (gRPC re-reads its
+      // certificate files itself); what fails to load is reported and the
+      // old one kept.
+      std::cerr << "flopd: received SIGHUP, reloading\n";
+      if (access) {
+        const absl::Status reloaded = access->Reload();
+        LogLine(reloaded.ok() ? absl::StrCat("tokens reloaded: ", access->Summary())
+                              : absl::StrCat("tokens NOT reloaded, the old ones stay: ",
+                                             reloaded.message()));
+      }
+      if (tls) {
+        const absl::Status reloaded = tls->Reload();
+        LogLine(reloaded.ok()
+                    ? absl::StrCat("certificates reloaded: ", tls->Describe(),
+                                   " (gRPC re-reads them within ", kCertificateRefreshSeconds,
+                                   " s)")
+                    : absl::StrCat("certificates NOT reloaded, the old ones stay: ",
+                                   reloaded.message()));
+      }
     }
     const auto stop_start = std::chrono::steady_clock::now();
     auto elapsed = [&] {

@@ -24,9 +24,11 @@ ResultHub::Subscription::Next ResultHub::Subscription::Pop(HubResult* out,
 }
 
 std::unique_ptr<ResultHub::Subscription> ResultHub::Subscribe(ResultFilter filter,
-                                                              size_t capacity) {
+                                                              size_t capacity,
+                                                              std::function<void()> on_overflow) {
   auto queue = std::make_shared<Subscription::Queue>();
   queue->filter = std::move(filter);
+  queue->on_overflow = std::move(on_overflow);
   queue->capacity = std::max<size_t>(capacity, 1);
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) {
@@ -52,6 +54,7 @@ void ResultHub::Publish(const HubResult& result) {
       if (queue->overflowed) continue;
       if (queue->items.size() >= queue->capacity) {
         queue->overflowed = true;
+        if (queue->on_overflow) queue->on_overflow();
       } else {
         queue->items.push_back(result);
       }

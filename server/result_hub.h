@@ -59,6 +59,7 @@ class ResultHub {
       std::deque<HubResult> items;
       bool overflowed = false;
       bool closed = false;
+      std::function<void()> on_overflow;
     };
     Subscription(ResultHub* hub, std::shared_ptr<Queue> queue)
         : hub_(hub), queue_(std::move(queue)) {}
@@ -72,8 +73,12 @@ class ResultHub {
 
   // Results published from now on that match `filter` (its time bounds
   // included) reach the subscription, up to `capacity` waiting at once.
-  // After Shutdown, the subscription is closed at once.
-  std::unique_ptr<Subscription> Subscribe(ResultFilter filter, size_t capacity = kDefaultCapacity);
+  // After Shutdown, the subscription is closed at once. `on_overflow`, if
+  // given, is called once when the buffer overflows, on the publishing
+  // thread under the hub's locks: it must be quick and must not call back
+  // into the hub (e.g. set a flag that a reaper reads, server/stream_registry.h).
+  std::unique_ptr<Subscription> Subscribe(ResultFilter filter, size_t capacity = kDefaultCapacity,
+                                          std::function<void()> on_overflow = nullptr);
   // A reader that must see every result, with no buffer and no filter
   // (e.g. /metrics): called by Publish on the publishing thread (a device's
   // worker), so it must be quick and must not call back into the hub. Add

@@ -8,7 +8,9 @@
 #include "absl/strings/str_join.h"
 #include "common/job_record.h"
 #include "common/op_catalog.h"
+#include "common/roofline.h"
 #include "common/sanitize.h"
+#include "server/log.h"
 
 namespace flopd {
 namespace {
@@ -100,6 +102,18 @@ int Scheduler::Waiting(const Slot& slot) {
                                         }));
 }
 
+int Scheduler::WaitingOf(const std::string& owner) const {
+  int waiting = 0;
+  for (const auto& slot : slots_) {
+    std::lock_guard<std::mutex> lock(slot->mu);
+    waiting += static_cast<int>(std::count_if(
+        slot->queue.begin(), slot->queue.end(), [&owner](const std::shared_ptr<Job>& job) {
+          return !job->cancelled() && job->owner() == owner;
+        }));
+  }
+  return waiting;
+}
+
 int Scheduler::pending_jobs(int slot) const {
   std::lock_guard<std::mutex> lock(slots_[slot]->mu);
   return Waiting(*slots_[slot]) + (slots_[slot]->running ? 1 : 0);
@@ -116,9 +130,11 @@ std::string Scheduler::NextJobId() {
 }
 
 absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
-                                               const std::string& peer) {
+                                               const std::string& peer,
+                                               const std::string& owner) {
   if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
   if (absl::Status st = CheckRunId(submission.run_id); !st.ok()) return st;
+  if (absl::Status st = CheckClientLabel(submission.client); !st.ok()) return st;
 
   const std::string device_id = submission.device.empty() ? "cpu:0" : submission.device;
   int slot_index = -1;
@@ -159,6 +175,12 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
       !st.ok()) {
     return st;
   }
+  if (settings.cpu_threads > limits_.max_threads_per_job) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "settings.cpu_threads: ", settings.cpu_threads,
+        " is out of range; this flopd allows 1..", limits_.max_threads_per_job,
+        " threads per job (--max-threads-per-job; 0 = its default)"));
+  }
   if (std::find(description.timing_modes.begin(), description.timing_modes.end(),
                 settings.timing) == description.timing_modes.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -173,6 +195,7 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
   record.id = NextJobId();
   record.submission = submission;
   record.peer = peer;
+  record.owner = owner;
   record.device = device_id;
   record.state = JobState::kQueued;
   record.points_total = static_cast<int>(plan->points.size());
@@ -181,6 +204,14 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
   submitted.device = device_id;
   submitted.job = std::make_shared<Job>(std::move(record), slot_index, &description,
                                         *std::move(plan), settings);
+  submitted.job->events().Bound(limits_.max_stream_buffer_bytes);
+  std::lock_guard<std::mutex> admit(admit_mu_);
+  if (const int waiting = WaitingOf(owner); waiting >= limits_.max_waiting_jobs_per_owner) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        Sanitized(owner, kQuotedValueBytes), " already has ", waiting,
+        " jobs waiting on this flopd, its limit per caller (--max-queued-jobs-per-caller ",
+        limits_.max_waiting_jobs_per_owner, "); try again when they have run"));
+  }
   {
     // The observers learn of the job before its worker can start it.
     std::lock_guard<std::mutex> lock(slot.mu);
@@ -201,17 +232,28 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
 }
 
 absl::StatusOr<std::shared_ptr<Job>> Scheduler::Cancel(const std::string& job_id,
-                                                       absl::Status reason) {
+                                                       absl::Status reason,
+                                                       const std::string* only_owner) {
+  auto not_theirs = [&](const Job& job) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "job_id: job ", job.id(), " was run by ", Sanitized(job.owner(), kQuotedValueBytes),
+        ", not ", Sanitized(*only_owner, kQuotedValueBytes),
+        "; cancelling another caller's job needs the admin role"));
+  };
   for (auto& slot : slots_) {
     std::shared_ptr<Job> dequeued;
     {
       std::lock_guard<std::mutex> lock(slot->mu);
       if (slot->running && slot->running->id() == job_id) {
+        if (only_owner != nullptr && slot->running->owner() != *only_owner) {
+          return not_theirs(*slot->running);
+        }
         slot->running->Cancel(reason);
         return slot->running;
       }
       for (auto it = slot->queue.begin(); it != slot->queue.end(); ++it) {
         if ((*it)->id() != job_id) continue;
+        if (only_owner != nullptr && (*it)->owner() != *only_owner) return not_theirs(**it);
         dequeued = *it;
         slot->queue.erase(it);
         break;
@@ -275,11 +317,30 @@ absl::StatusOr<DeviceCeilings> Scheduler::MeasureCeilings(int slot_index, bool r
   return slot.ceilings;
 }
 
+std::string Scheduler::ceilings_note(int slot) const {
+  std::lock_guard<std::mutex> lock(slots_[slot]->mu);
+  return slots_[slot]->ceilings_note;
+}
+
 void Scheduler::MeasureCeilingsNow(Slot* slot) {
   absl::StatusOr<DeviceCeilings> measured = slot->device->MeasureCeilings();
   {
     std::lock_guard<std::mutex> lock(slot->mu);
-    slot->ceilings = std::move(measured);
+    // Good ceilings are replaced only by plausible ones (and never by an
+    // error): every user's roofline rests on them.
+    absl::Status plausible = absl::OkStatus();
+    if (slot->ceilings.ok()) {
+      plausible = measured.ok() ? CheckPlausibleRemeasurement(*slot->ceilings, *measured)
+                                : absl::FailedPreconditionError(absl::StrCat(
+                                      "re-measurement failed (", measured.status().ToString(),
+                                      "); the previous ceilings are kept"));
+    }
+    slot->ceilings_note = std::string(plausible.message());
+    if (plausible.ok()) {
+      slot->ceilings = std::move(measured);
+    } else {
+      LogLine(absl::StrCat(slot->device->Describe().id, ": ceilings ", plausible.message()));
+    }
     slot->ceilings_attempted = true;
     ++slot->ceilings_generation;
   }

@@ -50,8 +50,17 @@ JobEvent AcceptedEvent(const SubmittedJob& submitted);
 // (server/measure_point.h), the results it measured kept.
 struct SchedulerLimits {
   int max_waiting_jobs_per_device = 64;
+  // Over all devices, per JobRecord::owner (one token, certificate or, with
+  // authorization off, one address).
+  int max_waiting_jobs_per_owner = 16;
   int64_t max_points_per_job = 100000;
   double max_job_seconds = 6 * 3600;
+  // settings.cpu_threads above it is INVALID_ARGUMENT (flopd's default:
+  // the CPUs it may run on, --max-threads-per-job).
+  int max_threads_per_job = 1024;
+  // Bytes of events one job's channel holds for a reader that is behind
+  // (EventChannel::Bound; --max-stream-buffer-kib); 0 = unbounded.
+  int64_t max_stream_buffer_bytes = int64_t{4} << 20;
 };
 
 class Scheduler {
@@ -70,15 +79,20 @@ class Scheduler {
   // ranges, memory) and queues it. Errors: INVALID_ARGUMENT (bad names,
   // ranges, spec), NOT_FOUND (no such device), RESOURCE_EXHAUSTED (a size
   // does not fit), FAILED_PRECONDITION (device unhealthy), UNAVAILABLE
-  // (shutting down). `peer` is where the submission came from (recorded).
+  // (shutting down). `peer` is where the submission came from and `owner`
+  // who sent it (server/auth's identity); both are recorded, and the jobs
+  // one owner may have waiting are bounded (RESOURCE_EXHAUSTED).
   absl::StatusOr<SubmittedJob> Submit(const JobSubmission& submission,
-                                      const std::string& peer = "");
+                                      const std::string& peer = "",
+                                      const std::string& owner = "");
 
   // Cancels a queued or running job with `reason` (which becomes its final
   // status): a queued job leaves its queue and ends now, on this thread; a
   // running one stops within one sample (Job::WaitEnded waits for it).
-  // NOT_FOUND when no queued or running job has that id.
-  absl::StatusOr<std::shared_ptr<Job>> Cancel(const std::string& job_id, absl::Status reason);
+  // NOT_FOUND when no queued or running job has that id. With
+  // `only_owner`, a job of another owner is left alone: PERMISSION_DENIED.
+  absl::StatusOr<std::shared_ptr<Job>> Cancel(const std::string& job_id, absl::Status reason,
+                                              const std::string* only_owner = nullptr);
 
   // Cancels every queued and running job with UNAVAILABLE "flopd is shutting
   // down" and refuses new ones. Idempotent.
@@ -112,8 +126,12 @@ class Scheduler {
   // again with `remeasure`) between jobs and waits up to `timeout` for it.
   // Returns ceilings(slot) afterwards, or DEADLINE_EXCEEDED when the device
   // stayed busy (the measurement still happens once the device is free).
+  // A re-measurement replaces good ceilings only when plausible next to them
+  // (CheckPlausibleRemeasurement); otherwise they stay and ceilings_note()
+  // says why.
   absl::StatusOr<DeviceCeilings> MeasureCeilings(int slot, bool remeasure,
                                                  std::chrono::milliseconds timeout);
+  std::string ceilings_note(int slot) const;
 
  private:
   struct Slot {
@@ -129,6 +147,9 @@ class Scheduler {
         absl::FailedPreconditionError("not measured yet");
     bool ceilings_requested = false;
     int64_t ceilings_generation = 0;  // measurements completed
+    // Why the last re-measurement was not taken (implausible next to the
+    // ceilings kept); empty when it was.
+    std::string ceilings_note;
     std::condition_variable ceilings_cv;
   };
 
@@ -136,6 +157,8 @@ class Scheduler {
   // queued (Job::Cancel; it leaves the queue when the worker reaches it)
   // counts in no queue length and no queue position. REQUIRES: slot.mu.
   static int Waiting(const Slot& slot);
+  // Jobs of `owner` waiting on any device.
+  int WaitingOf(const std::string& owner) const;
   void WorkerLoop(Slot* slot);
   void WatchdogLoop();
   // Brings the job's record up to date, tells the observers, then the
@@ -155,6 +178,9 @@ class Scheduler {
   std::mutex watchdog_mu_;
   std::condition_variable watchdog_cv_;
   std::thread watchdog_;
+  // Held over the per-owner count and the queueing, so that two submissions
+  // of one owner to two devices cannot both pass the bound.
+  std::mutex admit_mu_;
   std::mutex id_mu_;
   std::mt19937_64 id_random_;  // guarded by id_mu_
 };

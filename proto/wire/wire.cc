@@ -302,6 +302,7 @@ v1::JobInfo ToProto(const JobRecord& job, const std::string& hostname) {
   out.set_device(job.device);
   out.set_client(job.submission.client);
   out.set_peer(job.peer);
+  out.set_owner(job.owner);
   *out.mutable_request() = ToProto(job.submission);
   out.set_points_total(job.points_total);
   out.set_points_measured(job.points_measured);

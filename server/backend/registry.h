@@ -22,6 +22,12 @@ struct BackendConfig {
 
 DeviceSet CreateDevices(const BackendConfig& config);
 
+// The CPUs this process may run on (its affinity mask, so `taskset` and
+// cgroup cpusets are respected), else the hardware thread count: the CPU
+// backend's default thread count and flopd's default bound on threads per
+// job (--max-threads-per-job).
+int UsableCpus();
+
 // Backend factories. Each returns the backend's devices or why there are none
 // (UNIMPLEMENTED when not compiled in, FAILED_PRECONDITION/UNAVAILABLE when
 // the hardware or driver is missing).

@@ -6,11 +6,13 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/address.h"
 #include "common/op_catalog.h"
+#include "common/sanitize.h"
 #include "httplib.h"
 #include "proto/wire/wire.h"
 #include "server/http/dashboard_assets.h"
@@ -57,6 +59,31 @@ bool ParseRequest(const httplib::Request& req, httplib::Response& res, Request* 
   return true;
 }
 
+// What an HTTP request tells authorization: the token (Authorization:
+// Bearer, or Basic's password), HTTPS or not, the peer and the verified
+// client certificate's common name.
+CallFacts HttpCallFacts(const httplib::Request& req, bool tls) {
+  CallFacts call;
+  call.tls = tls;
+  call.peer = absl::StrCat(req.remote_addr.find(':') == std::string::npos ? "ipv4:" : "ipv6:",
+                           req.remote_addr, ":", req.remote_port);
+  call.local_peer = IsLocalPeer(req.remote_addr);
+  if (req.has_header("Authorization")) {
+    call.has_token = true;
+    const std::string header = req.get_header_value("Authorization");
+    absl::string_view value = header;
+    std::string decoded;
+    if (absl::ConsumePrefix(&value, "Bearer ") || absl::ConsumePrefix(&value, "bearer ")) {
+      call.token = std::string(value);
+    } else if ((absl::ConsumePrefix(&value, "Basic ") || absl::ConsumePrefix(&value, "basic ")) &&
+               absl::Base64Unescape(value, &decoded) && decoded.find(':') != std::string::npos) {
+      call.token = decoded.substr(decoded.find(':') + 1);
+    }
+  }
+  if (tls) call.certificate_name = PeerCommonName(req.ssl);
+  return call;
+}
+
 absl::Status NoHistory() {
   return absl::FailedPreconditionError("this flopd keeps no history: its store is off");
 }
@@ -89,7 +116,15 @@ std::string SseEvent(absl::string_view name, const std::string& json) {
 }  // namespace
 
 HttpServer::HttpServer(const HttpOptions& options, const HttpSources& sources)
-    : options_(options), sources_(sources), server_(std::make_unique<httplib::Server>()) {}
+    : options_(options), sources_(sources) {
+  if (options.tls == nullptr) {
+    server_ = std::make_unique<httplib::Server>();
+  } else {
+    TlsFiles* tls = options.tls;
+    server_ = std::make_unique<httplib::SSLServer>(
+        [tls](SSL_CTX& context) { return tls->ConfigureServerContext(&context); });
+  }
+}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& options,
                                                               const HttpSources& sources) {
@@ -98,6 +133,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions&
   if (absl::Status st = SplitAddress(options.address, &host, &port); !st.ok()) return st;
   std::unique_ptr<HttpServer> http(new HttpServer(options, sources));
   httplib::Server& server = *http->server_;
+  if (!server.is_valid()) {
+    return absl::InvalidArgumentError("--tls-cert: the HTTPS listener could not use the certificate");
+  }
   const int workers = kPlainWorkers + options.max_watches;
   server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   // SO_REUSEADDR only (a restart may bind while old connections linger),
@@ -139,8 +177,28 @@ void HttpServer::Route() {
   httplib::Server& server = *server_;
   const HttpSources sources = sources_;
 
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
+  const AccessControl* access = options_.access;
+  const bool tls = options_.tls != nullptr;
+  server.set_pre_routing_handler([access, tls](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" || req.method == "HEAD") {
+      // Probes stay open: they say only whether flopd serves.
+      if (access == nullptr || req.path == "/healthz" || req.path == "/readyz") {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      absl::StatusOr<Caller> caller =
+          access->Authorize(HttpCallFacts(req, tls), Role::kRead, absl::StrCat("GET ", req.path));
+      if (caller.ok()) return httplib::Server::HandlerResponse::Unhandled;
+      if (absl::IsUnauthenticated(caller.status())) {
+        // Basic first: a browser opening the dashboard then asks for it
+        // (any user name, the token as the password).
+        res.set_header("WWW-Authenticate", "Basic realm=\"flopd\", charset=\"UTF-8\"");
+        res.set_header("WWW-Authenticate", "Bearer realm=\"flopd\"");
+      }
+      LogLine(absl::StrCat("http: refused GET ", Sanitized(req.path, kLogFieldBytes), " from ",
+                           req.remote_addr, ": ", caller.status().message()));
+      AnswerError(res, caller.status());
+      return httplib::Server::HandlerResponse::Handled;
+    }
     res.status = 405;
     res.set_header("Allow", "GET, HEAD");
     res.set_content(ErrorJson(absl::InvalidArgumentError(absl::StrCat(
@@ -208,10 +266,17 @@ void HttpServer::Route() {
              });
 
   // Health, readiness, metrics.
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("{\"status\": \"ok\"}", kJson);
+  // The security warnings (HostInfo.security.warnings, e.g. --insecure) in
+  // both probes' bodies, so that whoever watches health sees them.
+  std::string warnings = "[";
+  for (const std::string& warning : sources.host.security.warnings()) {
+    absl::StrAppend(&warnings, warnings.size() > 1 ? ", " : "", JsonString(warning));
+  }
+  warnings += "]";
+  server.Get("/healthz", [warnings](const httplib::Request&, httplib::Response& res) {
+    res.set_content(absl::StrCat("{\"status\": \"ok\", \"warnings\": ", warnings, "}"), kJson);
   });
-  server.Get("/readyz", [sources](const httplib::Request&, httplib::Response& res) {
+  server.Get("/readyz", [sources, warnings](const httplib::Request&, httplib::Response& res) {
     int healthy = 0;
     for (int slot = 0; slot < sources.scheduler->device_count(); ++slot) {
       std::string detail;
@@ -229,7 +294,8 @@ void HttpServer::Route() {
     res.set_content(absl::StrCat("{\"ready\": ", reason.empty() ? "true" : "false",
                                  ", \"reason\": ", JsonString(reason),
                                  ", \"healthy_devices\": ", healthy,
-                                 ", \"store\": ", JsonString(store), "}"),
+                                 ", \"store\": ", JsonString(store),
+                                 ", \"warnings\": ", warnings, "}"),
                     kJson);
   });
   server.Get("/metrics", [sources](const httplib::Request&, httplib::Response& res) {
@@ -240,11 +306,24 @@ void HttpServer::Route() {
   });
 
   // The API.
-  server.Get("/api/v1/host", [sources](const httplib::Request& req, httplib::Response& res) {
-    v1::GetHostInfoRequest request;  // no parameters: never measures
+  server.Get("/api/v1/host", [sources, access, tls](const httplib::Request& req,
+                                                     httplib::Response& res) {
+    v1::GetHostInfoRequest request;
     if (!ParseRequest(req, res, &request)) return;
-    Answer(res, absl::StatusOr<v1::HostInfo>(
-                    DescribeHost(*sources.scheduler, sources.host, sources.history, request)));
+    if (request.measure_ceilings() || request.remeasure_ceilings()) {
+      // HTTP only reads: measuring takes a device (gRPC, run or admin role).
+      return AnswerError(res, absl::InvalidArgumentError(
+                                  "measure_ceilings, remeasure_ceilings: not allowed over HTTP, "
+                                  "which only reads; use flopctl info --ceilings or --remeasure"));
+    }
+    v1::HostInfo info = DescribeHost(*sources.scheduler, sources.host, sources.history, request);
+    static const AccessControl* const kOff = new AccessControl();
+    absl::StatusOr<Caller> caller = (access ? access : kOff)->Identify(HttpCallFacts(req, tls));
+    if (caller.ok()) {
+      info.mutable_security()->set_you(caller->identity);
+      info.mutable_security()->set_your_role(RoleName(caller->role));
+    }
+    Answer(res, absl::StatusOr<v1::HostInfo>(std::move(info)));
   });
   server.Get("/api/v1/ops", [](const httplib::Request& req, httplib::Response& res) {
     v1::ListOpsRequest request;

@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "server/auth/access_control.h"
+#include "server/auth/tls_files.h"
 #include "server/history_api.h"
 #include "server/host_info.h"
 #include "server/http/metrics.h"
@@ -38,6 +40,13 @@ struct HttpOptions {
   // A comment line on an idle watch stream this often (keeps proxies from
   // closing it, and finds readers that left).
   std::chrono::milliseconds watch_keepalive{15000};
+  // HTTPS with this material (not owned; null = plain HTTP). Its client CA,
+  // if any, makes every connection present a certificate it signed.
+  TlsFiles* tls = nullptr;
+  // Who may read (not owned; null = authorization off). Everything but
+  // /healthz and /readyz needs the read role: "Authorization: Bearer TOKEN",
+  // or HTTP Basic with the token as the password (browsers ask for it).
+  const AccessControl* access = nullptr;
 };
 
 // What the endpoints read. None is owned; all must outlive the server.

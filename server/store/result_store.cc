@@ -278,7 +278,7 @@ absl::Status ResultStore::OpenWriter() {
   absl::StatusOr<std::unique_ptr<sqlite::Statement>> upsert = writer_->Prepare(
       "INSERT INTO jobs(id, run_id, device, client, peer, request, state, points_total, "
       "points_measured, points_failed_verification, created_unix_ms, started_unix_ms, "
-      "ended_unix_ms, status_code, status_message) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+      "ended_unix_ms, status_code, status_message, owner) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
       "ON CONFLICT(id) DO UPDATE SET state=excluded.state, points_total=excluded.points_total, "
       "points_measured=excluded.points_measured, "
       "points_failed_verification=excluded.points_failed_verification, "
@@ -406,7 +406,8 @@ absl::Status ResultStore::UpsertJob(sqlite::Database&, const JobRecord& job) {
       .Bind(12, job.started_unix_ms)
       .Bind(13, job.ended_unix_ms)
       .Bind(14, int64_t{static_cast<int>(job.status.code())})
-      .Bind(15, job.status.message());
+      .Bind(15, job.status.message())
+      .Bind(16, job.owner);
   return s.Run();
 }
 

@@ -104,7 +104,7 @@ class Where {
 constexpr char kJobColumns[] =
     "id, run_id, device, client, peer, request, state, points_total, points_measured, "
     "points_failed_verification, created_unix_ms, started_unix_ms, ended_unix_ms, status_code, "
-    "status_message, seq";
+    "status_message, seq, owner";
 
 absl::StatusOr<JobRecord> JobFromRow(const sqlite::Statement& row) {
   JobRecord job;
@@ -119,6 +119,7 @@ absl::StatusOr<JobRecord> JobFromRow(const sqlite::Statement& row) {
   job.submission.client = row.Text(3);
   job.device = row.Text(2);
   job.peer = row.Text(4);
+  job.owner = row.Text(16);
   absl::StatusOr<JobState> state = ParseJobState(row.Text(6));
   job.state = state.ok() ? *state : JobState::kFailed;
   job.points_total = static_cast<int>(row.Int(7));

@@ -115,9 +115,14 @@ absl::Status MigrateTo2(sqlite::Database& db) {
   return absl::OkStatus();
 }
 
+// Who ran each job (authorization's identity); "" for older jobs.
+absl::Status MigrateTo3(sqlite::Database& db) {
+  return db.Exec("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+}
+
 using Migration = absl::Status (*)(sqlite::Database&);
 // kMigrations[v - 1] brings version v - 1 to v.
-constexpr Migration kMigrations[] = {MigrateTo1, MigrateTo2};
+constexpr Migration kMigrations[] = {MigrateTo1, MigrateTo2, MigrateTo3};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 }  // namespace

@@ -24,7 +24,7 @@
 
 namespace flopd {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // The SQL that made a version-1 database (kept for the migration test).
 extern const char kSchemaV1Sql[];

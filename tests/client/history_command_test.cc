@@ -70,7 +70,7 @@ TEST(ParseHistoryCommand, RefusesAHostWhosePortIsOutOfRangeOrNotANumber) {
   for (const std::string host : {"h:99999", "h:abc", "h:0"}) {
     const std::string expected =
         "--host: '" + host +
-        "' is not allowed; allowed: HOST, HOST:PORT, [IPV6] or [IPV6]:PORT with PORT 1..65535";
+        "' is not allowed; allowed: HOST, HOST:PORT, [IPV6] or [IPV6]:PORT with PORT 1..65535, or unix:PATH";
     absl::StatusOr<HistoryPlan> history = ParseHistoryCommand({"--host", host}, kNow);
     ASSERT_FALSE(history.ok()) << host;
     EXPECT_EQ(history.status().message(), expected);

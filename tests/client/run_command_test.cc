@@ -58,15 +58,17 @@ TEST(ParseRunCommand, DefaultsToOneLocalCpuAndTheTable) {
 // refused before anything is dialled, naming --host.
 TEST(ParseRunCommand, RefusesAHostWhosePortIsOutOfRangeOrNotANumber) {
   for (const std::string host : {"h:99999", "h:65536", "h:abc", "h:-1", "h:0", "h:", "::1",
-                                 "[::1]:99999", "[::1"}) {
+                                 "[::1]:99999"}) {
     absl::StatusOr<RunPlan> plan = ParseRunCommand({"--op", "outer", "--host", "a," + host});
     ASSERT_FALSE(plan.ok()) << host << " was accepted as " << plan->hosts[1];
     EXPECT_EQ(plan.status().message(),
               "--host: '" + host +
                   "' is not allowed; allowed: HOST, HOST:PORT, [IPV6] or [IPV6]:PORT with PORT "
-                  "1..65535")
+                  "1..65535, or unix:PATH")
         << host;
   }
+  EXPECT_EQ(ParseRunCommand({"--op", "outer", "--host", "[::1"}).status().message(),
+            "--host: '[::1': a '[' without its ']'");
   absl::StatusOr<RunPlan> plan =
       ParseRunCommand({"--op", "outer", "--host", "h,h:65535,[::1],[::1]:1"});
   ASSERT_TRUE(plan.ok()) << plan.status();
@@ -96,7 +98,9 @@ TEST(ParseRunCommand, ReportsTheFirstBadFlag) {
        "settings.iterations_per_sample: 0 is out of range; allowed 1..1000000"},
       {{"--op", "matvec", "--format", "xml"},
        "format: unknown format 'xml'; allowed: table, csv, json, jsonl"},
-      {{"--op", "matvec", "--host", ","}, "host: no host given; expected H[,H...]"},
+      {{"--op", "matvec", "--host", ","},
+       "--host: no host given; expected H[,H...], a hostlist such as gpu[01-04], @FILE, "
+       "dns:NAME or slurm"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<RunPlan> plan = ParseRunCommand(c.args);

@@ -133,7 +133,7 @@ TEST(StrictAddresses, FlopctlRefusesAHostWithABadPortBeforeDialling) {
       EXPECT_EQ(run.exit_code, 2) << args[0] << " --host " << host << "\n" << run.err;
       EXPECT_EQ(run.err, absl::StrCat("flopctl: --host: '", shown,
                                       "' is not allowed; allowed: HOST, HOST:PORT, [IPV6] or "
-                                      "[IPV6]:PORT with PORT 1..65535\n"))
+                                      "[IPV6]:PORT with PORT 1..65535, or unix:PATH\n"))
           << args[0] << " --host " << host;
     }
   }
@@ -278,7 +278,8 @@ grpc::Status RunJob(v1::Flopd::Stub& stub, const v1::RunRequest& request) {
 }
 
 // The client label was logged raw: a "\n" in it forged a log line, and a
-// 1 MB label made a 1 MB line.
+// 1 MB label made a 1 MB line (labels are now at most 256 bytes, and a
+// longer one is refused: limits_test.cc).
 TEST(SanitizedInput, AClientLabelCannotForgeALogLineNorMakeAHugeOne) {
   auto daemon = Daemon::Start("labels");
   auto stub = Stub(*daemon);
@@ -286,7 +287,7 @@ TEST(SanitizedInput, AClientLabelCannotForgeALogLineNorMakeAHugeOne) {
   forged.set_client("me\n2030-01-01T00:00:00 flopd: forged\x1b[2J");
   ASSERT_TRUE(RunJob(*stub, forged).ok());
   v1::RunRequest huge = SmallJob();
-  huge.set_client(std::string(1 << 20, 'x'));
+  huge.set_client(std::string(256, 'x'));
   ASSERT_TRUE(RunJob(*stub, huge).ok());
   v1::RunRequest rejected = SmallJob();
   rejected.set_client("bad\nline");
@@ -298,7 +299,7 @@ TEST(SanitizedInput, AClientLabelCannotForgeALogLineNorMakeAHugeOne) {
   const std::string log = ReadFile(daemon->log_path());
   EXPECT_TRUE(absl::StrContains(log, "(me\\n2030-01-01T00:00:00 flopd: forged\\x1b[2J)")) << log;
   EXPECT_TRUE(absl::StrContains(log, "(" + std::string(200, 'x') + "…(" +
-                                         std::to_string((1 << 20) - 200) + " more bytes))"))
+                                         std::to_string(256 - 200) + " more bytes))"))
       << log.substr(0, 2000);
   EXPECT_TRUE(absl::StrContains(log, "device: unknown device 'cuda:\\n7'")) << log;
   for (absl::string_view line : absl::StrSplit(log, '\n')) {

@@ -211,8 +211,8 @@ std::unique_ptr<Daemon> Daemon::TryStart(const std::string& name,
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   daemon->pid_ = Spawn(argv, out_path, daemon->log_path_);
-  const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
-  const std::regex http_serving("http serving on http://127\\.0\\.0\\.1:([0-9]+)/");
+  const std::regex listening("listening on (?:127\\.0\\.0\\.1|0\\.0\\.0\\.0):([0-9]+)");
+  const std::regex http_serving("http serving on https?://127\\.0\\.0\\.1:([0-9]+)/");
   bool exited = false;
   WaitFor(
       [&] {

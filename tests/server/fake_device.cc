@@ -71,8 +71,8 @@ absl::StatusOr<std::unique_ptr<PreparedPoint>> FakeDevice::Prepare(const PointSp
 }
 
 absl::StatusOr<DeviceCeilings> FakeDevice::MeasureCeilings() {
-  ++ceilings_measured_;
-  return options_.ceilings;
+  const int call = ceilings_measured_++;
+  return options_.ceilings_of_call ? options_.ceilings_of_call(call) : options_.ceilings;
 }
 
 DeviceSet FakeDevices(FakeDeviceOptions options) {

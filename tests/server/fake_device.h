@@ -37,6 +37,8 @@ struct FakeDeviceOptions {
   int64_t bytes_available = int64_t{1} << 30;
   // What MeasureCeilings returns; UNIMPLEMENTED when unset.
   absl::StatusOr<DeviceCeilings> ceilings = absl::UnimplementedError("fake: no ceilings");
+  // When set, what the k-th MeasureCeilings call (from 0) returns instead.
+  std::function<absl::StatusOr<DeviceCeilings>(int)> ceilings_of_call;
   std::string default_sizes = "16,32";
 };
 

@@ -268,6 +268,44 @@ TEST(Scheduler, MeasuresCeilingsOnceBeforeTheFirstJobAndPlacesResults) {
   EXPECT_EQ(fake->ceilings_measured(), 1);
 }
 
+// Re-measured ceilings replace good ones only when plausible next to them:
+// a measurement disturbed by other load (half the bandwidth) or a failed one
+// leaves the ceilings every roofline uses as they were, and says why.
+TEST(Scheduler, AnImplausibleOrFailedRemeasurementKeepsTheCeilingsInUse) {
+  auto ceilings = [](double bandwidth, double flops) {
+    DeviceCeilings c;
+    c.bandwidth_bytes_per_s = bandwidth;
+    c.peak_flops = {{"f32", flops}};
+    return c;
+  };
+  FakeDeviceOptions options;
+  options.ceilings_of_call = [&](int call) -> absl::StatusOr<DeviceCeilings> {
+    switch (call) {
+      case 0: return ceilings(1e10, 1e11);
+      case 1: return ceilings(1.5e10, 0.9e11);         // plausible: taken
+      case 2: return ceilings(0.6e10, 1e11);           // 0.4x the bandwidth: kept
+      case 3: return absl::InternalError("fake: lost");  // an error: kept
+      default: return ceilings(1e10, 3.5e11);          // 3.9x the peak: kept
+    }
+  };
+  Scheduler scheduler(FakeDevices(options));
+  const auto wait = std::chrono::seconds(10);
+  ASSERT_EQ(scheduler.MeasureCeilings(0, false, wait)->bandwidth_bytes_per_s, 1e10);
+  ASSERT_EQ(scheduler.MeasureCeilings(0, true, wait)->bandwidth_bytes_per_s, 1.5e10);
+  EXPECT_EQ(scheduler.ceilings_note(0), "");
+  EXPECT_EQ(scheduler.MeasureCeilings(0, true, wait)->bandwidth_bytes_per_s, 1.5e10);
+  EXPECT_TRUE(absl::StartsWith(scheduler.ceilings_note(0),
+                               "re-measured bandwidth (bytes/s) 6e+09 is 0.40x the 1.5e+10 in use"))
+      << scheduler.ceilings_note(0);
+  EXPECT_EQ(scheduler.MeasureCeilings(0, true, wait)->bandwidth_bytes_per_s, 1.5e10);
+  EXPECT_TRUE(absl::StrContains(scheduler.ceilings_note(0), "re-measurement failed (INTERNAL"))
+      << scheduler.ceilings_note(0);
+  absl::StatusOr<DeviceCeilings> kept = scheduler.MeasureCeilings(0, true, wait);
+  EXPECT_EQ(kept->peak_flops.at("f32"), 0.9e11);
+  EXPECT_TRUE(absl::StrContains(scheduler.ceilings_note(0), "peak f32 (FLOP/s)"))
+      << scheduler.ceilings_note(0);
+}
+
 // The trust issue's bound: a cancelled job frees its device within one
 // sample. Samples of 0.2 s; the job would take 20 of them (4 s) per point if
 // the sampling loop did not look at the flag, and the cancel lands inside

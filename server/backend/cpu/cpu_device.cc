@@ -73,19 +73,6 @@ int64_t PhysicalMemoryBytes() {
   return static_cast<int64_t>(pages) * page_size;
 }
 
-// CPUs this process may run on (its affinity mask, so `taskset` and cgroup
-// cpusets are respected), else the hardware thread count.
-int UsableCpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int count = CPU_COUNT(&set);
-    if (count > 0) return count;
-  }
-  const unsigned hardware = std::thread::hardware_concurrency();
-  return hardware > 0 ? static_cast<int>(hardware) : 1;
-}
-
 // "32768K" -> 33554432.
 int64_t ParseCacheSize(const std::string& text) {
   if (text.empty()) return 0;
@@ -202,8 +189,10 @@ void FirstTouch(T* data, int64_t count, int threads) {
 template <typename T>
 class CpuPoint : public PreparedPoint {
  public:
-  CpuPoint(const PointSpec& point, TimingMode timing, int threads, int64_t flush_bytes)
-      : point_(point), timing_(timing), threads_(threads), flush_bytes_(flush_bytes) {}
+  // `threads` run the point; `asked` is what its settings asked for.
+  CpuPoint(const PointSpec& point, TimingMode timing, int threads, int asked, int64_t flush_bytes)
+      : point_(point), timing_(timing), threads_(threads), asked_threads_(asked),
+        flush_bytes_(flush_bytes) {}
 
   // Allocates, first-touches and fills the buffers the catalog lists for the
   // point and computes the reference. RESOURCE_EXHAUSTED when an allocation
@@ -238,6 +227,10 @@ class CpuPoint : public PreparedPoint {
   }
 
   void CollectWarnings(std::vector<std::string>* warnings) override {
+    if (threads_ < asked_threads_) {
+      warnings->push_back(absl::StrCat("cpu: ", asked_threads_, " threads asked for; ", threads_,
+                                       " ran (OpenBLAS's or the system's limit)"));
+    }
     const int cpus = UsableCpus();
     if (threads_ > cpus) {
       warnings->push_back(absl::StrCat("cpu: ", threads_, " threads on ", cpus,
@@ -273,6 +266,7 @@ class CpuPoint : public PreparedPoint {
   const PointSpec point_;
   const TimingMode timing_;
   const int threads_;
+  const int asked_threads_;
   const int64_t flush_bytes_;
 
   // The op's inputs (matvec: A, x; outer: u, v), its output and the impl's
@@ -326,6 +320,17 @@ absl::Status CpuPoint<T>::Init(int64_t bytes_needed) {
 }
 
 }  // namespace
+
+int UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return count;
+  }
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware > 0 ? static_cast<int>(hardware) : 1;
+}
 
 CpuDevice::CpuDevice(const BackendConfig& config) {
   threads_ = config.cpu_threads > 0 ? config.cpu_threads : UsableCpus();
@@ -397,17 +402,27 @@ absl::StatusOr<std::unique_ptr<PreparedPoint>> CpuDevice::Prepare(const PointSpe
         absl::StrCat("cpu:0: kernel ", KernelName(point.kernel), " is not implemented on the CPU"));
   }
   const int64_t needed = BytesNeeded(point, settings.timing);
-  const int threads = settings.cpu_threads > 0 ? settings.cpu_threads : threads_;
-  openblas_set_num_threads(threads);
+  // The threads that will really run: OpenBLAS caps its pool at its build's
+  // MAX_THREADS (64 in Debian's) and the team at the threads the system
+  // gives it; the point runs on, and reports, the fewest of the three. Both
+  // pools keep their threads for later points and jobs, so they never hold
+  // more than the largest count a job may ask for (--max-threads-per-job).
+  const int asked = settings.cpu_threads > 0 ? settings.cpu_threads : threads_;
+  openblas_set_num_threads(asked);
+  const int threads =
+      std::min({asked, openblas_get_num_threads(), ThreadTeam::Shared().Reserve(asked)});
+  if (threads != asked) openblas_set_num_threads(threads);
 
   std::unique_ptr<PreparedPoint> prepared;
   absl::Status status;
   if (point.dtype == DType::kF32) {
-    auto p = std::make_unique<CpuPoint<float>>(point, settings.timing, threads, flush_bytes_);
+    auto p = std::make_unique<CpuPoint<float>>(point, settings.timing, threads, asked,
+                                                flush_bytes_);
     status = p->Init(needed);
     prepared = std::move(p);
   } else {
-    auto p = std::make_unique<CpuPoint<double>>(point, settings.timing, threads, flush_bytes_);
+    auto p = std::make_unique<CpuPoint<double>>(point, settings.timing, threads, asked,
+                                                 flush_bytes_);
     status = p->Init(needed);
     prepared = std::move(p);
   }

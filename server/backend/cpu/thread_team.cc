@@ -28,9 +28,8 @@ ThreadTeam& ThreadTeam::Shared() {
   return *team;
 }
 
-void ThreadTeam::RunErased(int parts, Function function, const void* body) {
-  std::lock_guard<std::mutex> run_lock(run_mutex_);
-  parts = std::min(parts, kMaxParts);
+int ThreadTeam::StartWorkers(int parts) {
+  parts = std::min(std::max(parts, 1), kMaxParts);
   const uint64_t current = generation_.load(std::memory_order_relaxed);
   while (static_cast<int>(workers_.size()) < parts - 1) {
     const int part = static_cast<int>(workers_.size()) + 1;
@@ -38,11 +37,22 @@ void ThreadTeam::RunErased(int parts, Function function, const void* body) {
       workers_.emplace_back([this, part, current] { WorkerLoop(part, current); });
     } catch (const std::system_error&) {
       // No more threads: run with the ones there are.
-      parts = static_cast<int>(workers_.size()) + 1;
-      break;
+      return static_cast<int>(workers_.size()) + 1;
     }
     workers_.back().detach();
   }
+  return parts;
+}
+
+int ThreadTeam::Reserve(int parts) {
+  std::lock_guard<std::mutex> run_lock(run_mutex_);
+  return StartWorkers(parts);
+}
+
+void ThreadTeam::RunErased(int parts, Function function, const void* body) {
+  std::lock_guard<std::mutex> run_lock(run_mutex_);
+  parts = StartWorkers(parts);
+  const uint64_t current = generation_.load(std::memory_order_relaxed);
   if (parts <= 1) {
     function(body, 0, 1);
     return;

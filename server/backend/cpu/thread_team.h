@@ -47,6 +47,13 @@ class ThreadTeam {
   // threads that could be started; body sees the count actually used.
   // `body` must not throw and must not call Run() itself.
   // REQUIRES: parts >= 1.
+  // Starts workers until `parts` parts can run (capped at 65535) and
+  // returns how many can: fewer only when the system refuses a thread.
+  // Workers are never stopped, and later calls reuse them: the team holds
+  // as many threads as the largest part count ever asked for, less one (so
+  // a bound on the parts asked for bounds the team). REQUIRES: parts >= 1.
+  int Reserve(int parts);
+
   template <typename Body>
   void Run(int parts, const Body& body) {
     if (parts <= 1) {
@@ -67,6 +74,8 @@ class ThreadTeam {
   }
 
   void RunErased(int parts, Function function, const void* body);
+  // Reserve's work. REQUIRES: run_mutex_.
+  int StartWorkers(int parts);
   // `seen` is the job word before the Run() that started the worker: the
   // worker takes part in that Run() even if it starts after the publish.
   void WorkerLoop(int part, uint64_t seen);

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "proto/wire/wire.h"
+#include "server/store/schema.h"
 #include "tests/server/store/store_test_util.h"
 
 namespace flopd {
@@ -61,6 +62,7 @@ TEST(ResultStore, StoresTheExactResultBytesAndTheJob) {
   ASSERT_NE(store, nullptr);
   JobRecord job = MakeJob(kJob1, JobState::kRunning, 1000);
   job.started_unix_ms = 1001;
+  job.owner = "token:alice";
   ASSERT_TRUE(store->RecordJob(job).ok());
   v1::Result a = MakeResult(kJob1, "outer", "fused", 1, "f32", 100, 2000);
   (*a.mutable_observations())["sm_clock_mhz_before"] = "1980";
@@ -87,6 +89,7 @@ TEST(ResultStore, StoresTheExactResultBytesAndTheJob) {
   EXPECT_EQ(stored->submission.run_id, "r-test");
   EXPECT_EQ(stored->submission.request.sizes, "100,200");
   EXPECT_EQ(stored->peer, "ipv4:127.0.0.1:1234");
+  EXPECT_EQ(stored->owner, "token:alice");
   EXPECT_EQ(stored->started_unix_ms, 1001);
 
   job.state = JobState::kFinished;
@@ -101,7 +104,7 @@ TEST(ResultStore, StoresTheExactResultBytesAndTheJob) {
   EXPECT_EQ(health.results, 2);
   EXPECT_EQ(health.jobs, 1);
   EXPECT_GT(health.bytes, 0);
-  EXPECT_EQ(health.schema_version, 2);
+  EXPECT_EQ(health.schema_version, kSchemaVersion);
   EXPECT_EQ(health.path, dir.path() + "/nested/state/flopd.db");
 }
 

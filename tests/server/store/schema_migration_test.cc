@@ -149,7 +149,8 @@ std::vector<v1::Result> OldResults() {
 }
 
 TEST(SchemaMigration, Version1IsBroughtToTheCurrentVersionKeepingEveryRow) {
-  static_assert(kSchemaVersion == 2, "add a fixture of the previous version for the new one");
+  // Version 1 goes through every migration (2: result bytes; 3: job owners).
+  static_assert(kSchemaVersion == 3, "add a fixture of the previous version for the new one");
   TempStateDir dir;
   const std::vector<v1::Result> old = OldResults();
   {
@@ -191,6 +192,7 @@ TEST(SchemaMigration, Version1IsBroughtToTheCurrentVersionKeepingEveryRow) {
   absl::StatusOr<JobRecord> job = (*store)->GetJob(kJob);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state, JobState::kFinished);
+  EXPECT_EQ(job->owner, "");  // not recorded before version 3
   EXPECT_EQ(job->submission.client, "old flopctl");
   EXPECT_EQ(job->points_failed_verification, 1);
   EXPECT_EQ((*store)->GetJob("j-01hv3k7q2n-bbbbbb")->state, JobState::kInterrupted);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <cblas.h>
+
 #include "absl/status/status.h"
 #include "common/measure_settings.h"
 #include "common/op_catalog.h"
@@ -156,6 +158,27 @@ TEST(CpuDeviceTest, SettingsThreadsOverrideTheDaemonDefault) {
     ASSERT_TRUE(verified.ok());
     EXPECT_TRUE(verified->passed) << verified->detail;
   }
+}
+
+// Results said 1,024 threads when a job asked for 1,024, although OpenBLAS
+// runs at most its build's MAX_THREADS: a point now runs on, and reports,
+// the threads that really run, and says it got fewer than it asked for.
+TEST(CpuDeviceTest, APointReportsTheThreadsThatRanNotTheThreadsAskedFor) {
+  CpuDevice device{BackendConfig{}};
+  openblas_set_num_threads(100000);
+  const int blas_max = openblas_get_num_threads();  // OpenBLAS's build limit (64 in Debian's)
+  ASSERT_LT(blas_max, 1024);
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared =
+      device.Prepare(Matvec(64), Settings(TimingMode::kHot, blas_max + 1));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ((*prepared)->threads(), blas_max);
+  EXPECT_EQ(openblas_get_num_threads(), blas_max);
+  std::vector<std::string> warnings;
+  (*prepared)->CollectWarnings(&warnings);
+  EXPECT_NE(std::find(warnings.begin(), warnings.end(),
+                      "cpu: " + std::to_string(blas_max + 1) + " threads asked for; " +
+                          std::to_string(blas_max) + " ran (OpenBLAS's or the system's limit)"),
+            warnings.end());
 }
 
 TEST(CpuDeviceTest, HotBatchTimeGrowsWithIterations) {

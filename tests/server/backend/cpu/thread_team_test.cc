@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <set>
 #include <thread>
 #include <vector>
@@ -33,6 +34,29 @@ TEST(ThreadTeamTest, PartZeroRunsOnTheCallerAndEachPartKeepsItsThread) {
   EXPECT_EQ(first[0], std::this_thread::get_id());
   EXPECT_EQ(first, second);
   EXPECT_EQ(std::set<std::thread::id>(first.begin(), first.end()).size(), 4u);
+}
+
+int ThreadsOfThisProcess() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    ++count;
+  }
+  return count;
+}
+
+// The team grows to the largest part count asked for, never beyond, and
+// later calls reuse its threads (a bound on the threads a job may ask for
+// therefore bounds the team).
+TEST(ThreadTeamTest, ReserveStartsWorkersOnceAndLaterCallsReuseThem) {
+  EXPECT_EQ(ThreadTeam::Shared().Reserve(5), 5);
+  const int after_reserve = ThreadsOfThisProcess();
+  for (int parts : {5, 3, 5, 2}) {
+    EXPECT_EQ(ThreadTeam::Shared().Reserve(parts), parts);
+    std::atomic<int> ran{0};
+    ThreadTeam::Shared().Run(parts, [&](int, int) { ++ran; });
+    EXPECT_EQ(ran.load(), parts);
+  }
+  EXPECT_EQ(ThreadsOfThisProcess(), after_reserve);
 }
 
 // Many short runs with changing part counts: a worker that missed a job, ran
