@@ -17,6 +17,9 @@ packages=(
   prometheus chromium curl
   # Fuzzing (tests/fuzz): clang with libFuzzer and its sanitizer runtimes.
   clang-16 libfuzzer-16-dev libclang-rt-16-dev
+  # Deployments (tests/deploy): systemd-analyze, podman (runc: crun refuses a
+  # hybrid cgroup hierarchy), a one-node Slurm with munge.
+  systemd podman runc slurm-wlm munge
 )
 # kubectl (its kustomize renders deploy/kubernetes): the machine's own when
 # present (a newer one may come from Kubernetes' or Google's packages), else

@@ -63,15 +63,28 @@ configure_and_build() {  # DIR SANITIZE TARGET...
 }
 
 # Runs ctest in DIR (extra arguments go to ctest); fails on a failed test or
-# on any report left in DIR/sanitizer-logs.
+# on any report left in DIR/sanitizer-logs. A failed test is run once more
+# (--repeat until-pass:2) and the stage names it either way: these stages
+# look for sanitizer reports, and a few integration tests bound wall times
+# (a cancel within 2 s, a job running within 30 s of a daemon's start) that
+# an instrumented flopd on a busy machine missed (Interruptible.*, ASan, load
+# average 10, two of them at once under ctest -j2; both passed when rerun).
+# A report written during the failed attempt stays in sanitizer-logs and
+# still fails the stage; the main stage checks the same bounds uninstrumented.
 run_tests() {  # DIR NAME CTEST-ARG...
   local dir=$1 name=$2 status=0 t0
   shift 2
   t0=$(date +%s)
   rm -rf "$dir/sanitizer-logs"
   mkdir -p "$dir/sanitizer-logs"
-  (cd "$dir" && nice -n "$nice" ctest --output-on-failure --timeout 600 -j "$jobs" "$@") ||
-    status=$?
+  (cd "$dir" && nice -n "$nice" ctest --output-on-failure --timeout 600 -j "$jobs" \
+    --repeat until-pass:2 "$@") 2>&1 | tee "$dir/ctest.log" || status=$?
+  local retried
+  retried=$(sed -n 's/^.*Test *#[0-9]*: \([^ ]*\) \.*\*\*\*.*$/\1/p' "$dir/ctest.log" |
+    sort -u | tr '\n' ' ')
+  if [[ -n $retried ]]; then
+    echo "sanitize: $name: failed at least once (the attempts: $dir/ctest.log): $retried" >&2
+  fi
   local reports
   reports=$(find "$dir/sanitizer-logs" -type f -size +0 | sort)
   if [[ -n $reports ]]; then

@@ -69,7 +69,12 @@ for name in "${targets[@]}"; do
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$last")
   artifacts=$(find "$work" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o \
-    -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) -printf '%f ' | sed 's/ $//')
+    -name 'timeout-*' -o -name 'oom-*' \) -printf '%f ' | sed 's/ $//')
+  # libFuzzer also saves an input that took over 10 s of wall time as
+  # slow-unit-*: named in the summary, not a failure (on a busy machine a
+  # 44-byte RunRequest planning thousands of points, 3.5 s of CPU here, took
+  # 10 s of wall time); an input over -timeout is a timeout-* and fails.
+  slow=$(find "$work" -maxdepth 1 -type f -name 'slow-unit-*' -printf '%f ' | sed 's/ $//')
   verdict=ok
   if ((status != 0)) || [[ -n $artifacts ]] ||
     grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|FUZZ_CHECK failed' \
@@ -77,12 +82,24 @@ for name in "${targets[@]}"; do
     verdict=FAIL
     failed+=("$name")
   fi
-  printf '%-22s %-4s %ss  execs %s (%s/s)  cov %s  ft %s  corpus %s (from %s seeds)  peak rss %s MB%s\n' \
+  printf '%-22s %-4s %ss  execs %s (%s/s)  cov %s  ft %s  corpus %s (from %s seeds)  peak rss %s MB%s%s\n' \
     "$name" "$verdict" "$seconds" "${execs:-?}" "${per_s:-?}" "${cov:-?}" "${ft:-?}" \
-    "${corp:-?}" "$seeds" "${rss:-?}" "${artifacts:+  artifacts: $artifacts}"
+    "${corp:-?}" "$seeds" "${rss:-?}" "${artifacts:+  artifacts: $artifacts}" \
+    "${slow:+  slow (not a failure): $slow}"
   if [[ $verdict == FAIL ]]; then
     echo "--- $name: exit $status; the end of $work/fuzz.log:" >&2
     tail -n 40 "$work/fuzz.log" >&2
+    # Each input that failed, in the log itself (CI keeps no files), up to
+    # 64 KB: `base64 -d > crash` then `BUILD_DIR/tests/fuzz/NAME crash`.
+    for artifact in $artifacts; do
+      size=$(stat -c %s "$work/$artifact")
+      if ((size <= 65536)); then
+        echo "--- $name: $artifact ($size bytes), base64:" >&2
+        base64 -w 76 "$work/$artifact" >&2
+      else
+        echo "--- $name: $artifact ($size bytes, too large to print)" >&2
+      fi
+    done
   fi
 done
 
