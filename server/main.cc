@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -134,6 +135,38 @@ extern "C" void OnSignal(int signal_number) {
   const int saved_errno = errno;
   (void)!write(g_signal_pipe[1], &signal_number, sizeof(signal_number));
   errno = saved_errno;
+}
+
+// An exception nobody caught, in any thread: typically std::system_error
+// when a thread cannot be started, or std::bad_alloc, under a tight ulimit.
+// One line saying so and exit status 2, instead of abort()'s core dump (and
+// without unwinding: threads still running would make it hang).
+void OnTerminate() {
+  std::string what = "an unknown error";
+  if (std::exception_ptr error = std::current_exception()) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+  }
+  const std::string line = "flopd: cannot go on: " + what +
+                           " (out of memory or threads? see ulimit -v and -u)\n";
+  (void)!write(STDERR_FILENO, line.data(), line.size());
+  _exit(2);
+}
+
+// abort() from a library (gRPC, OpenBLAS) that gave up, typically for want
+// of memory or threads at start: one line saying so before the default
+// action (the core dump, if enabled).
+extern "C" void OnAbort(int) {
+  static const char kLine[] =
+      "flopd: aborted (a library gave up: out of memory or threads? see ulimit -v and -u, and the "
+      "lines above)\n";
+  (void)!write(STDERR_FILENO, kLine, sizeof(kLine) - 1);
+  signal(SIGABRT, SIG_DFL);
+  raise(SIGABRT);
 }
 
 int Fail(const std::string& message) {
@@ -603,20 +636,6 @@ int Main(int argc, char** argv) {
                                               access->Summary())
                                : std::string("no --tokens: every caller may do everything"))
             << "\n";
-  const std::string host_part = listen.substr(0, listen.rfind(':'));
-  std::cout << "flopd " << kFlopdVersion << " listening on " << host_part << ":" << bound_port
-            << " as " << hostname << std::endl;
-  if (!unix_socket.empty()) std::cout << "flopd listening on unix:" << unix_socket << std::endl;
-  if (http) {
-    std::cout << "flopd http serving on " << (tls ? "https://" : "http://") << http->address()
-              << "/" << std::endl;
-  }
-  for (int slot = 0; slot < scheduler.device_count(); ++slot) {
-    const DeviceDescription& d = scheduler.device(slot).Describe();
-    std::cout << "flopd device " << d.id << ": " << d.name << " (" << d.library << ")"
-              << std::endl;
-  }
-
   std::thread signal_waiter([&] {
     int signal_number = 0;
     while (true) {
@@ -661,6 +680,21 @@ int Main(int argc, char** argv) {
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
     std::cerr << "flopd: gRPC stopped after " << elapsed() << "\n";
   });
+  // Every thread flopd needs to run is started by now: a start that fails
+  // for want of threads or memory never claims to listen (see OnTerminate).
+  const std::string host_part = listen.substr(0, listen.rfind(':'));
+  std::cout << "flopd " << kFlopdVersion << " listening on " << host_part << ":" << bound_port
+            << " as " << hostname << std::endl;
+  if (!unix_socket.empty()) std::cout << "flopd listening on unix:" << unix_socket << std::endl;
+  if (http) {
+    std::cout << "flopd http serving on " << (tls ? "https://" : "http://") << http->address()
+              << "/" << std::endl;
+  }
+  for (int slot = 0; slot < scheduler.device_count(); ++slot) {
+    const DeviceDescription& d = scheduler.device(slot).Describe();
+    std::cout << "flopd device " << d.id << ": " << d.name << " (" << d.library << ")"
+              << std::endl;
+  }
   server->Wait();
   signal_waiter.join();
   {
@@ -674,4 +708,8 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace flopd
 
-int main(int argc, char** argv) { return flopd::Main(argc, argv); }
+int main(int argc, char** argv) {
+  std::set_terminate(flopd::OnTerminate);
+  std::signal(SIGABRT, flopd::OnAbort);
+  return flopd::Main(argc, argv);
+}

@@ -137,7 +137,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions&
     return absl::InvalidArgumentError("--tls-cert: the HTTPS listener could not use the certificate");
   }
   const int workers = kPlainWorkers + options.max_watches;
-  server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+
   // SO_REUSEADDR only (a restart may bind while old connections linger),
   // never SO_REUSEPORT: a second flopd must not share the port.
   server.set_socket_options([](int sock) {
@@ -161,6 +161,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions&
   }
   const bool v6 = host.find(':') != std::string::npos;
   http->address_ = v6 ? absl::StrCat("[", host, "]:", bound) : absl::StrCat(host, ":", bound);
+  // The pool's threads start here, on the caller's thread, so that a start
+  // short of threads fails before flopd says it serves (httplib would make
+  // them on its own thread, once listening). httplib asks for it once, in
+  // listen_after_bind, and deletes it when it stops.
+  httplib::TaskQueue* pool = new httplib::ThreadPool(workers);
+  server.new_task_queue = [pool] { return pool; };
   http->thread_ = std::thread([&server] { server.listen_after_bind(); });
   return http;
 }

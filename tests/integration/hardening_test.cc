@@ -3,8 +3,10 @@
 // flopctl never destroying a results file, and client strings escaped and
 // bounded in flopd's log and in its error messages.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -187,6 +189,39 @@ std::vector<v1::Result> ReadAnyResults(const std::string& path) {
 }
 
 // `flopctl run --out FILE` truncated FILE before it even dialled.
+// Issue 9: under a tight ulimit flopd used to print "listening on" and then
+// abort on an uncaught std::system_error (a thread it could not start). Now
+// every thread starts before that line, and a start short of memory or
+// threads ends with one line and a non-zero status. Each limit either lets
+// flopd run (until `timeout` stops it: 124) or makes it fail without ever
+// claiming to listen; the smallest surely fails.
+TEST(FailedStart, ShortOfMemoryOrThreadsFlopdSaysSoInOneLineAndNeverThatItListens) {
+  if (std::getenv("ASAN_OPTIONS") != nullptr || std::getenv("TSAN_OPTIONS") != nullptr) {
+    GTEST_SKIP() << "a sanitizer's shadow memory does not fit under ulimit -v";
+  }
+  int failed_starts = 0;
+  for (const int kib : {3000000, 900000, 600000, 400000, 200000}) {
+    const std::string out = TempDir() + "/ulimit.out", err = TempDir() + "/ulimit.err";
+    const std::string command = absl::StrCat(
+        "timeout -s TERM 3 bash -c 'ulimit -v ", kib, "; exec ", FlopdBinary(),
+        " --no-cuda --no-store --listen 127.0.0.1:0 --http-listen 127.0.0.1:0' >", out, " 2>",
+        err);
+    const int status = std::system(command.c_str());
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const std::string said = ReadFile(out), why = ReadFile(err);
+    if (absl::StrContains(said, "listening on")) {
+      EXPECT_EQ(code, 124) << "ulimit -v " << kib << ": it said it listens, then: " << why;
+      continue;
+    }
+    ++failed_starts;
+    EXPECT_TRUE(code == 2 || code == 134) << kib << ": " << code << "\n" << why;
+    EXPECT_TRUE(absl::StrContains(why, "flopd: cannot go on: ") ||
+                absl::StrContains(why, "flopd: aborted (a library gave up"))
+        << "ulimit -v " << kib << ":\n" << why;
+  }
+  EXPECT_GT(failed_starts, 0) << "no limit was tight enough to test a failed start";
+}
+
 TEST(FlopctlOut, AnExistingFileIsUntouchedUntilTheRunEndsThenReplacedWhole) {
   auto daemon = Daemon::Start("keep");
   const std::string dir = FreshDir("keep");
