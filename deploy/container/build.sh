@@ -24,10 +24,24 @@ mkdir -p "$ctx/rootfs" "$ctx/state"
 DESTDIR="$ctx/rootfs" cmake --install "$build" --prefix /usr >/dev/null
 rm -rf "$ctx/rootfs/usr/lib/systemd"  # no systemd in the image
 
-# The shared libraries and the dynamic loader, at the paths ldd resolves them to.
-for lib in $(ldd "$ctx/rootfs/usr/bin/flopd" "$ctx/rootfs/usr/bin/flopctl" |
-             awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u); do
-  install -D -m 755 "$(readlink -f "$lib")" "$ctx/rootfs$lib"
+# The shared libraries and the dynamic loader. ldd reads the build tree's
+# binaries, whose RUNPATH finds libraries outside the loader's default
+# directories (OpenBLAS's openblas-pthread/, CUDA's cudart and cuBLAS under
+# /usr/local/cuda). The installed copies have no RUNPATH and the image no
+# ld.so.cache, so every library goes, under the name the binaries ask for,
+# to /usr/lib/x86_64-linux-gnu (a default directory); the loader keeps its
+# absolute path.
+libs=$(ldd "$build/server/flopd" "$build/client/flopctl")
+if grep -q "not found" <<<"$libs"; then
+  echo "build.sh: a library of flopd or flopctl is not found:" >&2
+  grep "not found" <<<"$libs" >&2
+  exit 1
+fi
+while read -r name path; do
+  install -D -m 755 "$(readlink -f "$path")" "$ctx/rootfs/usr/lib/x86_64-linux-gnu/$name"
+done < <(awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' <<<"$libs" | sort -u)
+for loader in $(awk '$1 ~ /^\// && $1 !~ /:$/ {print $1}' <<<"$libs" | sort -u); do
+  install -D -m 755 "$(readlink -f "$loader")" "$ctx/rootfs$loader"
 done
 mkdir -p "$ctx/rootfs/etc" "$ctx/rootfs/tmp"
 chmod 1777 "$ctx/rootfs/tmp"  # SQLite's temporary files
