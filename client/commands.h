@@ -20,6 +20,9 @@ int HistoryCommand(const std::vector<std::string>& args);
 int JobsCommand(const std::vector<std::string>& args);
 int WatchCommand(const std::vector<std::string>& args);
 int CancelCommand(const std::vector<std::string>& args);
+// flopctl drain [--host H[,H...]] [--resume]: an admin stops (or resumes)
+// new jobs on the hosts; their queued jobs still run.
+int DrainCommand(const std::vector<std::string>& args);
 
 // Prints "flopctl: <message>" to stderr and returns 2.
 int UsageError(const std::string& message);

@@ -255,6 +255,18 @@ absl::StatusOr<v1::JobInfo> HostClient::GetJob(const std::string& job_id) {
   return response;
 }
 
+absl::StatusOr<v1::DrainResponse> HostClient::Drain(bool resume) {
+  grpc::ClientContext context;
+  if (absl::Status ready = Prepare(&context); !ready.ok()) return ready;
+  SetDeadline(&context);
+  v1::DrainRequest request;
+  request.set_resume(resume);
+  v1::DrainResponse response;
+  absl::Status status = Convert(stub_->Drain(&context, request, &response), false);
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::StatusOr<v1::JobInfo> HostClient::CancelJob(const std::string& job_id) {
   grpc::ClientContext context;
   if (absl::Status ready = Prepare(&context); !ready.ok()) return ready;

@@ -69,6 +69,7 @@ class HostClient {
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::JobInfo> GetJob(const std::string& job_id);
   absl::StatusOr<v1::JobInfo> CancelJob(const std::string& job_id);
+  absl::StatusOr<v1::DrainResponse> Drain(bool resume);
   // Watches until the stream ends or CancelStream() is called (then OK),
   // calling `on_event` for every event from this thread.
   absl::Status Watch(const v1::WatchResultsRequest& request,

@@ -211,7 +211,9 @@ int InfoCommand(const std::vector<std::string>& args) {
     absl::StatusOr<std::string> health = client.Health();
     std::cout << client.address() << ": host " << info->hostname() << ", flopd "
               << info->flopd_version() << ", health "
-              << (health.ok() ? *health : std::string(health.status().message())) << "\n";
+              << (health.ok() ? *health : std::string(health.status().message()))
+              << (info->draining() ? ", DRAINING (no new job; flopctl drain --resume)" : "")
+              << "\n";
     for (const v1::DeviceInfo& d : info->devices()) {
       std::cout << "  " << d.id() << "  " << d.name() << "  " << d.cores()
                 << (d.backend() == "cpu" ? " threads" : " SMs") << ", memory "
@@ -229,6 +231,43 @@ int InfoCommand(const std::vector<std::string>& args) {
     }
     std::cout << StoreText(info->store()) << LimitsText(info->limits())
               << SecurityText(info->security());
+  }
+  return failed ? 1 : 0;
+}
+
+int DrainCommand(const std::vector<std::string>& args) {
+  static const auto* specs = new std::vector<FlagSpec>{
+      HostFlags()[0],
+      {"resume", "", "take new jobs again", ""},
+      {"help", "", "show this help", ""},
+  };
+  absl::StatusOr<ParsedFlags> flags = ParseFlags(args, *specs);
+  if (!flags.ok()) return UsageError(std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::cout << "usage: flopctl drain [--host H[,H...]] [--resume]\n\nStops the hosts taking new "
+                 "jobs (Run answers UNAVAILABLE, /readyz 503) while\ntheir queued and running "
+                 "jobs go on; --resume takes jobs again. Needs the admin role.\n\n"
+              << FlagsHelp(*specs);
+    return 0;
+  }
+  if (!flags->positional.empty()) {
+    return UsageError("unexpected argument '" + flags->positional[0] + "'; see --help");
+  }
+  absl::StatusOr<std::vector<std::string>> hosts =
+      ExpandHostAddresses(flags->Get("host", "127.0.0.1"));
+  if (!hosts.ok()) return UsageError(std::string(hosts.status().message()));
+  int failed = 0;
+  for (const std::string& host : *hosts) {
+    HostClient client(host);
+    absl::StatusOr<v1::DrainResponse> drained = client.Drain(flags->Has("resume"));
+    if (!drained.ok()) {
+      std::cerr << "flopctl: " << client.address() << ": " << drained.status().message() << "\n";
+      ++failed;
+      continue;
+    }
+    std::cout << client.address() << ": "
+              << (drained->draining() ? "draining (no new job)" : "taking jobs") << ", "
+              << drained->jobs_left() << " job(s) queued or running\n";
   }
   return failed ? 1 : 0;
 }

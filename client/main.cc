@@ -23,6 +23,7 @@ constexpr char kUsage[] =
     "  jobs   jobs the hosts have stored: state, times, points, who asked\n"
     "  watch  live results of every job on the hosts, until Ctrl-C\n"
     "  cancel cancel a queued or running job by its id\n"
+    "  drain  stop (or, with --resume, resume) taking new jobs on hosts (admin)\n"
     "\n"
     "'flopctl <command> --help' shows the command's flags.\n";
 
@@ -48,11 +49,12 @@ int main(int argc, char** argv) {
   if (command == "jobs") return flopd::JobsCommand(args);
   if (command == "watch") return flopd::WatchCommand(args);
   if (command == "cancel") return flopd::CancelCommand(args);
+  if (command == "drain") return flopd::DrainCommand(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage << "\n" << flopd::CredentialsHelp();
     return 0;
   }
   return flopd::UsageError("unknown command '" + command +
                                 "'; allowed: run, ops, info, plot, report, compare, history, jobs, "
-                                "watch, cancel");
+                                "watch, cancel, drain");
 }

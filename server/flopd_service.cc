@@ -326,4 +326,23 @@ grpc::Status FlopdService::CancelJob(grpc::ServerContext* context,
   return Answer(history_->CancelJob(*request, caller->identity, only_owner), response);
 }
 
+grpc::Status FlopdService::Drain(grpc::ServerContext* context, const v1::DrainRequest* request,
+                                 v1::DrainResponse* response) {
+  absl::StatusOr<Caller> caller =
+      Authorize(context, Role::kAdmin, request->resume() ? "Drain(resume)" : "Drain");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (scheduler_->draining() == request->resume()) {
+    Log(absl::StrCat(request->resume() ? "resumed taking jobs" : "draining: no new job is taken",
+                     ", asked by ", Field(caller->identity)));
+  }
+  scheduler_->SetDraining(!request->resume());
+  int jobs_left = 0;
+  for (int slot = 0; slot < scheduler_->device_count(); ++slot) {
+    jobs_left += scheduler_->pending_jobs(slot);
+  }
+  response->set_draining(scheduler_->draining());
+  response->set_jobs_left(jobs_left);
+  return grpc::Status::OK;
+}
+
 }  // namespace flopd

@@ -49,6 +49,8 @@ class FlopdService final : public v1::Flopd::Service {
                            v1::ListResultsResponse* response) override;
   grpc::Status WatchResults(grpc::ServerContext* context, const v1::WatchResultsRequest* request,
                             grpc::ServerWriter<v1::WatchEvent>* writer) override;
+  grpc::Status Drain(grpc::ServerContext* context, const v1::DrainRequest* request,
+                     v1::DrainResponse* response) override;
   grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                          v1::JobInfo* response) override;
 

@@ -24,6 +24,7 @@ v1::HostInfo DescribeHost(Scheduler& scheduler, const HostIdentity& host,
   info.set_flopd_version(kFlopdVersion);
   info.set_started_unix_ms(host.started_unix_ms);
   *info.mutable_security() = host.security;
+  info.set_draining(scheduler.draining());
   const bool measure = request.measure_ceilings() || request.remeasure_ceilings();
   for (int slot = 0; slot < scheduler.device_count(); ++slot) {
     const Device& device = scheduler.device(slot);

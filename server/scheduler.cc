@@ -133,6 +133,11 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
                                                const std::string& peer,
                                                const std::string& owner) {
   if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
+  if (draining_.load()) {
+    return absl::UnavailableError(
+        "flopd is draining: it takes no new job until an admin resumes it (flopctl drain "
+        "--resume); its queued jobs still run");
+  }
   if (absl::Status st = CheckRunId(submission.run_id); !st.ok()) return st;
   if (absl::Status st = CheckClientLabel(submission.client); !st.ok()) return st;
 

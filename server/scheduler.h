@@ -110,6 +110,10 @@ class Scheduler {
   QueueState queue_state(int slot) const;
   // False once Shutdown began: Submit refuses every job.
   bool accepting_jobs() const { return !shutting_down_.load(); }
+  // Draining: Submit refuses new jobs (UNAVAILABLE "draining"); queued and
+  // running ones go on. Reversible, unlike Shutdown.
+  void SetDraining(bool draining) { draining_.store(draining); }
+  bool draining() const { return draining_.load(); }
   const SchedulerLimits& limits() const { return limits_; }
   const std::vector<std::string>& unavailable() const { return unavailable_; }
 
@@ -174,6 +178,7 @@ class Scheduler {
   const std::vector<JobObserver*> observers_;
   const SchedulerLimits limits_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> draining_{false};
   // Ends running jobs that outlive limits_.max_job_seconds.
   std::mutex watchdog_mu_;
   std::condition_variable watchdog_cv_;

@@ -293,6 +293,8 @@ void HttpServer::Route() {
       reason = "flopd is shutting down";
     } else if (healthy == 0) {
       reason = "no healthy device";
+    } else if (sources.scheduler->draining()) {
+      reason = "draining: an admin stopped new jobs (flopctl drain)";
     }
     const std::string store =
         sources.history != nullptr ? sources.history->StoreState().state : "off";

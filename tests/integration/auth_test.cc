@@ -162,7 +162,7 @@ v1::RunRequest LongJob() {
 }
 
 enum class Rpc { kListOps, kHostInfo, kListJobs, kGetJob, kListResults, kWatch, kRun, kCancel,
-                 kMeasureCeilings, kRemeasureCeilings };
+                 kMeasureCeilings, kRemeasureCeilings, kDrain };
 const std::map<Rpc, std::string>& RpcNames() {
   static const auto* names = new std::map<Rpc, std::string>{
       {Rpc::kListOps, "ListOps"},         {Rpc::kHostInfo, "GetHostInfo"},
@@ -170,7 +170,8 @@ const std::map<Rpc, std::string>& RpcNames() {
       {Rpc::kListResults, "ListResults"}, {Rpc::kWatch, "WatchResults"},
       {Rpc::kRun, "Run"},                 {Rpc::kCancel, "CancelJob"},
       {Rpc::kMeasureCeilings, "GetHostInfo(measure_ceilings)"},
-      {Rpc::kRemeasureCeilings, "GetHostInfo(remeasure_ceilings)"}};
+      {Rpc::kRemeasureCeilings, "GetHostInfo(remeasure_ceilings)"},
+      {Rpc::kDrain, "Drain(resume)"}};
   return *names;
 }
 
@@ -229,6 +230,12 @@ grpc::Status Call(v1::Flopd::Stub& stub, Rpc rpc, const Credentials& c,
       }
       return reader->Finish();
     }
+    case Rpc::kDrain: {  // resume: allowed or not, the host keeps taking jobs
+      v1::DrainRequest request;
+      request.set_resume(true);
+      v1::DrainResponse response;
+      return stub.Drain(&context, request, &response);
+    }
     case Rpc::kCancel: {
       v1::CancelJobRequest request;
       request.set_job_id(kNoSuchJob);
@@ -250,6 +257,7 @@ StatusCode Expected(Rpc rpc, const std::string& role) {
     case Rpc::kCancel:
       return level >= 2 ? StatusCode::NOT_FOUND : StatusCode::PERMISSION_DENIED;
     case Rpc::kRemeasureCeilings:
+    case Rpc::kDrain:
       return level >= 3 ? StatusCode::OK : StatusCode::PERMISSION_DENIED;
     default:
       return StatusCode::OK;
@@ -551,12 +559,57 @@ TEST(Auth, EachCallerHasItsOwnQueueBound) {
   }
 }
 
-grpc::StatusCode ListOpsWith(const Daemon& daemon, const std::string& token) {
-  auto stub = v1::Flopd::NewStub(Channel(daemon.address(), {"", false, "", token}));
+std::string JobState(const Daemon& daemon, const std::string& job_id) {
+  auto stub = v1::Flopd::NewStub(Channel(daemon.address(), {"", false, "", kReadToken}));
   grpc::ClientContext context;
-  Prepare(&context, {"", false, "", token});
-  v1::ListOpsResponse response;
-  return stub->ListOps(&context, v1::ListOpsRequest(), &response).error_code();
+  Prepare(&context, {"", false, "", kReadToken});
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::JobInfo job;
+  return stub->GetJob(&context, request, &job).ok() ? job.state() : "?";
+}
+
+TEST(Auth, AnAdminDrainsAHostNewJobsAreRefusedQueuedOnesStillRunAndItResumes) {
+  auto daemon = Daemon::Start("drain", {"--tokens", Certificates().tokens});
+  BackgroundJob running(*daemon, kRunToken);
+  BackgroundJob queued(*daemon, kRun2Token);
+  ASSERT_FALSE(queued.id().empty());
+
+  setenv("FLOPD_TOKEN", kAdminToken, 1);
+  const CommandResult drained = RunFlopctl({"drain", "--host", daemon->address()});
+  unsetenv("FLOPD_TOKEN");
+  EXPECT_EQ(drained.exit_code, 0) << drained.err;
+  EXPECT_TRUE(absl::StrContains(drained.out, "draining (no new job), 2 job(s) queued or running"))
+      << drained.out;
+
+  auto stub = v1::Flopd::NewStub(Channel(daemon->address(), {"", false, "", kRunToken}));
+  grpc::ClientContext context;
+  Prepare(&context, {"", false, "", kRunToken});
+  auto reader = stub->Run(&context, TinyJob());
+  v1::RunEvent event;
+  EXPECT_FALSE(reader->Read(&event));
+  const grpc::Status refused = reader->Finish();
+  EXPECT_EQ(refused.error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), "flopd is draining")) << refused.error_message();
+  httplib::Client http("127.0.0.1", daemon->http_port());
+  httplib::Result ready = http.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_TRUE(absl::StrContains(ready->body, "draining")) << ready->body;
+
+  // The queued job is not dropped: it runs once the running one is gone.
+  ASSERT_TRUE(Cancel(*daemon, kRunToken, running.id()).ok());
+  EXPECT_TRUE(WaitFor([&] { return JobState(*daemon, queued.id()) == "running"; }, seconds(20)));
+
+  setenv("FLOPD_TOKEN", kAdminToken, 1);
+  const CommandResult resumed = RunFlopctl({"drain", "--host", daemon->address(), "--resume"});
+  unsetenv("FLOPD_TOKEN");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_TRUE(absl::StrContains(resumed.out, "taking jobs")) << resumed.out;
+  BackgroundJob again(*daemon, kRunToken);
+  EXPECT_FALSE(again.id().empty());
+  EXPECT_TRUE(absl::StrContains(ReadFile(daemon->log_path()), "draining: no new job is taken, asked by token:boss"));
+  for (const BackgroundJob* job : {&queued, &again}) Cancel(*daemon, kAdminToken, job->id());
 }
 
 // The subject's common name of the certificate served on 127.0.0.1:`port`.
