@@ -231,6 +231,7 @@ absl::StatusOr<SubmittedJob> Scheduler::Submit(const JobSubmission& submission,
     submitted.job->Apply(accepted, UnixMillis());
     for (JobObserver* observer : observers_) observer->OnJobAccepted(*submitted.job, accepted);
     slot.queue.push_back(submitted.job);
+    ++slot.jobs_accepted;
   }
   slot.cv.notify_one();
   return submitted;
@@ -261,6 +262,7 @@ absl::StatusOr<std::shared_ptr<Job>> Scheduler::Cancel(const std::string& job_id
         if (only_owner != nullptr && (*it)->owner() != *only_owner) return not_theirs(**it);
         dequeued = *it;
         slot->queue.erase(it);
+        ++slot->jobs_left_queue;
         break;
       }
     }
@@ -307,6 +309,7 @@ absl::StatusOr<DeviceCeilings> Scheduler::MeasureCeilings(int slot_index, bool r
   if (slot.ceilings_attempted && !remeasure) return slot.ceilings;
   if (shutting_down_.load()) return absl::UnavailableError("flopd is shutting down");
   const int64_t generation = slot.ceilings_generation;
+  if (!slot.ceilings_requested) slot.ceilings_after = slot.jobs_accepted;
   slot.ceilings_requested = true;
   slot.cv.notify_all();
   if (!slot.ceilings_cv.wait_for(lock, timeout, [&] {
@@ -360,7 +363,8 @@ void Scheduler::WorkerLoop(Slot* slot) {
       slot->cv.wait(lock, [&] {
         return shutting_down_.load() || !slot->queue.empty() || slot->ceilings_requested;
       });
-      if (slot->ceilings_requested && !shutting_down_.load()) {
+      if (slot->ceilings_requested && !shutting_down_.load() &&
+          slot->jobs_left_queue >= slot->ceilings_after) {
         slot->ceilings_requested = false;
         lock.unlock();
         MeasureCeilingsNow(slot);
@@ -372,6 +376,7 @@ void Scheduler::WorkerLoop(Slot* slot) {
       }
       job = slot->queue.front();
       slot->queue.pop_front();
+      ++slot->jobs_left_queue;
       slot->running = job;
     }
     RunJob(slot, *job);

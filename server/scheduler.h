@@ -127,7 +127,8 @@ class Scheduler {
   // that cannot measure them).
   absl::StatusOr<DeviceCeilings> ceilings(int slot) const;
   // Asks the device's worker to measure them (when not attempted yet, or
-  // again with `remeasure`) between jobs and waits up to `timeout` for it.
+  // again with `remeasure`) and waits up to `timeout` for it. The request
+  // queues like a job: after the jobs already queued, before later ones.
   // Returns ceilings(slot) afterwards, or DEADLINE_EXCEEDED when the device
   // stayed busy (the measurement still happens once the device is free).
   // A re-measurement replaces good ceilings only when plausible next to them
@@ -150,6 +151,11 @@ class Scheduler {
     absl::StatusOr<DeviceCeilings> ceilings =
         absl::FailedPreconditionError("not measured yet");
     bool ceilings_requested = false;
+    // A requested measurement queues like a job: it waits until every job
+    // accepted before it has left the queue (started or cancelled).
+    int64_t jobs_accepted = 0;
+    int64_t jobs_left_queue = 0;
+    int64_t ceilings_after = 0;  // jobs_left_queue needed before measuring
     int64_t ceilings_generation = 0;  // measurements completed
     // Why the last re-measurement was not taken (implausible next to the
     // ceilings kept); empty when it was.

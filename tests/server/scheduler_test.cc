@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "tests/server/fake_device.h"
 
@@ -304,6 +306,65 @@ TEST(Scheduler, AnImplausibleOrFailedRemeasurementKeepsTheCeilingsInUse) {
   EXPECT_EQ(kept->peak_flops.at("f32"), 0.9e11);
   EXPECT_TRUE(absl::StrContains(scheduler.ceilings_note(0), "peak f32 (FLOP/s)"))
       << scheduler.ceilings_note(0);
+}
+
+// Polls `condition` every 5 ms for up to 10 s.
+bool WaitFor(const std::function<bool()>& condition) {
+  for (int i = 0; i < 2000; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return condition();
+}
+
+// Issue 9: a re-measurement asked while jobs wait runs after them and before
+// jobs submitted after it (it used to jump the queue: three clients asking
+// in a loop held a 0.02 s job back for 31 s). Job A is held inside its first
+// batch until B is queued, the request made and C submitted.
+TEST(Scheduler, ARemeasurementQueuesLikeAJobAfterTheJobsAlreadyWaiting) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release_a = false;
+  std::vector<std::string> order;  // guarded by mu
+  auto note = [&](const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (order.empty() || order.back() != what) order.push_back(what);
+  };
+  FakeDeviceOptions options;
+  options.ceilings_of_call = [&](int call) -> absl::StatusOr<DeviceCeilings> {
+    note(absl::StrCat("ceilings#", call));
+    DeviceCeilings c;
+    c.bandwidth_bytes_per_s = 1e10;
+    c.peak_flops = {{"f32", 1e11}};
+    return c;
+  };
+  options.on_time_batch = [&](const PointSpec& point) {
+    note(absl::StrCat("n", point.n));
+    std::unique_lock<std::mutex> lock(mu);
+    if (point.n == 16) cv.wait(lock, [&] { return release_a; });
+  };
+  Scheduler scheduler(FakeDevices(options));
+  absl::StatusOr<SubmittedJob> a = scheduler.Submit(Small("16"));
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !order.empty() && order.back() == "n16";
+  }));
+  absl::StatusOr<SubmittedJob> b = scheduler.Submit(Small("32"));
+  ASSERT_TRUE(b.ok());
+  // Asked now, answered later: DEADLINE_EXCEEDED, the request stays queued.
+  EXPECT_EQ(scheduler.MeasureCeilings(0, true, std::chrono::milliseconds(1)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  absl::StatusOr<SubmittedJob> c = scheduler.Submit(Small("48"));
+  ASSERT_TRUE(c.ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release_a = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(c->job->WaitEnded(std::chrono::seconds(20)));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(absl::StrJoin(order, " "), "ceilings#0 n16 n32 ceilings#1 n48");
 }
 
 // The trust issue's bound: a cancelled job frees its device within one
