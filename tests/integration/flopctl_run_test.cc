@@ -198,11 +198,13 @@ TEST(FlopctlRun, UnreachableHostIsOneLineAndOthersStillRun) {
   EXPECT_TRUE(absl::StrContains(run.out, a->address())) << run.out;
 }
 
+// The first job lasts about 3 s (14 points of 0.2 s): long enough for a second
+// flopctl to start and queue behind it even when both are sanitized.
 TEST(FlopctlRun, SecondJobQueuesBehindTheFirst) {
   auto daemon = Daemon::Start("queue");
   const std::string first_out = TempDir() + "/first.jsonl";
   BackgroundCommand first({"run", "--host", daemon->address(), "--op", "matvec", "--impl", "gemv",
-                           "--sizes", "100:800:100", "--min-time", "0.1", "--max-time", "0.1",
+                           "--sizes", "100:1500:100", "--min-time", "0.2", "--max-time", "0.2",
                            "--out", first_out});
   ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(first, daemon->address()) >= 1; }, seconds(60)));
   CommandResult second = RunFlopctl(
@@ -211,7 +213,7 @@ TEST(FlopctlRun, SecondJobQueuesBehindTheFirst) {
   EXPECT_TRUE(absl::StrContains(second.err, "queued at position 1")) << second.err;
   CommandResult first_done = first.Wait();
   EXPECT_EQ(first_done.exit_code, 0) << first_done.err;
-  EXPECT_EQ(ReadResults(first_out).size(), 7u);
+  EXPECT_EQ(ReadResults(first_out).size(), 14u);
 }
 
 TEST(FlopctlRun, ClientThatDisconnectsStopsItsJob) {
