@@ -1,5 +1,6 @@
-// flopctl plot, report and compare: offline commands over JSON Lines files
+// flopctl plot, report, compare and fleet: offline commands over JSON Lines files
 // written by `flopctl run --out`. They dial nothing.
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <string>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "client/fleet_view.h"
 #include "client/output_file.h"
 #include "client/plot_svg.h"
 #include "client/report_html.h"
@@ -111,11 +113,38 @@ int ReportCommand(const std::vector<std::string>& args) {
   return ReportWritten(WriteTextFile(out, ReportHtml(results, flags->positional)), out);
 }
 
+int FleetCommand(const std::vector<std::string>& args) {
+  static const auto* specs = new std::vector<FlagSpec>{
+      {"points", "", "also print every point's time / fleet median, per member", ""},
+      {"fail-on-outlier", "", "exit 1 when a member is flagged SLOW", ""},
+      {"help", "", "show this help", ""},
+  };
+  absl::StatusOr<ParsedFlags> flags = ParseFlags(DashO(args), *specs);
+  if (!flags.ok()) return UsageError(std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::cout << "usage: flopctl fleet RESULTS.jsonl... [--points]\n\n"
+                 "Which machine of a fleet is slow: for each (host, device), each point's median "
+                 "time relative to the\nfleet's median for that point, their geometric mean, and "
+                 "outliers by the median absolute deviation,\nworst first, with each device's "
+                 "identity. `flopctl run` prints the same view when it ran on several.\n\n"
+              << FlagsHelp(*specs);
+    return 0;
+  }
+  if (flags->positional.empty()) return UsageError("fleet: no results file given; see --help");
+  std::vector<v1::Result> results;
+  if (!LoadAll(flags->positional, &results)) return 2;
+  const FleetView view = ComputeFleetView(results);
+  std::cout << FleetViewText(view, flags->Has("points"));
+  const bool slow = std::any_of(view.members.begin(), view.members.end(),
+                                [](const FleetMember& m) { return m.flag == "SLOW"; });
+  return flags->Has("fail-on-outlier") && slow ? 1 : 0;
+}
+
 int CompareCommand(const std::vector<std::string>& args) {
   static const auto* specs = new std::vector<FlagSpec>{
       {"alpha", "P", "significance level of the Mann-Whitney U test", "0.01"},
       {"min-effect", "X", "a ratio within 1 +- X is never called different", "0.01"},
-      {"by-host", "", "match points per host address too (default: across hosts)", ""},
+      {"by-host", "", "match points per host too, by its name: hosts-file label, else hostname (default: across hosts)", ""},
       {"fail-on-slower", "", "exit 1 when any point of B is slower", ""},
       {"help", "", "show this help", ""},
   };
@@ -148,13 +177,16 @@ int CompareCommand(const std::vector<std::string>& args) {
   }
   const bool by_host = flags->Has("by-host");
   using Key = std::tuple<std::string, std::string, PointKey>;  // host (--by-host), device, point
-  auto key_of = [&](const v1::Result& r) {
-    return Key{by_host ? ResultHost(r) : "", r.device(), ResultKey(r)};
-  };
   std::map<Key, const v1::Result*> sides[2];
   std::vector<v1::Result> loaded[2];
   for (int side = 0; side < 2; ++side) {
     if (!LoadAll({flags->positional[side]}, &loaded[side])) return 2;
+    // Hosts match by name (hosts-file label, else the daemon's hostname), so
+    // that runs which reached a host at another address still pair up.
+    const HostNames names = NameHosts(loaded[side]);
+    auto key_of = [&](const v1::Result& r) {
+      return Key{by_host ? names.at(ResultHost(r)) : "", r.device(), ResultKey(r)};
+    };
     int duplicates = 0;
     for (const v1::Result& r : loaded[side]) {
       duplicates += sides[side].count(key_of(r)) > 0;

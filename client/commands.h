@@ -16,6 +16,7 @@ int InfoCommand(const std::vector<std::string>& args);
 int PlotCommand(const std::vector<std::string>& args);
 int ReportCommand(const std::vector<std::string>& args);
 int CompareCommand(const std::vector<std::string>& args);
+int FleetCommand(const std::vector<std::string>& args);
 int HistoryCommand(const std::vector<std::string>& args);
 int JobsCommand(const std::vector<std::string>& args);
 int WatchCommand(const std::vector<std::string>& args);

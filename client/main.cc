@@ -19,6 +19,7 @@ constexpr char kUsage[] =
     "  plot   draw results files as SVG: runtime vs FLOPs / N, roofline, fleet spread\n"
     "  report write one self-contained HTML report of results files\n"
     "  compare  compare two results files point by point (ratio, beyond noise?)\n"
+    "  fleet  which host of results files is slow: time vs fleet median, outliers\n"
     "  history  results the hosts have stored, filtered, in run's formats\n"
     "  jobs   jobs the hosts have stored: state, times, points, who asked\n"
     "  watch  live results of every job on the hosts, until Ctrl-C\n"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   if (command == "plot") return flopd::PlotCommand(args);
   if (command == "report") return flopd::ReportCommand(args);
   if (command == "compare") return flopd::CompareCommand(args);
+  if (command == "fleet") return flopd::FleetCommand(args);
   if (command == "history") return flopd::HistoryCommand(args);
   if (command == "jobs") return flopd::JobsCommand(args);
   if (command == "watch") return flopd::WatchCommand(args);
@@ -55,6 +57,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   return flopd::UsageError("unknown command '" + command +
-                                "'; allowed: run, ops, info, plot, report, compare, history, jobs, "
+                                "'; allowed: run, ops, info, plot, report, compare, fleet, history, jobs, "
                                 "watch, cancel, drain");
 }

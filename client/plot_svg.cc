@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/fleet_view.h"
+#include "client/result_format.h"
 #include "proto/wire/wire.h"
 
 namespace flopd {
@@ -196,8 +198,8 @@ std::string SeriesKey(const v1::Result& r) {
   return absl::StrCat(op, "/", impl, params.empty() ? "" : " ", params, " ", dtype);
 }
 
-std::string PanelKey(const v1::Result& r) {
-  return absl::StrCat(ResultHost(r), " ", r.device(),
+std::string PanelKey(const HostNames& names, const v1::Result& r) {
+  return absl::StrCat(names.at(ResultHost(r)), " ", r.device(),
                       r.device_name().empty() ? "" : absl::StrCat(" (", r.device_name(), ")"));
 }
 
@@ -213,8 +215,9 @@ double Achieved(const v1::Result& r) {
 using ByPanel = std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>>;
 
 ByPanel GroupByPanel(const std::vector<v1::Result>& results) {
+  const HostNames names = NameHosts(results);
   ByPanel panels;
-  for (const v1::Result& r : results) panels[PanelKey(r)][SeriesKey(r)].push_back(&r);
+  for (const v1::Result& r : results) panels[PanelKey(names, r)][SeriesKey(r)].push_back(&r);
   return panels;
 }
 
@@ -297,12 +300,14 @@ std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results) {
   // series key (with device) -> host -> results
   std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>> groups;
   std::set<std::string> hosts;
+  const HostNames names = NameHosts(results);
   for (const v1::Result& r : results) {
-    groups[absl::StrCat(SeriesKey(r), " on ", r.device())][ResultHost(r)].push_back(&r);
-    hosts.insert(ResultHost(r));
+    groups[absl::StrCat(SeriesKey(r), " on ", r.device())][names.at(ResultHost(r))].push_back(&r);
+    hosts.insert(names.at(ResultHost(r)));
   }
   std::vector<Panel> panels;
   if (hosts.size() < 2) return panels;
+  const FleetView view = ComputeFleetView(results);
   std::map<std::string, std::string> host_color;
   size_t color = 0;
   for (const std::string& h : hosts) host_color[h] = kColors[color++ % 10];
@@ -328,6 +333,36 @@ std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results) {
       panel.bars.push_back({static_cast<double>(n), *lo, *hi});
     }
     panels.push_back(std::move(panel));
+
+    // The fleet view's numbers: each host's time / the hosts' median at each
+    // N, the legend carrying the host's geomean and flag over all points.
+    Panel relative;
+    relative.title = absl::StrCat(key, ": time / fleet median (fleet view)");
+    relative.x_label = "N";
+    relative.y_label = "median time / fleet median at that N";
+    for (const auto& [host, rs] : by_host) {
+      std::string legend = host;
+      for (const FleetMember& m : view.members) {
+        if (m.host == host && m.device == rs.front()->device()) {
+          legend = absl::StrFormat("%s (%.2fx%s)", host, m.geomean,
+                                   m.flag.empty() ? "" : absl::StrCat(" ", m.flag));
+        }
+      }
+      Series s = MakeSeries(legend, host_color[host]);
+      for (const v1::Result* r : rs) {
+        std::vector<double>& medians = at_n[r->n()];
+        std::vector<double> sorted = medians;
+        std::sort(sorted.begin(), sorted.end());
+        const size_t k = sorted.size();
+        const double fleet = k % 2 ? sorted[k / 2] : 0.5 * (sorted[k / 2 - 1] + sorted[k / 2]);
+        if (k >= 2 && fleet > 0) {
+          s.points.emplace_back(static_cast<double>(r->n()), r->time().median() / fleet);
+        }
+      }
+      std::sort(s.points.begin(), s.points.end());
+      if (!s.points.empty()) relative.series.push_back(std::move(s));
+    }
+    if (!relative.series.empty()) panels.push_back(std::move(relative));
   }
   return panels;
 }
@@ -380,7 +415,9 @@ std::string PlotSvg(const std::vector<v1::Result>& results, PlotKind kind, bool 
   }
   std::vector<Panel> fleet = FleetPanels(results);
   if (kind == PlotKind::kFleet || (all && !fleet.empty())) {
-    sections.push_back({"Fleet: per-host spread at each N", std::move(fleet)});
+    sections.push_back(
+        {"Fleet: per-host spread at each N, and each host's time / the fleet median",
+         std::move(fleet)});
   }
   std::string body;
   double y = 0;

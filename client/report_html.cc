@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/fleet_view.h"
 #include "client/plot_svg.h"
 #include "client/result_format.h"
 #include "proto/wire/wire.h"
@@ -45,15 +46,17 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
       kStyle, "</style>\n</head>\n<body>\n<h1>flopd report</h1>\n<p class=\"note\">",
       results.size(), " results from ", XmlEscape(absl::StrJoin(sources, ", ")), ".</p>\n");
 
+  const HostNames names = NameHosts(results);
   // Hosts and devices.
   struct HostRow {
-    std::string hostname, device_name, backend, library, version;
+    std::string address, hostname, device_name, backend, library, version;
     std::set<int> threads;
     int count = 0;
   };
   std::map<std::pair<std::string, std::string>, HostRow> hosts;
   for (const v1::Result& r : results) {
-    HostRow& h = hosts[{ResultHost(r), r.device()}];
+    HostRow& h = hosts[{names.at(ResultHost(r)), r.device()}];
+    h.address = ResultHost(r);
     h.hostname = r.hostname();
     h.device_name = r.device_name();
     h.backend = r.backend();
@@ -63,11 +66,12 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
     ++h.count;
   }
   absl::StrAppend(&html, "<h2>Hosts and devices</h2>\n<table>\n",
-                  HeaderRow({"address", "hostname", "device", "device name", "backend", "library",
-                             "threads", "flopd", "results"},
-                            6));
+                  HeaderRow({"host", "address", "hostname", "device", "device name", "backend",
+                             "library", "threads", "flopd", "results"},
+                            7));
   for (const auto& [key, h] : hosts) {
-    absl::StrAppend(&html, "<tr>", Cell(key.first, true), Cell(h.hostname, true),
+    absl::StrAppend(&html, "<tr>", Cell(key.first, true), Cell(h.address, true),
+                    Cell(h.hostname, true),
                     Cell(key.second, true), Cell(h.device_name, true), Cell(h.backend, true),
                     Cell(h.library, true), Cell(absl::StrJoin(h.threads, ",")), Cell(h.version),
                     Cell(absl::StrCat(h.count)), "</tr>\n");
@@ -78,7 +82,7 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
   std::map<std::tuple<std::string, std::string, std::string>, const v1::Roofline*> ceilings;
   for (const v1::Result& r : results) {
     if (!r.has_roofline()) continue;
-    ceilings[{ResultHost(r), r.device(), r.dtype()}] = &r.roofline();
+    ceilings[{names.at(ResultHost(r)), r.device(), r.dtype()}] = &r.roofline();
   }
   absl::StrAppend(&html, "<h2>Measured ceilings</h2>\n");
   if (ceilings.empty()) {
@@ -87,7 +91,7 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
                     "were not measured.</p>\n");
   } else {
     absl::StrAppend(&html, "<table>\n",
-                    HeaderRow({"address", "device", "dtype", "peak GFLOP/s", "bandwidth GB/s",
+                    HeaderRow({"host", "device", "dtype", "peak GFLOP/s", "bandwidth GB/s",
                                "ridge FLOP/byte", "latency threshold"},
                               3));
     for (const auto& [key, roof] : ceilings) {
@@ -107,17 +111,39 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
                            "<code>flopctl info</code> shows how and when.</p>\n");
   }
 
+  if (CountFleetMembers(results) >= 2) {
+    const FleetView view = ComputeFleetView(results);
+    absl::StrAppend(&html, "<h2>Fleet view</h2>\n<p class=\"note\">",
+                    XmlEscape(FleetViewExplanation(view)), "</p>\n<table>\n",
+                    HeaderRow({"host", "device", "flag", "geomean", "z", "points", "worst point",
+                               "worst", "device name", "identity"},
+                              3));
+    for (const FleetMember& m : view.members) {
+      absl::StrAppend(
+          &html, "<tr>", Cell(m.host, true), Cell(m.device, true),
+          m.flag.empty() ? Cell("-", true) : absl::StrCat("<td class=\"l fail\">", m.flag, "</td>"),
+          Cell(absl::StrFormat("%.3fx", m.geomean)), Cell(absl::StrFormat("%+.1f", m.robust_z)),
+          Cell(absl::StrCat(m.ratios.size())), Cell(m.worst_point, true),
+          Cell(absl::StrFormat("%.3fx", m.worst)), Cell(m.device_name, true),
+          Cell(m.identity, true), "</tr>\n");
+    }
+    absl::StrAppend(&html, "</table>\n");
+    for (const std::string& note : view.notes) {
+      absl::StrAppend(&html, "<p class=\"note\">", XmlEscape(note), "</p>\n");
+    }
+  }
+
   absl::StrAppend(&html, "<h2>Plots</h2>\n", PlotSvg(results, PlotKind::kAll, false));
 
   absl::StrAppend(&html, "<h2>Results</h2>\n<table>\n",
-                  HeaderRow({"address", "device", "op", "impl", "params", "dtype", "N", "median",
+                  HeaderRow({"host", "device", "op", "impl", "params", "dtype", "N", "median",
                              "noise", "GFLOP/s", "GB/s", "intensity", "floor", "eff.", "bound",
                              "verified"},
                             6));
   for (const v1::Result& r : results) {
     const bool roof = r.has_roofline();
     absl::StrAppend(
-        &html, "<tr>", Cell(ResultHost(r), true), Cell(r.device(), true),
+        &html, "<tr>", Cell(names.at(ResultHost(r)), true), Cell(r.device(), true),
         Cell(r.op(), true), Cell(r.impl(), true), Cell(ResultPoint(r).ParamsLabel(), true),
         Cell(r.dtype(), true), Cell(absl::StrCat(r.n())), Cell(FormatSeconds(r.time().median())),
         Cell(absl::StrFormat("%.2f%%", 100 * r.relative_noise())),

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 #include <tuple>
 #include <utility>
 
@@ -19,8 +20,9 @@
 namespace flopd {
 namespace {
 
-std::string HostLabel(const v1::Result& r, bool with_device) {
-  return with_device ? absl::StrCat(ResultHost(r), "/", r.device()) : ResultHost(r);
+std::string HostLabel(const HostNames& names, const v1::Result& r, bool with_device) {
+  const std::string& host = names.at(ResultHost(r));
+  return with_device ? absl::StrCat(host, "/", r.device()) : host;
 }
 
 // A row of the aggregated table: one point and each host's result of it.
@@ -97,8 +99,23 @@ double Median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-// Left-aligns the first `left_columns` columns, right-aligns the rest.
+
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  return absl::StrCat("\"", absl::StrReplaceAll(text, {{"\"", "\"\""}}), "\"");
+}
+
+}  // namespace
+
 std::string RenderColumns(const std::vector<std::vector<std::string>>& rows, size_t left_columns) {
+  std::vector<bool> right;
+  for (const auto& row : rows) right.resize(std::max(right.size(), row.size()), true);
+  for (size_t c = 0; c < right.size() && c < left_columns; ++c) right[c] = false;
+  return RenderColumns(rows, right);
+}
+
+std::string RenderColumns(const std::vector<std::vector<std::string>>& rows,
+                          const std::vector<bool>& right_aligned) {
   std::vector<size_t> widths;
   for (const auto& row : rows) {
     widths.resize(std::max(widths.size(), row.size()), 0);
@@ -116,7 +133,8 @@ std::string RenderColumns(const std::vector<std::vector<std::string>>& rows, siz
       size_t width = 0;
       for (unsigned char ch : row[c]) width += (ch & 0xC0) != 0x80;
       const std::string pad(widths[c] - width, ' ');
-      absl::StrAppend(&line, c ? "  " : "", c < left_columns ? row[c] + pad : pad + row[c]);
+      const bool right = c < right_aligned.size() && right_aligned[c];
+      absl::StrAppend(&line, c ? "  " : "", right ? pad + row[c] : row[c] + pad);
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     absl::StrAppend(&out, line, "\n");
@@ -124,12 +142,26 @@ std::string RenderColumns(const std::vector<std::vector<std::string>>& rows, siz
   return out;
 }
 
-std::string CsvField(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  return absl::StrCat("\"", absl::StrReplaceAll(text, {{"\"", "\"\""}}), "\"");
+std::string HostNameOf(const v1::Result& r) {
+  if (!r.host_label().empty()) return r.host_label();
+  if (!r.hostname().empty()) return r.hostname();
+  return r.host_address().empty() ? std::string("?") : r.host_address();
 }
 
-}  // namespace
+HostNames NameHosts(const std::vector<v1::Result>& results) {
+  HostNames names;
+  std::map<std::string, std::set<std::string>> addresses_of_name;
+  for (const v1::Result& r : results) {
+    auto [it, added] = names.emplace(ResultHost(r), HostNameOf(r));
+    if (added) addresses_of_name[it->second].insert(it->first);
+  }
+  for (auto& [address, name] : names) {
+    if (addresses_of_name[name].size() > 1 && name != address) {
+      name = absl::StrCat(name, " (", address, ")");
+    }
+  }
+  return names;
+}
 
 std::string FormatSeconds(double seconds) {
   if (!(seconds > 0)) return "-";
@@ -144,7 +176,7 @@ std::string ResultLine(const v1::Result& r) {
   return absl::StrFormat(
       "%s %s/%s%s%s %s N=%d  median %s  noise %.2f%% (%s, %d samples x %d)  %.4g GFLOP/s  "
       "%.4g GB/s  %s%s",
-      ResultHost(r), r.op(), r.impl(), params.empty() ? "" : " ", params, r.dtype(), r.n(),
+      HostNameOf(r), r.op(), r.impl(), params.empty() ? "" : " ", params, r.dtype(), r.n(),
       FormatSeconds(r.time().median()), 100 * r.relative_noise(), r.stop_reason(), r.samples(),
       r.iterations_per_sample(), r.gflops_per_s(), r.gbytes_per_s(),
       r.verification().passed() ? "verified" : "VERIFICATION FAILED",
@@ -154,6 +186,7 @@ std::string ResultLine(const v1::Result& r) {
 std::string AggregateTable(const std::vector<v1::Result>& results,
                            const std::vector<std::string>& host_order) {
   if (results.empty()) return "no results\n";
+  const HostNames names = NameHosts(results);
   // A host with several devices gets one column per device.
   std::map<std::string, std::vector<std::string>> devices_per_host;
   for (const v1::Result& r : results) {
@@ -166,8 +199,10 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
   for (const auto& [host, devices] : devices_per_host) with_device |= devices.size() > 1;
   std::vector<std::string> columns;
   for (const std::string& host : host_order) {
+    auto name = names.find(host);
+    if (name == names.end()) continue;  // no result from it
     for (const std::string& device : devices_per_host[host]) {
-      columns.push_back(with_device ? absl::StrCat(host, "/", device) : host);
+      columns.push_back(with_device ? absl::StrCat(name->second, "/", device) : name->second);
     }
   }
 
@@ -175,7 +210,7 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
   for (const v1::Result& r : results) {
     Row& row = rows[RowKeyOf(r)];
     if (row.by_host.empty()) row.point = ResultPoint(r);
-    row.by_host[HostLabel(r, with_device)] = &r;
+    row.by_host[HostLabel(names, r, with_device)] = &r;
   }
   std::vector<Baseline> baselines;  // of the table's ops, each once, in row order
   for (auto& [key, row] : rows) {
@@ -331,7 +366,7 @@ std::string CsvHeader() {
          "timing,samples,iterations_per_sample,median_s,mean_s,min_s,max_s,stddev_s,p05_s,p25_s,"
          "p75_s,p95_s,relative_noise,stop_reason,gflops_per_s,gbytes_per_s,verified,"
          "max_rel_error,threads,library,warnings,intensity,floor_s,efficiency,bound,"
-         "peak_flops_per_s,peak_bandwidth_bytes_per_s";
+         "peak_flops_per_s,peak_bandwidth_bytes_per_s,host_label";
 }
 
 std::string ToCsvRow(const v1::Result& r) {
@@ -364,6 +399,7 @@ std::string ToCsvRow(const v1::Result& r) {
   } else {
     for (int i = 0; i < 6; ++i) fields.push_back("");
   }
+  fields.push_back(r.host_label());
   for (std::string& f : fields) f = CsvField(f);
   return absl::StrJoin(fields, ",");
 }

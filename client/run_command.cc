@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
+#include "client/fleet_view.h"
 #include "client/host_client.h"
 #include "client/host_list.h"
 #include "client/output_file.h"
@@ -183,10 +184,13 @@ absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args) {
   if (!measure.ok()) return measure.status();
   absl::StatusOr<ResultFormat> format = ParseResultFormat(flags->Get("format", "table"));
   if (!format.ok()) return format.status();
-  absl::StatusOr<std::vector<std::string>> hosts =
-      ExpandHostAddresses(flags->Get("host", "127.0.0.1"));
+  absl::StatusOr<std::vector<HostEntry>> hosts =
+      ExpandHosts(flags->Get("host", "127.0.0.1"), SystemHostSources());
   if (!hosts.ok()) return hosts.status();
-  plan.hosts = *std::move(hosts);
+  for (const HostEntry& host : *hosts) {
+    plan.hosts.push_back(host.address);
+    if (!host.label.empty()) plan.host_labels[host.address] = host.label;
+  }
 
   for (const auto& [flag, seconds] :
        {std::pair<const char*, double*>{"connect-timeout", &plan.connect_timeout_s},
@@ -239,6 +243,13 @@ int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::o
   for (const v1::Result& r : outcome.results) sink->Add(r);
   sink->End();
   out << std::flush;
+
+  // Several hosts or devices: which one is slow. Beside a table on stdout;
+  // on stderr when stdout carries a machine-readable format.
+  if (CountFleetMembers(outcome.results) >= 2) {
+    (plan.format == ResultFormat::kTable ? out : err)
+        << "\n" << FleetViewText(ComputeFleetView(outcome.results)) << std::flush;
+  }
 
   if (plan.plot_path) {
     if (absl::Status st = WritePlotFile(outcome.results, *plan.plot_path, PlotKind::kAll);

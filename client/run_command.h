@@ -9,6 +9,7 @@
 #ifndef FLOPD_CLIENT_RUN_COMMAND_H_
 #define FLOPD_CLIENT_RUN_COMMAND_H_
 
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -26,6 +27,9 @@ struct RunPlan {
   // What every target is asked to run; `device` is set per target.
   JobSubmission submission;
   std::vector<std::string> hosts;  // as dialled: each with its port
+  // A hosts file's labels (--host @FILE), by address; results from those
+  // hosts carry theirs as Result.host_label.
+  std::map<std::string, std::string> host_labels;
   std::string device;              // --device: one device id, or "all" of every host
   ResultFormat format = ResultFormat::kTable;  // --format, on stdout at the end
   std::string out_path;                        // --out; empty: none
@@ -59,7 +63,9 @@ struct RunOutcome {
   int interrupted_by = 0;
 };
 
-// The end of a run: every result on `out` in plan.format, the plot when
+// The end of a run: every result on `out` in plan.format, the fleet view
+// (fleet_view.h) when the results come from two or more (host, device)
+// members (on `out` beside a table, else on `err`), the plot when
 // plan.plot_path is set, the --out file ended (`out_file`, when given:
 // ResultFile::Close, which replaces its path unless the run failed before
 // any result arrived) and its line, then on `err` one line per failure and

@@ -147,6 +147,9 @@ void RunTarget(const RunPlan& plan, const Target& target, const std::string& lab
       case v1::RunEvent::kResult: {
         v1::Result result = event.result();
         result.set_host_address(target.host);
+        if (auto it = plan.host_labels.find(target.host); it != plan.host_labels.end()) {
+          result.set_host_label(it->second);
+        }
         state->AddResult(label, std::move(result), ++done, total);
         break;
       }
@@ -213,8 +216,13 @@ RunOutcome FanOut(const RunPlan& plan, const std::vector<ResultSink*>& sinks,
     }
     for (const v1::DeviceInfo& device : info->devices()) targets.push_back({host, device.id()});
   }
+  // Progress and failures name a target by its hosts-file label and address.
   auto label_of = [&](const Target& t) {
-    return plan.device == "all" ? absl::StrCat(t.host, "/", t.device) : t.host;
+    auto label = plan.host_labels.find(t.host);
+    const std::string host = label == plan.host_labels.end()
+                                 ? t.host
+                                 : absl::StrCat(label->second, " (", t.host, ")");
+    return plan.device == "all" ? absl::StrCat(host, "/", t.device) : host;
   };
   for (const Target& t : targets) state.AddTarget(label_of(t));
 

@@ -164,9 +164,14 @@ TEST(PlotSvg, FleetViewForSeveralHosts) {
   std::string why;
   EXPECT_TRUE(WellFormed(svg, &why)) << why;
   EXPECT_TRUE(absl::StrContains(svg, "Fleet: per-host spread at each N"));
-  EXPECT_EQ(Count(svg, "class=\"panel\""), 2);       // matvec/gemv and outer/fused
+  // matvec/gemv and outer/fused, each as absolute times and as each host's
+  // time / the fleet median (the fleet view).
+  EXPECT_EQ(Count(svg, "class=\"panel\""), 2 * 2);
+  EXPECT_EQ(Count(svg, "data-title=\"matvec/gemv f32 on cpu:0: time / fleet median"), 1);
   EXPECT_EQ(Count(svg, "class=\"spread\""), 2 * 3);  // one bar per N
   EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"b:1\""), 2);
+  // The relative series' legends carry the host's geomean over all points.
+  EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"b:1 ("), 2);
 }
 
 TEST(PlotSvg, DecadeTicksOnLogAxes) {

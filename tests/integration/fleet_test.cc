@@ -3,10 +3,13 @@
 // and a hung or unreachable host costing only itself, within its deadline.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -102,6 +105,81 @@ TEST(Fleet, AHungHostAndAnUnreachableOneCostOnlyThemselvesWithinTheirDeadlines) 
   EXPECT_EQ(by_deadline.exit_code, 1) << by_deadline.err;
   EXPECT_EQ(ResultLines(by_deadline.out), 1) << by_deadline.out;
   EXPECT_TRUE(absl::StrContains(by_deadline.err, "--deadline")) << by_deadline.err;
+}
+
+// `flopctl run` over a hosts file with labels: the table's columns are the
+// labels (else the daemons' hostnames), and the fleet view after it flags a
+// host throttled on purpose, and nothing when every host is alike.
+TEST(Fleet, TheFleetViewNamesHostsAndFlagsAThrottledOne) {
+  std::vector<std::unique_ptr<Daemon>> daemons;
+  const std::string file = TempDir() + "/fleet-hosts.txt";
+  {
+    std::ofstream hosts(file);
+    for (int i = 1; i <= 4; ++i) {
+      daemons.push_back(Daemon::Start(absl::StrCat("node", i), {"--threads", "1"}));
+      hosts << daemons.back()->address() << (i == 3 ? "  rack3-top" : "") << "\n";
+    }
+  }
+  // One host at a time (--parallel 1), so that they do not slow each other.
+  auto job = [&](const std::string& sizes) {
+    return std::vector<std::string>{"run", "--host", "@" + file, "--op", "matvec", "--impl",
+                                    "gemv", "--sizes", sizes, "--samples", "7", "--iterations",
+                                    "20", "--parallel", "1", "--quiet"};
+  };
+  auto run = [&] { return RunFlopctl(job("512,1024,1536,2048"), seconds(240)); };
+
+  // Alike hosts: nothing flagged. A busy CI machine can slow one host's
+  // points by itself; a flag then gets one more chance.
+  CommandResult quiet = run();
+  if (absl::StrContains(quiet.out, "SLOW") || absl::StrContains(quiet.out, "FAST")) quiet = run();
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_TRUE(absl::StrContains(quiet.out, "Fleet view: 4 host/device member(s), 4 point(s)"))
+      << quiet.out;
+  EXPECT_FALSE(absl::StrContains(quiet.out, "SLOW")) << quiet.out;
+  EXPECT_FALSE(absl::StrContains(quiet.out, "FAST")) << quiet.out;
+  // Named by label, else hostname; never by address alone.
+  const std::string header = quiet.out.substr(0, quiet.out.find('\n'));
+  for (const char* name : {"node1", "node2", "rack3-top", "node4"}) {
+    EXPECT_TRUE(absl::StrContains(header, name)) << header;
+  }
+  EXPECT_FALSE(absl::StrContains(header, "127.0.0.1")) << header;
+
+  // node2 throttled: stopped half of every 10 ms (a GPU held at half its
+  // clock would look the same). It must come first, flagged SLOW.
+  std::atomic<bool> throttling{true};
+  std::thread throttle([&] {
+    while (throttling.load()) {
+      daemons[1]->Signal(SIGSTOP);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      daemons[1]->Signal(SIGCONT);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  const CommandResult slow = run();
+  throttling = false;
+  throttle.join();
+  daemons[1]->Signal(SIGCONT);
+  ASSERT_EQ(slow.exit_code, 0) << slow.err;
+  const size_t view = slow.out.find("Fleet view:");
+  ASSERT_NE(view, std::string::npos) << slow.out;
+  // The first member row, after the explanation and the column header.
+  std::vector<std::string> lines = absl::StrSplit(slow.out.substr(view), '\n');
+  ASSERT_GT(lines.size(), 3u) << slow.out;
+  EXPECT_TRUE(absl::StartsWith(lines[2], "node2 ")) << slow.out;
+  EXPECT_TRUE(absl::StrContains(lines[2], "SLOW")) << slow.out;
+  for (size_t i = 3; i < lines.size() && i < 6; ++i) {
+    EXPECT_FALSE(absl::StrContains(lines[i], "SLOW")) << slow.out;
+  }
+
+  // The same view from the saved results, as its own command.
+  const std::string saved = TempDir() + "/fleet.jsonl";
+  std::vector<std::string> with_out = job("512");
+  with_out.insert(with_out.end(), {"--out", saved});
+  ASSERT_EQ(RunFlopctl(with_out, seconds(120)).exit_code, 0);
+  const CommandResult offline = RunFlopctl({"fleet", saved, "--points"});
+  EXPECT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_TRUE(absl::StrContains(offline.out, "each point's time / fleet median")) << offline.out;
+  EXPECT_TRUE(absl::StrContains(offline.out, "rack3-top/cpu:0")) << offline.out;
 }
 
 }  // namespace
