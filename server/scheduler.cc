@@ -11,6 +11,7 @@
 #include "common/roofline.h"
 #include "common/sanitize.h"
 #include "server/log.h"
+#include "server/release_memory.h"
 
 namespace flopd {
 namespace {
@@ -380,8 +381,11 @@ void Scheduler::WorkerLoop(Slot* slot) {
       slot->running = job;
     }
     RunJob(slot, *job);
-    std::lock_guard<std::mutex> lock(slot->mu);
-    slot->running.reset();
+    {
+      std::lock_guard<std::mutex> lock(slot->mu);
+      slot->running.reset();
+    }
+    ReleaseFreedMemory();  // the job's buffers are freed by now
   }
 }
 

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/release_memory.h"
 
 namespace flopd {
 
@@ -54,8 +55,16 @@ bool StreamRegistry::Slot::ended_by_reaper() const {
 
 void StreamRegistry::ReaperLoop() {
   std::unique_lock<std::mutex> lock(mu_);
+  bool had_streams = false;
   while (!stopping_) {
     cv_.wait_for(lock, options_.poll, [this] { return stopping_; });
+    // The last stream ended: what the streams and their calls held is free.
+    if (had_streams && entries_.empty()) {
+      lock.unlock();
+      ReleaseFreedMemory();
+      lock.lock();
+    }
+    had_streams = !entries_.empty();
     const auto now = std::chrono::steady_clock::now();
     // Under mu_, so that no slot (and no stream its `end` touches) goes
     // away meanwhile; `behind` and `end` are quick and never call back.
