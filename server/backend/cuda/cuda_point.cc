@@ -482,7 +482,16 @@ void CudaPoint<T>::CollectObservations(std::map<std::string, std::string>* obser
   };
   (*observations)["sm_clock_mhz_before"] = mhz(clock_before_.probe_mhz);
   (*observations)["sm_clock_mhz_after"] = mhz(after_read_ok_ ? clock_after_.probe_mhz : -1);
+  // Which GPU this was and its state, so that a fleet's slow member can be
+  // told apart (client/fleet_view.h).
+  (*observations)["gpu_uuid"] = UuidText(ctx.props().uuid);
+  const std::string driver = NvmlClock::DriverVersion();
+  if (!driver.empty()) (*observations)["driver_version"] = driver;
   if (ctx.nvml() != nullptr) {
+    const int celsius = ctx.nvml()->TemperatureC();
+    if (celsius >= 0) (*observations)["temperature_c_after"] = absl::StrCat(celsius);
+    const int watts = ctx.nvml()->PowerLimitWatts();
+    if (watts > 0) (*observations)["power_limit_w"] = absl::StrCat(watts);
     (*observations)["sm_clock_mhz_before_nvml"] = mhz(clock_before_.nvml_mhz);
     (*observations)["sm_clock_mhz_after_nvml"] = mhz(after_read_ok_ ? clock_after_.nvml_mhz : -1);
     if (!nvml_clock_.empty()) {

@@ -18,6 +18,7 @@ using NvmlReturn = int;    // nvmlReturn_t; 0 = NVML_SUCCESS
 using NvmlDevice = void*;  // nvmlDevice_t
 constexpr NvmlReturn kNvmlSuccess = 0;
 constexpr int kNvmlClockSm = 1;  // NVML_CLOCK_SM
+constexpr int kNvmlTemperatureGpu = 0;  // NVML_TEMPERATURE_GPU
 
 struct NvmlApi {
   std::string error;  // empty when loaded and initialized
@@ -28,6 +29,8 @@ struct NvmlApi {
   NvmlReturn (*max_clock_info)(NvmlDevice, int, unsigned int*) = nullptr;
   NvmlReturn (*clock_event_reasons)(NvmlDevice, unsigned long long*) = nullptr;
   NvmlReturn (*driver_version)(char*, unsigned int) = nullptr;
+  NvmlReturn (*temperature)(NvmlDevice, int, unsigned int*) = nullptr;
+  NvmlReturn (*enforced_power_limit)(NvmlDevice, unsigned int*) = nullptr;
   const char* (*error_string)(NvmlReturn) = nullptr;
 
   std::string ErrorText(NvmlReturn status) const {
@@ -61,6 +64,8 @@ const NvmlApi& Nvml() {
       Resolve(library, "nvmlDeviceGetCurrentClocksThrottleReasons", &a->clock_event_reasons);
     }
     Resolve(library, "nvmlSystemGetDriverVersion", &a->driver_version);
+    Resolve(library, "nvmlDeviceGetTemperature", &a->temperature);
+    Resolve(library, "nvmlDeviceGetEnforcedPowerLimit", &a->enforced_power_limit);
     Resolve(library, "nvmlErrorString", &a->error_string);
     if (a->init == nullptr || a->clock_info == nullptr ||
         (a->handle_by_uuid == nullptr && a->handle_by_pci_bus_id == nullptr)) {
@@ -148,6 +153,26 @@ std::string NvmlClock::ClockEventReasons() const {
     return "";
   }
   return ReasonNames(bits);
+}
+
+int NvmlClock::TemperatureC() const {
+  unsigned int celsius = 0;
+  const NvmlApi& api = Nvml();
+  if (api.temperature == nullptr ||
+      api.temperature(device_, kNvmlTemperatureGpu, &celsius) != kNvmlSuccess) {
+    return -1;
+  }
+  return static_cast<int>(celsius);
+}
+
+int NvmlClock::PowerLimitWatts() const {
+  unsigned int milliwatts = 0;
+  const NvmlApi& api = Nvml();
+  if (api.enforced_power_limit == nullptr ||
+      api.enforced_power_limit(device_, &milliwatts) != kNvmlSuccess) {
+    return -1;
+  }
+  return static_cast<int>((milliwatts + 500) / 1000);
 }
 
 std::string NvmlClock::DriverVersion() {

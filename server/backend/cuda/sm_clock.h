@@ -36,6 +36,10 @@ class NvmlClock {
   // Why the clocks are held below their maximum now, e.g. "sw_power_cap,
   // hw_thermal_slowdown"; "" when none or unknown.
   std::string ClockEventReasons() const;
+  // The GPU's core temperature in degrees Celsius; -1 when the read fails.
+  int TemperatureC() const;
+  // The power limit the driver enforces now, in watts; -1 when unknown.
+  int PowerLimitWatts() const;
   // The driver's version string, e.g. "580.159.04"; "" when unknown.
   static std::string DriverVersion();
 
