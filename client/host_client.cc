@@ -176,7 +176,9 @@ absl::Status HostClient::Run(const v1::RunRequest& request,
   if (cancelled && status.error_code() == grpc::StatusCode::CANCELLED) return interrupted;
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && done_by <= absl::Now()) {
     return absl::DeadlineExceededError(
-        absl::StrCat("not done by its deadline (", deadline_flag, "); the daemon cancels the job"));
+        absl::StrCat("not done by its deadline (", deadline_flag,
+                     "); flopctl ended the stream, which cancels the job on a daemon that can "
+                     "still hear it"));
   }
   return Convert(status, got_any_event);
 }

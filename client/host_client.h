@@ -46,7 +46,8 @@ class HostClient {
   // CANCELLED "interrupted" (the daemon cancels the job).
   // With `connect_by`, a host not connected by then fails with UNAVAILABLE
   // "no connection within ..."; with `done_by`, the stream ends then with
-  // DEADLINE_EXCEEDED (the daemon cancels the job). Either may be
+  // DEADLINE_EXCEEDED (a daemon that still hears the stream end cancels the
+  // job; one cut off finishes it and keeps its results). Either may be
   // InfiniteFuture. `deadline_flag` names what set done_by in the message.
   absl::Status Run(const v1::RunRequest& request,
                    const std::function<void(const v1::RunEvent&)>& on_event,

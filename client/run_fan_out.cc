@@ -119,6 +119,8 @@ void RunTarget(const RunPlan& plan, const Target& target, const std::string& lab
   if (interrupt != nullptr) interrupt->Add(&client);
   int total = 0;
   int done = 0;
+  std::string job_id;    // from the accepted event
+  std::string hostname;  // as the daemon reports it, from its first result
   const absl::Time start = absl::Now();
   const absl::Time connect_by = plan.connect_timeout_s > 0
                                     ? start + absl::Seconds(plan.connect_timeout_s)
@@ -132,6 +134,7 @@ void RunTarget(const RunPlan& plan, const Target& target, const std::string& lab
     switch (event.event_case()) {
       case v1::RunEvent::kAccepted:
         total = event.accepted().points_total();
+        job_id = event.accepted().job_id();
         state->Progress(label, event.accepted().queue_position() > 0
                                    ? absl::StrCat("queued behind ",
                                                   event.accepted().queue_position(), " job(s)")
@@ -146,6 +149,7 @@ void RunTarget(const RunPlan& plan, const Target& target, const std::string& lab
         break;
       case v1::RunEvent::kResult: {
         v1::Result result = event.result();
+        if (hostname.empty()) hostname = result.hostname();
         result.set_host_address(target.host);
         if (auto it = plan.host_labels.find(target.host); it != plan.host_labels.end()) {
           result.set_host_label(it->second);
@@ -167,9 +171,21 @@ void RunTarget(const RunPlan& plan, const Target& target, const std::string& lab
   if (interrupt != nullptr) interrupt->Remove(&client);
   if (!status.ok()) {
     state->Progress(label, absl::StrCat("FAILED: ", status.message()));
-    state->AddFailure(absl::StrCat(label, ": ", absl::StatusCodeToString(status.code()), ": ",
-                                   status.message(),
-                                   done ? absl::StrCat(" (after ", done, " results)") : ""));
+    // Named as the results name it, where some arrived: with dns: or a
+    // hostlist the address alone does not say which machine failed.
+    const std::string name = hostname.empty() || label.find(hostname) != std::string::npos
+                                 ? label
+                                 : absl::StrCat(hostname, " (", label, ")");
+    std::string after;
+    if (done > 0) after = absl::StrCat(" (after ", done, done == 1 ? " result" : " results");
+    if (!job_id.empty() && status.code() != absl::StatusCode::kCancelled) {
+      absl::StrAppend(&after, after.empty() ? " (" : "; ", "its job ", job_id,
+                      ": flopctl history --host ", target.host, " --job ", job_id,
+                      " shows what the daemon kept");
+    }
+    if (!after.empty()) after += ")";
+    state->AddFailure(absl::StrCat(name, ": ", absl::StatusCodeToString(status.code()), ": ",
+                                   status.message(), after));
   }
 }
 

@@ -20,6 +20,10 @@ packages=(
   # Deployments (tests/deploy): systemd-analyze, podman (runc: crun refuses a
   # hybrid cgroup hierarchy), a one-node Slurm with munge.
   systemd podman runc slurm-wlm munge
+  # A fleet on a real network (tests/fleet): network namespaces (ip netns) and
+  # dnsmasq answering for them. dnsmasq-base is the program alone: the dnsmasq
+  # package would also enable a system-wide DNS service on port 53.
+  iproute2 dnsmasq-base
 )
 # kubectl (its kustomize renders deploy/kubernetes): the machine's own when
 # present (a newer one may come from Kubernetes' or Google's packages), else
