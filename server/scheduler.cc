@@ -332,7 +332,7 @@ std::string Scheduler::ceilings_note(int slot) const {
 }
 
 void Scheduler::MeasureCeilingsNow(Slot* slot) {
-  absl::StatusOr<DeviceCeilings> measured = slot->device->MeasureCeilings();
+  absl::StatusOr<DeviceCeilings> measured = slot->device->MeasureCeilings(shutting_down_);
   {
     std::lock_guard<std::mutex> lock(slot->mu);
     // Good ceilings are replaced only by plausible ones (and never by an

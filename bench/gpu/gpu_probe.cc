@@ -301,7 +301,8 @@ int Run(const Options& options) {
       return 1;
     }
     // The ceilings the server places results against (Device::MeasureCeilings).
-    absl::StatusOr<DeviceCeilings> ceilings = device.MeasureCeilings();
+    const std::atomic<bool> no_stop{false};
+    absl::StatusOr<DeviceCeilings> ceilings = device.MeasureCeilings(no_stop);
     if (!ceilings.ok()) {
       std::printf("ceilings: %s\n", ceilings.status().ToString().c_str());
       all_ok = false;

@@ -8,6 +8,7 @@
 #ifndef FLOPD_SERVER_BACKEND_DEVICE_H_
 #define FLOPD_SERVER_BACKEND_DEVICE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -88,9 +89,12 @@ class Device {
   // Measures the device's ceilings: peak memory bandwidth, peak FLOP rate
   // per dtype and the clock it ran at (see common/roofline.h). Takes the
   // device for up to a few seconds; the scheduler calls it on the device's
-  // worker, never beside a point. Default: UNIMPLEMENTED (the backend cannot
-  // measure them yet), and results then carry no roofline.
-  virtual absl::StatusOr<DeviceCeilings> MeasureCeilings() {
+  // worker, never beside a point. Once `stop` is set (flopd shutting down) it
+  // returns CANCELLED within one of its timed runs (well under a second).
+  // Default: UNIMPLEMENTED (the backend cannot measure them yet), and
+  // results then carry no roofline.
+  virtual absl::StatusOr<DeviceCeilings> MeasureCeilings(const std::atomic<bool>& stop) {
+    (void)stop;
     return absl::UnimplementedError("this backend does not measure its ceilings yet");
   }
 };

@@ -78,5 +78,22 @@ TEST(Interruptible, SigtermDuringAMillionIterationSampleExitsPromptly) {
   EXPECT_TRUE(absl::StrContains(ended.err, "shutting down")) << ended.err;
 }
 
+// A device's first job measures its ceilings (a second or more on a busy
+// machine; 8 s was seen under load, all of it waited for by SIGTERM). A
+// SIGTERM then ends the measurement within one of its timed runs.
+TEST(Interruptible, SigtermWhileTheCeilingsAreMeasuredExitsPromptly) {
+  auto daemon = Daemon::Start("ceilings-term");
+  BackgroundCommand run({"run", "--host", daemon->address(), "--op", "matvec", "--impl", "gemv",
+                         "--sizes", "64", "--quiet"});
+  // The job is accepted within milliseconds and its device starts measuring.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto start = Clock::now();
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(seconds(20)), 0) << ReadFile(daemon->log_path());
+  EXPECT_LT(SecondsSince(start), 1.5) << ReadFile(daemon->log_path());
+  CommandResult ended = run.Wait(seconds(30));
+  EXPECT_TRUE(absl::StrContains(ended.err, "shutting down")) << ended.err;
+}
+
 }  // namespace
 }  // namespace flopd::testing

@@ -70,7 +70,8 @@ absl::StatusOr<std::unique_ptr<PreparedPoint>> FakeDevice::Prepare(const PointSp
   return std::make_unique<FakePoint>(this, point);
 }
 
-absl::StatusOr<DeviceCeilings> FakeDevice::MeasureCeilings() {
+absl::StatusOr<DeviceCeilings> FakeDevice::MeasureCeilings(const std::atomic<bool>& stop) {
+  (void)stop;
   const int call = ceilings_measured_++;
   return options_.ceilings_of_call ? options_.ceilings_of_call(call) : options_.ceilings;
 }

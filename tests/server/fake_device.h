@@ -51,7 +51,7 @@ class FakeDevice : public Device {
   int64_t BytesNeeded(const PointSpec& point, TimingMode timing) const override;
   absl::StatusOr<std::unique_ptr<PreparedPoint>> Prepare(const PointSpec& point,
                                                          const MeasureSettings& settings) override;
-  absl::StatusOr<DeviceCeilings> MeasureCeilings() override;
+  absl::StatusOr<DeviceCeilings> MeasureCeilings(const std::atomic<bool>& stop) override;
 
   // How many points were prepared and how many TimeBatch calls were made.
   int points_prepared() const { return points_prepared_.load(); }

@@ -23,6 +23,7 @@
 #ifndef FLOPD_SERVER_BACKEND_CPU_CEILINGS_H_
 #define FLOPD_SERVER_BACKEND_CPU_CEILINGS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -37,9 +38,13 @@ struct CpuCeilingsConfig {
   int64_t memory_limit_bytes = 0;   // the arrays stay within half of it (0 = no limit)
   double fma_seconds = 0.03;        // length of one timed FMA run
   int bandwidth_passes = 5;         // timed passes of each STREAM kernel
+  // When set (not owned), checked between timed runs: CANCELLED soon after
+  // it becomes true (flopd stopping), within one run (~0.1 s).
+  const std::atomic<bool>* stop = nullptr;
 };
 
-// RESOURCE_EXHAUSTED when the STREAM arrays cannot be allocated.
+// RESOURCE_EXHAUSTED when the STREAM arrays cannot be allocated; CANCELLED
+// once config.stop is set.
 absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& config);
 
 // The clock of `threads` busy threads in Hz (0 when unknown); *method says

@@ -430,8 +430,9 @@ absl::StatusOr<std::unique_ptr<PreparedPoint>> CpuDevice::Prepare(const PointSpe
   return prepared;
 }
 
-absl::StatusOr<DeviceCeilings> CpuDevice::MeasureCeilings() {
+absl::StatusOr<DeviceCeilings> CpuDevice::MeasureCeilings(const std::atomic<bool>& stop) {
   CpuCeilingsConfig config;
+  config.stop = &stop;
   config.threads = threads_;
   config.llc_bytes = llc_bytes_;
   config.memory_limit_bytes = memory_limit_;

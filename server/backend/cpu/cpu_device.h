@@ -56,7 +56,7 @@ class CpuDevice : public Device {
 
   // STREAM copy/triad and FMA-bound loops on the kernel thread team
   // (ceilings.h), with the daemon's thread count.
-  absl::StatusOr<DeviceCeilings> MeasureCeilings() override;
+  absl::StatusOr<DeviceCeilings> MeasureCeilings(const std::atomic<bool>& stop) override;
 
   // Bytes the cold mode writes before each execution.
   int64_t flush_bytes() const { return flush_bytes_; }

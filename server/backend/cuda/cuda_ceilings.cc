@@ -234,7 +234,7 @@ int Fp64LanesPerSm(int major, int minor) {
   return 0;
 }
 
-absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx) {
+absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx, const std::atomic<bool>& stop) {
   const auto started = std::chrono::steady_clock::now();
   const cudaDeviceProp& p = ctx.props();
 
@@ -250,11 +250,15 @@ absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx) {
                      " MiB of device memory for its copy but only ", available, " bytes (",
                      GiB(available), ") are free"));
   }
+  const absl::Status stopped =
+      absl::CancelledError(absl::StrCat(ctx.id(), ": ceilings not measured: flopd is stopping"));
   CopyCeiling copy;
   if (absl::Status s = MeasureCopyCeiling(ctx, bytes, &copy); !s.ok()) return s;
+  if (stop.load()) return stopped;
 
   FmaCeiling f32, f64;
   if (absl::Status s = MeasureFmaCeiling<float>(ctx, &f32); !s.ok()) return s;
+  if (stop.load()) return stopped;
   if (absl::Status s = MeasureFmaCeiling<double>(ctx, &f64); !s.ok()) return s;
 
   DeviceCeilings c;

@@ -22,15 +22,18 @@
 #ifndef FLOPD_SERVER_BACKEND_CUDA_CUDA_CEILINGS_H_
 #define FLOPD_SERVER_BACKEND_CUDA_CUDA_CEILINGS_H_
 
+#include <atomic>
+
 #include "absl/status/statusor.h"
 #include "common/roofline.h"
 #include "server/backend/cuda/gpu_context.h"
 
 namespace flopd {
 
-// Measures the ceilings of the context's GPU on its stream.
+// Measures the ceilings of the context's GPU on its stream; CANCELLED
+// between its phases (copy, f32 FMA, f64 FMA) once `stop` is set.
 // REQUIRES: the context's GPU is current and healthy.
-absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx);
+absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx, const std::atomic<bool>& stop);
 
 // FP32 lanes per SM of compute capability major.minor, where known; 0 when
 // unknown.

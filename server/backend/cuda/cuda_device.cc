@@ -149,14 +149,14 @@ absl::StatusOr<std::unique_ptr<PreparedPoint>> CudaDevice::Prepare(
   return PrepareCudaPoint(context_, point, settings.timing);
 }
 
-absl::StatusOr<DeviceCeilings> CudaDevice::MeasureCeilings() {
+absl::StatusOr<DeviceCeilings> CudaDevice::MeasureCeilings(const std::atomic<bool>& stop) {
   GpuContext& ctx = *context_;
   std::string why;
   if (!ctx.Healthy(&why)) {
     return absl::FailedPreconditionError(absl::StrCat(ctx.id(), " is unhealthy: ", why));
   }
   if (absl::Status s = ctx.Activate(); !s.ok()) return s;
-  return MeasureCudaCeilings(ctx);
+  return MeasureCudaCeilings(ctx, stop);
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<Device>>> CreateCudaDevices(

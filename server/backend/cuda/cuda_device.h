@@ -74,7 +74,7 @@ class CudaDevice : public Device {
                                                          const MeasureSettings& settings) override;
 
   // Copy bandwidth, FMA peaks and clock (cuda_ceilings.h).
-  absl::StatusOr<DeviceCeilings> MeasureCeilings() override;
+  absl::StatusOr<DeviceCeilings> MeasureCeilings(const std::atomic<bool>& stop) override;
 
  private:
   const std::shared_ptr<GpuContext> context_;

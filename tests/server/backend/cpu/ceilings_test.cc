@@ -1,11 +1,13 @@
 #include "server/backend/cpu/ceilings.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -126,6 +128,33 @@ TEST(CpuCeilings, PeaksBandwidthAndClockAgreeWithIndependentFigures) {
   // them apart: a wide bound.
   EXPECT_LT(f32 / derived_f32, 2.5) << detail;
 #endif
+}
+
+// flopd stopping mid-measurement (SIGTERM during a device's first job) must
+// not wait for the whole measurement: it ends within one timed run.
+TEST(CpuCeilings, StopEndsTheMeasurementWithinOneRun) {
+  std::atomic<bool> stop{true};
+  CpuCeilingsConfig config;
+  config.threads = 1;
+  config.llc_bytes = int64_t{64} << 20;  // the largest arrays: 3 x 256 MiB, 1.8 s to touch here
+  config.stop = &stop;
+  absl::StatusOr<DeviceCeilings> stopped = MeasureCpuCeilings(config);
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled) << stopped.status();
+
+  // Set while it runs: the full measurement (touching the arrays, 5 passes,
+  // FMA calibration) takes seconds; stopped after 50 ms it ends soon.
+  stop = false;
+  std::thread stopper([&stop] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  stopped = MeasureCpuCeilings(config);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stopper.join();
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled) << stopped.status();
+  EXPECT_LT(took, 0.75);
 }
 
 }  // namespace

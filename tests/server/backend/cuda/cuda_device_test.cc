@@ -204,7 +204,8 @@ TEST_F(CudaTest, ObservationsCarryTheClockBeforeAndAfter) {
 TEST_F(CudaTest, MeasureCeilingsIsPlausible) {
   Device& d = device(0);
   const int64_t available = d.BytesAvailable();
-  absl::StatusOr<DeviceCeilings> measured = d.MeasureCeilings();
+  const std::atomic<bool> no_stop{false};
+  absl::StatusOr<DeviceCeilings> measured = d.MeasureCeilings(no_stop);
   ASSERT_TRUE(measured.ok()) << measured.status();
   const DeviceCeilings& c = *measured;
   SCOPED_TRACE(absl::StrCat("method: ", c.method, "\nclock: ", c.clock_method,
