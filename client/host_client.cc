@@ -115,11 +115,13 @@ absl::Status HostClient::Convert(const grpc::Status& grpc_status, bool got_any_e
   if (status.ok()) return status;
   const absl::StatusCode code = status.code();
   const std::string message(status.message());
-  if (code == absl::StatusCode::kUnavailable && !got_any_event &&
-      !absl::StrContains(message, "shutting down")) {
+  // flopd's own UNAVAILABLE ("flopd is shutting down", "flopd is draining:
+  // ...") says what the daemon decided; only the transport's is rephrased.
+  const bool from_daemon = absl::StartsWith(message, "flopd is ");
+  if (code == absl::StatusCode::kUnavailable && !got_any_event && !from_daemon) {
     return absl::UnavailableError(absl::StrCat("unreachable (", LastClause(message), ")"));
   }
-  if (code == absl::StatusCode::kUnavailable && !absl::StrContains(message, "shutting down")) {
+  if (code == absl::StatusCode::kUnavailable && !from_daemon) {
     return absl::UnavailableError(absl::StrCat("connection lost (", LastClause(message), ")"));
   }
   if (code == absl::StatusCode::kDeadlineExceeded) {

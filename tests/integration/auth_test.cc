@@ -591,6 +591,13 @@ TEST(Auth, AnAdminDrainsAHostNewJobsAreRefusedQueuedOnesStillRunAndItResumes) {
   const grpc::Status refused = reader->Finish();
   EXPECT_EQ(refused.error_code(), StatusCode::UNAVAILABLE);
   EXPECT_TRUE(absl::StrContains(refused.error_message(), "flopd is draining")) << refused.error_message();
+  // flopctl says what the daemon said, not "unreachable".
+  setenv("FLOPD_TOKEN", kRunToken, 1);
+  const CommandResult run = RunFlopctl({"run", "--host", daemon->address(), "--op", "matvec",
+                                        "--impl", "gemv", "--sizes", "16", "--quiet"});
+  unsetenv("FLOPD_TOKEN");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(run.err, "UNAVAILABLE: flopd is draining")) << run.err;
   httplib::Client http("127.0.0.1", daemon->http_port());
   httplib::Result ready = http.Get("/readyz");
   ASSERT_TRUE(ready);
