@@ -7,9 +7,9 @@
 // geometric mean of its ratios. Outliers are found on the scores' logarithms
 // by the median absolute deviation (Iglewicz and Hoaglin's modified z-score,
 // 0.6745 (x - median) / MAD, flagged beyond 3.5), with the MAD never taken
-// below log(1.03): in a quiet fleet of identical machines the spread is a
-// few percent and nothing is flagged, and a member is only called out when
-// it is at least ~17% off a tight fleet. Two members can never be told apart
+// below log(1.05): a member is only called out when it is at least ~29% off
+// a tight fleet. (With a floor of 3%, alike daemons run one after another on
+// a 2-core VM, 16% apart, were flagged FAST.) Two members can never be told apart
 // (each is as far from their median as the other): flags need three.
 //
 // Members carry the identity their results report (device name, GPU UUID,
@@ -29,7 +29,7 @@
 namespace flopd {
 
 inline constexpr double kFleetOutlierZ = 3.5;
-inline constexpr double kFleetMinSpread = 1.03;  // the MAD's floor, as a ratio
+inline constexpr double kFleetMinSpread = 1.05;  // the MAD's floor, as a ratio
 
 struct FleetMember {
   std::string host;     // as NameHosts names it

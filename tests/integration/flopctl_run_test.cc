@@ -47,13 +47,14 @@ int CountFrom(const std::vector<v1::Result>& results, const std::string& address
   return count;
 }
 
-// Results from `address` that flopctl has reported so far: the --out file
-// appears only when the run ends, so a test follows the lines flopctl prints
-// on stderr as results arrive (stderr is no terminal here).
-int ArrivedFrom(const BackgroundCommand& run, const std::string& address) {
+// Results from the daemon started as `name` (its --hostname) that flopctl
+// has reported so far: the --out file appears only when the run ends, so a
+// test follows the lines flopctl prints on stderr as results arrive (stderr
+// is no terminal here; each line starts with the host's name).
+int ArrivedFrom(const BackgroundCommand& run, const std::string& name) {
   int count = 0;
   for (absl::string_view line : absl::StrSplit(run.CurrentErr(), '\n')) {
-    count += absl::StartsWith(line, address + " ");
+    count += absl::StartsWith(line, name + " ");
   }
   return count;
 }
@@ -65,9 +66,9 @@ TEST(FlopctlRun, SingleHostRunsBothOpsAllImplsAndWritesJsonLines) {
                                        "--sizes", "64,97", "--out", out},
                                       kFast));
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  const std::string address = daemon->address();  // outlives the list below (ASan)
+  // The host's column is headed by the hostname its daemon reports.
   for (const char* word : {"matvec", "gemv", "gemm", "outer", "library", "fused", "axis=0",
-                           "axis=1", "vs matvec", "1.00x", address.c_str()}) {
+                           "axis=1", "vs matvec", "1.00x", "alpha"}) {
     EXPECT_TRUE(absl::StrContains(run.out, word)) << word << " missing from:\n" << run.out;
   }
   std::vector<v1::Result> results = ReadResults(out);
@@ -128,7 +129,11 @@ TEST(FlopctlRun, DefaultPortIsAddedToABareHost) {
   CommandResult run =
       RunFlopctl(With({"run", "--host", "127.0.0.1", "--op", "outer", "--sizes", "32"}, kFast));
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_TRUE(absl::StrContains(run.out, "127.0.0.1:50051")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "default-port")) << run.out;
+  const CommandResult jsonl = RunFlopctl(
+      With({"run", "--host", "127.0.0.1", "--op", "outer", "--sizes", "32", "--format", "jsonl"},
+           kFast));
+  EXPECT_TRUE(absl::StrContains(jsonl.out, "\"host_address\":\"127.0.0.1:50051\"")) << jsonl.out;
 }
 
 TEST(FlopctlRun, ThreeHostsAreAggregatedIntoOneTable) {
@@ -143,9 +148,10 @@ TEST(FlopctlRun, ThreeHostsAreAggregatedIntoOneTable) {
            kFast));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_TRUE(absl::StrContains(run.out, "fleet median")) << run.out;
-  for (const auto* d : {a.get(), b.get(), c.get()}) {
-    EXPECT_TRUE(absl::StrContains(run.out, d->address())) << run.out;
+  for (const char* name : {"alpha", "beta", "gamma"}) {
+    EXPECT_TRUE(absl::StrContains(run.out, name)) << run.out;
   }
+  EXPECT_TRUE(absl::StrContains(run.out, "Fleet view: 3 host/device member(s)")) << run.out;
   std::vector<v1::Result> results = ReadResults(out);
   ASSERT_EQ(results.size(), 12u);  // 3 hosts x 2 sizes x 2 variants
   std::set<std::string> hostnames;
@@ -168,19 +174,20 @@ TEST(FlopctlRun, HostKilledMidRunIsNamedAndOthersResultsSurvive) {
                          "--op", "matvec", "--impl", "gemv", "--sizes", "100:1100:100",
                          "--min-time", "0.1", "--max-time", "0.1", "--min-samples", "3", "--out",
                          out});
-  ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(run, b->address()) >= 2; }, seconds(60)))
+  ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(run, "beta") >= 2; }, seconds(60)))
       << run.CurrentErr();
   b->Signal(SIGKILL);
   CommandResult done = run.Wait();
   EXPECT_EQ(done.exit_code, 1) << done.err;
-  EXPECT_TRUE(absl::StrContains(done.err, b->address() + ": UNAVAILABLE: connection lost"))
+  EXPECT_TRUE(absl::StrContains(done.err,
+                                "beta (" + b->address() + "): UNAVAILABLE: connection lost"))
       << done.err;
   std::vector<v1::Result> results = ReadResults(out);
   EXPECT_EQ(CountFrom(results, a->address()), 10);
   EXPECT_EQ(CountFrom(results, c->address()), 10);
   EXPECT_GE(CountFrom(results, b->address()), 2);
-  EXPECT_TRUE(absl::StrContains(done.out, a->address())) << done.out;
-  EXPECT_TRUE(absl::StrContains(done.out, c->address())) << done.out;
+  EXPECT_TRUE(absl::StrContains(done.out, "alpha")) << done.out;
+  EXPECT_TRUE(absl::StrContains(done.out, "gamma")) << done.out;
 }
 
 TEST(FlopctlRun, UnreachableHostIsOneLineAndOthersStillRun) {
@@ -195,7 +202,7 @@ TEST(FlopctlRun, UnreachableHostIsOneLineAndOthersStillRun) {
     lines_about_dead_host += absl::StrContains(line, "127.0.0.1:1");
   }
   EXPECT_EQ(lines_about_dead_host, 1) << run.err;
-  EXPECT_TRUE(absl::StrContains(run.out, a->address())) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "alpha")) << run.out;
 }
 
 // The first job lasts about 3 s (14 points of 0.2 s): long enough for a second
@@ -206,7 +213,7 @@ TEST(FlopctlRun, SecondJobQueuesBehindTheFirst) {
   BackgroundCommand first({"run", "--host", daemon->address(), "--op", "matvec", "--impl", "gemv",
                            "--sizes", "100:1500:100", "--min-time", "0.2", "--max-time", "0.2",
                            "--out", first_out});
-  ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(first, daemon->address()) >= 1; }, seconds(60)));
+  ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(first, "queue") >= 1; }, seconds(60)));
   CommandResult second = RunFlopctl(
       With({"run", "--host", daemon->address(), "--op", "outer", "--sizes", "32"}, kFast));
   EXPECT_EQ(second.exit_code, 0) << second.err;
@@ -222,7 +229,7 @@ TEST(FlopctlRun, ClientThatDisconnectsStopsItsJob) {
   BackgroundCommand run({"run", "--host", daemon->address(), "--op", "matvec", "--impl", "gemv",
                          "--sizes", "100:5000:100", "--min-time", "0.2", "--max-time", "0.2",
                          "--out", out});
-  ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(run, daemon->address()) >= 1; }, seconds(60)));
+  ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(run, "cancel") >= 1; }, seconds(60)));
   run.Signal(SIGKILL);
   run.Wait();
   // The job had ~49 points x 0.2 s left; the daemon must notice within a sample.
@@ -250,7 +257,7 @@ TEST(FlopctlRun, SigtermEndsTheStreamWithAnErrorAndKeepsMeasuredResults) {
   BackgroundCommand run({"run", "--host", daemon->address(), "--op", "matvec", "--impl", "gemv",
                          "--sizes", "100:5000:100", "--min-time", "0.2", "--max-time", "0.2",
                          "--out", out});
-  ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(run, daemon->address()) >= 1; }, seconds(60)));
+  ASSERT_TRUE(WaitFor([&] { return ArrivedFrom(run, "sigterm") >= 1; }, seconds(60)));
   daemon->Signal(SIGTERM);
   CommandResult done = run.Wait(seconds(20));
   EXPECT_EQ(done.exit_code, 1) << done.err;

@@ -147,7 +147,7 @@ TEST(StrictAddresses, FlopctlRefusesAHostWithABadPortBeforeDialling) {
 // Result lines flopctl prints on stderr as results arrive (stderr is no
 // terminal here): "ADDRESS matvec/gemv f32 N=..."
 int ResultLines(const std::string& err, const Daemon& daemon) {
-  return LinesWith(err, daemon.address() + " matvec/gemv ");
+  return LinesWith(err, daemon.name() + " matvec/gemv ");
 }
 
 const std::vector<std::string> kSlowPoints = {"--op", "matvec", "--impl", "gemv", "--min-time",

@@ -101,7 +101,7 @@ TEST(History, AfterKillNineEveryStreamedResultIsStoredByteForByteAndTheJobIsInte
       [&] {
         int arrived = 0;
         for (absl::string_view line : absl::StrSplit(run.CurrentErr(), '\n')) {
-          arrived += absl::StartsWith(line, daemon->address() + " matvec/gemv ");
+          arrived += absl::StartsWith(line, daemon->name() + " matvec/gemv ");
         }
         return arrived >= 3;
       },

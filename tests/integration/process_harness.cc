@@ -190,6 +190,7 @@ std::unique_ptr<Daemon> Daemon::TryStart(const std::string& name,
   auto daemon = std::unique_ptr<Daemon>(new Daemon());
   const std::string out_path = NextPath(name + ".out");
   daemon->log_path_ = NextPath(name + ".err");
+  daemon->name_ = name;
   std::vector<std::string> argv = {FlopdBinary(), "--listen", "127.0.0.1:0", "--hostname", name};
   if (!probe_cuda) argv.push_back("--no-cuda");
   // Each daemon its own store, unless the test says where (or none).

@@ -56,6 +56,9 @@ class Daemon {
 
   int port() const { return port_; }
   std::string address() const;   // "127.0.0.1:PORT"
+  // Its --hostname (Start's `name`): how flopctl names it in tables and in
+  // the line it prints per result.
+  const std::string& name() const { return name_; }
   // Its HTTP listener, "127.0.0.1:PORT"; port 0 with --no-http.
   std::string http_address() const;
   int http_port() const { return http_port_; }
@@ -71,6 +74,7 @@ class Daemon {
   int port_ = 0;
   int http_port_ = 0;
   std::string log_path_;
+  std::string name_;
 };
 
 struct CommandResult {
