@@ -85,8 +85,12 @@ TEST(Interruptible, SigtermWhileTheCeilingsAreMeasuredExitsPromptly) {
   auto daemon = Daemon::Start("ceilings-term");
   BackgroundCommand run({"run", "--host", daemon->address(), "--op", "matvec", "--impl", "gemv",
                          "--sizes", "64", "--quiet"});
-  // The job is accepted within milliseconds and its device starts measuring.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Once flopd has logged the job as accepted its device starts measuring
+  // (flopctl itself may take a while to start under a sanitizer).
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(ReadFile(daemon->log_path()),
+                                                     "queue position"); },
+                      seconds(30)))
+      << ReadFile(daemon->log_path());
   const auto start = Clock::now();
   daemon->Signal(SIGTERM);
   EXPECT_EQ(daemon->Wait(seconds(20)), 0) << ReadFile(daemon->log_path());

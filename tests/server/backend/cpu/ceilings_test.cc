@@ -154,7 +154,14 @@ TEST(CpuCeilings, StopEndsTheMeasurementWithinOneRun) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stopper.join();
   EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled) << stopped.status();
+  // Sanitizers' allocators poison the 768 MiB of shadow memory when the
+  // arrays come and go (1.3-1.5 s under ASan, stopped or not): only the
+  // plain build's time says anything about the stop.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  EXPECT_LT(took, 10.0);
+#else
   EXPECT_LT(took, 0.75);
+#endif
 }
 
 }  // namespace
