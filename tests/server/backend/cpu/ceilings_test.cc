@@ -130,6 +130,15 @@ TEST(CpuCeilings, PeaksBandwidthAndClockAgreeWithIndependentFigures) {
 #endif
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define FLOPD_CLANG_SANITIZED 1
+#endif
+#endif
+#ifndef FLOPD_CLANG_SANITIZED
+#define FLOPD_CLANG_SANITIZED 0
+#endif
+
 // flopd stopping mid-measurement (SIGTERM during a device's first job) must
 // not wait for the whole measurement: it ends within one timed run.
 TEST(CpuCeilings, StopEndsTheMeasurementWithinOneRun) {
@@ -157,8 +166,8 @@ TEST(CpuCeilings, StopEndsTheMeasurementWithinOneRun) {
   // Sanitizers' allocators poison the 768 MiB of shadow memory when the
   // arrays come and go (1.3-1.5 s under ASan, stopped or not): only the
   // plain build's time says anything about the stop.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  EXPECT_LT(took, 10.0);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || FLOPD_CLANG_SANITIZED
+  EXPECT_LT(took, 10.0);  // 1.3-1.5 s seen under ASan, 3.9-4.4 s under TSan
 #else
   EXPECT_LT(took, 0.75);
 #endif
