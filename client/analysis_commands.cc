@@ -233,27 +233,13 @@ int CompareCommand(const std::vector<std::string>& args) {
               << ")\n";
     return 1;
   }
-  // Columns: widths by code points, text left, numbers right.
-  std::vector<size_t> widths(rows[0].size(), 0);
-  auto width = [](const std::string& s) {
-    size_t w = 0;
-    for (unsigned char ch : s) w += (ch & 0xC0) != 0x80;
-    return w;
-  };
-  for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
-  }
+  // Text left (the point's columns, the test and the verdict), numbers right.
   const size_t left = by_host ? 5 : 4;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      const std::string pad(widths[c] - width(row[c]), ' ');
-      absl::StrAppend(&line, c ? "  " : "", c < left || c + 2 >= row.size() ? row[c] + pad
-                                                                             : pad + row[c]);
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::cout << line << "\n";
+  std::vector<bool> right_aligned(rows[0].size());
+  for (size_t c = 0; c < right_aligned.size(); ++c) {
+    right_aligned[c] = c >= left && c + 2 < right_aligned.size();
   }
+  std::cout << RenderColumns(rows, right_aligned);
   std::cout << absl::StrFormat(
       "\n%d matching points: %d slower, %d faster, %d same (alpha %.3g, min effect %.3g%%); "
       "geometric mean of B/A = %.4fx\n",

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "client/result_format.h"
 #include "common/point.h"
+#include "common/statistics.h"
 #include "proto/wire/wire.h"
 
 namespace flopd {
@@ -19,13 +20,6 @@ namespace {
 using MemberKey = std::pair<std::string, std::string>;  // (ResultHost, device)
 // (dtype, N, point key, timing): sorts like the aggregated table's rows.
 using FleetPointKey = std::tuple<std::string, int64_t, PointKey, std::string>;
-
-double MedianOf(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  if (n == 0) return 0;
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 std::string PointLabel(const FleetPointKey& key) {
   const auto& [op, impl, params, dtype, n] = std::get<2>(key);
@@ -98,10 +92,10 @@ FleetView ComputeFleetView(const std::vector<v1::Result>& results) {
     std::map<MemberKey, double> medians;
     std::vector<double> all;
     for (const auto& [member, times] : by_member) {
-      medians[member] = MedianOf(times);
+      medians[member] = Median(times);
       all.push_back(medians[member]);
     }
-    const double fleet = MedianOf(all);
+    const double fleet = Median(all);
     const std::string label = PointLabel(point);
     for (const auto& [member, median] : medians) {
       members[member].ratios.emplace_back(label, median / fleet);
@@ -121,10 +115,10 @@ FleetView ComputeFleetView(const std::vector<v1::Result>& results) {
     m.geomean = m.ratios.empty() ? 1 : std::exp(sum / m.ratios.size());
     if (!m.ratios.empty()) logs.push_back(std::log(m.geomean));
   }
-  const double center = MedianOf(logs);
+  const double center = Median(logs);
   std::vector<double> deviations;
   for (double x : logs) deviations.push_back(std::abs(x - center));
-  const double mad = std::max(MedianOf(deviations), std::log(kFleetMinSpread));
+  const double mad = std::max(Median(deviations), std::log(kFleetMinSpread));
   for (auto& [key, m] : members) {
     if (m.ratios.empty()) continue;
     m.robust_z = 0.6745 * (std::log(m.geomean) - center) / mad;

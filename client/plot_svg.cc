@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "client/fleet_view.h"
 #include "client/result_format.h"
+#include "common/statistics.h"
 #include "proto/wire/wire.h"
 
 namespace flopd {
@@ -336,6 +337,10 @@ std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results) {
 
     // The fleet view's numbers: each host's time / the hosts' median at each
     // N, the legend carrying the host's geomean and flag over all points.
+    std::map<int64_t, double> fleet_median;  // at each N two hosts or more measured
+    for (const auto& [n, medians] : at_n) {
+      if (medians.size() >= 2) fleet_median[n] = Median(medians);
+    }
     Panel relative;
     relative.title = absl::StrCat(key, ": time / fleet median (fleet view)");
     relative.x_label = "N";
@@ -350,13 +355,9 @@ std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results) {
       }
       Series s = MakeSeries(legend, host_color[host]);
       for (const v1::Result* r : rs) {
-        std::vector<double>& medians = at_n[r->n()];
-        std::vector<double> sorted = medians;
-        std::sort(sorted.begin(), sorted.end());
-        const size_t k = sorted.size();
-        const double fleet = k % 2 ? sorted[k / 2] : 0.5 * (sorted[k / 2 - 1] + sorted[k / 2]);
-        if (k >= 2 && fleet > 0) {
-          s.points.emplace_back(static_cast<double>(r->n()), r->time().median() / fleet);
+        auto fleet = fleet_median.find(r->n());
+        if (fleet != fleet_median.end() && fleet->second > 0) {
+          s.points.emplace_back(static_cast<double>(r->n()), r->time().median() / fleet->second);
         }
       }
       std::sort(s.points.begin(), s.points.end());

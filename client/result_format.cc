@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/op_catalog.h"
 #include "common/point.h"
+#include "common/statistics.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/wire/wire.h"
 
@@ -91,12 +92,6 @@ double BaselineMedian(const std::map<RowKey, Row>& rows, const RowKey& key, cons
     if (best == 0 || other.fleet_median < best) best = other.fleet_median;
   }
   return best;
-}
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 

@@ -20,6 +20,13 @@ double RelativeNoiseSorted(const std::vector<double>& sorted) {
 
 }  // namespace
 
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  if (n == 0) return 0;
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
 double Percentile(const std::vector<double>& sorted, double q) {
   const double rank = q * (sorted.size() - 1);
   const size_t below = static_cast<size_t>(std::floor(rank));

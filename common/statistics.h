@@ -18,6 +18,10 @@ struct SampleSummary {
 // between closest ranks. REQUIRES: !sorted.empty().
 double Percentile(const std::vector<double>& sorted, double q);
 
+// The middle value of `values` (the mean of the two middle ones for an even
+// count); 0 when empty.
+double Median(std::vector<double> values);
+
 // Relative half-width of the distribution-free (order-statistic) 95%
 // confidence interval of the median, (x[hi] - x[lo]) / (2 * median), with
 // lo/hi = n/2 -/+ 0.98 sqrt(n) ranks. Robust to outliers and shrinks like
