@@ -47,6 +47,85 @@ absl::StatusOr<double> TimeSample(PreparedPoint& prepared, int64_t iterations,
   return seconds;
 }
 
+// Automatic iterations per sample (K). One execution's time from the warm-up
+// is only a first guess: it can carry a fixed cost that back-to-back
+// executions do not (a GPU's launch gap before the first kernel, OpenBLAS
+// waking its threads, a cold cache). So K is calibrated on batches of
+// back-to-back executions, each timed as a sample would be (fastest of
+// kCalibrationRepeats), until
+//   1. a batch of K lasts at least `min_sample_seconds`, and
+//   2. the fixed cost per batch, the intercept of time against K measured at
+//      K and 2K, is at most kMaxFixedCostShare of the batch
+// (K grows to make it so, while a sample stays within kMaxSampleSeconds).
+// Returns K, or the backend's error / CANCELLED.
+constexpr int kCalibrationRepeats = 3;
+constexpr double kMaxFixedCostShare = 0.01;
+constexpr double kMaxSampleSeconds = 0.25;
+constexpr int kMaxCalibrationRounds = 12;
+
+// The fastest of kCalibrationRepeats samples of k executions; also refines
+// *wall_per_execution (how TimeSample slices) from them.
+absl::StatusOr<double> FastestBatch(PreparedPoint& prepared, int64_t k, double* wall_per_execution,
+                                    const std::atomic<bool>& cancelled) {
+  double best = std::numeric_limits<double>::infinity();
+  double best_wall = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < kCalibrationRepeats; ++i) {
+    const Clock::time_point start = Clock::now();
+    absl::StatusOr<double> t = TimeSample(prepared, k, *wall_per_execution, cancelled);
+    if (!t.ok()) return t.status();
+    best = std::min(best, *t);
+    best_wall = std::min(best_wall, std::max(*t, SecondsSince(start)));
+  }
+  *wall_per_execution = best_wall / static_cast<double>(k);
+  return best;
+}
+
+absl::StatusOr<int64_t> CalibrateIterations(PreparedPoint& prepared, double min_sample_seconds,
+                                            double per_execution, double* wall_per_execution,
+                                            const std::atomic<bool>& cancelled,
+                                            std::vector<std::string>* warnings) {
+  const auto cap_for = [&](double seconds_per_execution) {
+    return std::clamp<int64_t>(
+        static_cast<int64_t>(kMaxSampleSeconds / std::max(seconds_per_execution, 1e-12)), 1,
+        kMaxAutoIterations);
+  };
+  int64_t k = std::clamp<int64_t>(
+      static_cast<int64_t>(std::ceil(min_sample_seconds / std::max(per_execution, 1e-12))), 1,
+      cap_for(per_execution));
+  for (int round = 0; round < kMaxCalibrationRounds; ++round) {
+    if (cancelled.load()) return absl::CancelledError("job cancelled");
+    absl::StatusOr<double> t_k = FastestBatch(prepared, k, wall_per_execution, cancelled);
+    if (!t_k.ok()) return t_k.status();
+    const double per = *t_k / static_cast<double>(k);
+    if (*t_k < min_sample_seconds && k < cap_for(per)) {
+      // Too short: scale up with 20% to spare.
+      k = std::min(cap_for(per), std::max(k + 1, static_cast<int64_t>(std::ceil(
+                                                      1.2 * min_sample_seconds / std::max(per, 1e-12)))));
+      continue;
+    }
+    if (2 * k > kMaxAutoIterations) return k;
+    absl::StatusOr<double> t_2k = FastestBatch(prepared, 2 * k, wall_per_execution, cancelled);
+    if (!t_2k.ok()) return t_2k.status();
+    const double slope = (*t_2k - *t_k) / static_cast<double>(k);
+    const double fixed = *t_k - slope * static_cast<double>(k);
+    // A slope of zero or less is timing noise on a batch too short to tell:
+    // nothing more can be learned from it.
+    if (slope <= 0 || fixed <= kMaxFixedCostShare * *t_k) return k;
+    const int64_t needed =
+        static_cast<int64_t>(std::ceil(fixed / (kMaxFixedCostShare * slope)));
+    const int64_t cap = cap_for(slope);
+    if (k >= cap) {
+      warnings->push_back(absl::StrFormat(
+          "each sample carries a fixed cost of %.3g s (%.1f%% of a sample of %d executions, "
+          "which is as long as a sample may be)",
+          fixed, 100 * fixed / *t_k, k));
+      return k;
+    }
+    k = std::min({needed, 16 * k, cap});
+  }
+  return k;
+}
+
 std::string GiB(int64_t bytes) { return absl::StrFormat("%.2f GiB", bytes / 1073741824.0); }
 
 }  // namespace
@@ -105,8 +184,11 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
 
   int64_t iterations = settings.iterations_per_sample;
   if (iterations <= 0) {
-    const double wanted = device.Describe().min_sample_seconds / std::max(per_execution, 1e-9);
-    iterations = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(wanted)), 1, kMaxAutoIterations);
+    absl::StatusOr<int64_t> calibrated =
+        CalibrateIterations(**prepared, device.Describe().min_sample_seconds, per_execution,
+                            &wall_per_execution, cancelled, &outcome.warnings);
+    if (!calibrated.ok()) return calibrated.status();
+    iterations = *calibrated;
   }
   outcome.iterations_per_sample = iterations;
 

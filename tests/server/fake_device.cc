@@ -36,7 +36,7 @@ class FakePoint : public PreparedPoint {
     }
     const auto& per = device_->options_.seconds_per_execution;
     const double seconds = per ? per(point_) : 1e-6 * static_cast<double>(point_.n);
-    return seconds * static_cast<double>(iterations);
+    return device_->options_.fixed_seconds_per_batch + seconds * static_cast<double>(iterations);
   }
 
  private:

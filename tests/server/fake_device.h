@@ -1,7 +1,8 @@
 // A Device for tests of the scheduler, the measurement loop and the service:
 // deterministic and fast, with no BLAS, no GPU and no clock in its timings.
 //
-// TimeBatch(k) reports exactly k x seconds_per_execution(point) (and, when
+// TimeBatch(k) reports exactly fixed_seconds_per_batch + k x
+// seconds_per_execution(point) (and, when
 // `wall_seconds_per_batch` > 0, also sleeps that long for real, so that
 // queueing and cancellation can be observed), so every statistic of a point
 // is known in advance. Verify() builds the point's real inputs and fp64
@@ -30,6 +31,9 @@ struct FakeDeviceOptions {
   // Reported seconds of one execution of a point; default 1 µs x N.
   std::function<double(const PointSpec&)> seconds_per_execution;
   double wall_seconds_per_batch = 0;  // real sleep per TimeBatch call
+  // Reported seconds added once to every TimeBatch, whatever its size: a
+  // fixed cost per sample such as a GPU's launch gap.
+  double fixed_seconds_per_batch = 0;
   // Called at the start of every TimeBatch, before the sleep, on the worker
   // thread: lets a test see which point runs and hold it there.
   std::function<void(const PointSpec&)> on_time_batch;

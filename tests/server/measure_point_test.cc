@@ -59,6 +59,41 @@ TEST(MeasurePoint, PerExecutionTimeRatesAndBytesAreExact) {
   EXPECT_DOUBLE_EQ(outcome->bytes_per_s, 16024000 / 250e-6);
 }
 
+TEST(MeasurePoint, AutomaticIterationsHideAFixedCostPerSample) {
+  // 10 µs per execution plus 50 µs once per batch (a GPU's launch gap). One
+  // warm-up execution says 60 µs, which alone would give K = 17 and a median
+  // of 12.9 µs (+29%). Calibration must grow K until the fixed cost is <= 1%.
+  FakeDeviceOptions options;
+  options.seconds_per_execution = [](const PointSpec&) { return 10e-6; };
+  options.fixed_seconds_per_batch = 50e-6;
+  FakeDevice device(options);
+  std::atomic<bool> cancelled{false};
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(
+      device, Point("matvec", "gemm", {}, DType::kF32, 2000), Quick(), nullptr, cancelled);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_GE(outcome->iterations_per_sample, 500);
+  EXPECT_NEAR(outcome->summary.median, 10e-6, 0.011 * 10e-6);
+  // Each sample lasts at least the device's minimum (1 ms).
+  EXPECT_GE(outcome->summary.median * static_cast<double>(outcome->iterations_per_sample), 1e-3);
+  EXPECT_TRUE(outcome->warnings.empty()) << outcome->warnings.front();
+}
+
+TEST(MeasurePoint, AFixedCostTooLargeToHideIsAWarning) {
+  // 1 µs per execution and 10 ms per batch: hiding it would need samples of 1 s,
+  // four times the longest allowed (0.25 s).
+  FakeDeviceOptions options;
+  options.seconds_per_execution = [](const PointSpec&) { return 1e-6; };
+  options.fixed_seconds_per_batch = 10e-3;
+  FakeDevice device(options);
+  std::atomic<bool> cancelled{false};
+  absl::StatusOr<PointOutcome> outcome = MeasurePoint(
+      device, Point("matvec", "gemv", {}, DType::kF32, 100), Quick(), nullptr, cancelled);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_GT(outcome->iterations_per_sample, 240000);  // 0.25 s / 1 µs, give or take rounding
+  ASSERT_EQ(outcome->warnings.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(outcome->warnings[0], "fixed cost")) << outcome->warnings[0];
+}
+
 TEST(MeasurePoint, FixedModeTakesExactlyTheSamplesAndIterationsAsked) {
   FakeDevice device;
   std::atomic<bool> cancelled{false};

@@ -25,7 +25,10 @@
 namespace flopd {
 namespace {
 
-constexpr double kMinSampleSeconds = 2e-4;  // events resolve ~0.5 us: 0.25% of this
+// A sample of at least 1 ms: events resolve ~0.5 µs (0.05% of it), and a
+// launch gap before a sample's first kernel (~5-10 µs) is at most ~1% of it
+// (MeasurePoint then grows K until such fixed costs are <= 1%).
+constexpr double kMinSampleSeconds = 1e-3;
 
 // The parts of the description fixed at creation.
 void BuildDescription(const GpuContext& ctx, DeviceDescription* d) {
