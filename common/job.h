@@ -30,7 +30,7 @@ struct JobSubmission {
 
 // One event of a job's stream. Which fields are set depends on `kind`.
 struct JobEvent {
-  enum class Kind { kAccepted, kStarted, kResult, kFinished, kError };
+  enum class Kind { kAccepted, kStarted, kResult, kFinished, kError, kStatus };
   Kind kind = Kind::kStarted;
   // kAccepted: where the job waits and what it will measure.
   int queue_position = 0;
@@ -38,6 +38,10 @@ struct JobEvent {
   MeasureSettings settings;
   std::vector<int64_t> sizes;
   int64_t started_unix_ms = 0;         // kStarted
+  // kStatus: what the job does before its points (RunEvent.status).
+  std::string status_phase;            // "measuring_ceilings"
+  std::string status_message;
+  double status_expected_seconds = 0;  // 0 = unknown
   PointOutcome result;                 // kResult
   absl::Status error;                  // kError: the job's final status
   int points_measured = 0;             // kFinished, kError
@@ -52,6 +56,7 @@ struct JobOrigin {
   std::string flopd_version;
   const DeviceDescription* device = nullptr;  // not owned; outlives the job
   std::string run_id = "";                    // the job's JobSubmission::run_id
+  std::string flopd_build = "";               // see Result.flopd_build
 };
 
 }  // namespace flopd

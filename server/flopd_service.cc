@@ -179,7 +179,8 @@ grpc::Status FlopdService::Run(grpc::ServerContext* context, const v1::RunReques
                                                 : ""));
     return ToGrpcStatus(status);
   };
-  const JobOrigin origin{job.id(), host_.hostname, kFlopdVersion, &device, job.run_id()};
+  const JobOrigin origin{job.id(), host_.hostname, kFlopdVersion, &device, job.run_id(),
+                         kFlopdBuild};
   if (!writer->Write(ToProto(AcceptedEvent(*submitted), origin))) {
     cancel(absl::CancelledError("client went away"));
     return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "proto/wire/wire.h"
+#include "server/host_info.h"
 
 namespace flopd {
 
@@ -24,7 +25,8 @@ void HistoryRecorder::OnJobEvent(const Job& job, const JobEvent& event) {
     if (store_ != nullptr) store_->RecordJob(job.record()).IgnoreError();
     return;
   }
-  const JobOrigin origin{job.id(), hostname_, flopd_version_, &job.device(), job.run_id()};
+  const JobOrigin origin{job.id(), hostname_, flopd_version_, &job.device(), job.run_id(),
+                         kFlopdBuild};
   auto result = std::make_shared<const v1::Result>(ToProto(event.result, origin));
   HubResult published;
   if (store_ != nullptr) {

@@ -8,6 +8,7 @@
 namespace flopd {
 
 const char kFlopdVersion[] = FLOPD_VERSION;
+const char kFlopdBuild[] = FLOPD_BUILD;
 
 namespace {
 

@@ -80,6 +80,8 @@ void Job::Apply(const JobEvent& event, int64_t unix_ms) {
         record_.state = JobState::kRunning;
         record_.started_unix_ms = event.started_unix_ms;
         break;
+      case JobEvent::Kind::kStatus:
+        break;
       case JobEvent::Kind::kResult:
         ++record_.points_measured;
         if (!event.result.verification.passed) ++record_.points_failed_verification;

@@ -409,7 +409,16 @@ void Scheduler::RunJob(Slot* slot, Job& job) {
     std::lock_guard<std::mutex> lock(slot->mu);
     attempted = slot->ceilings_attempted;
   }
-  if (!attempted) MeasureCeilingsNow(slot);
+  if (!attempted) {
+    JobEvent status;
+    status.kind = JobEvent::Kind::kStatus;
+    status.status_phase = "measuring_ceilings";
+    status.status_message = absl::StrCat(
+        "measuring ", slot->device->Describe().id,
+        "'s peak FLOP/s and memory bandwidth first (once per flopd start; the roofline needs them)");
+    Emit(job, std::move(status));
+    MeasureCeilingsNow(slot);
+  }
   if (job.cancelled()) return end_with_error(job.cancel_reason());
   const absl::StatusOr<DeviceCeilings> ceilings = this->ceilings(job.device_slot());
 

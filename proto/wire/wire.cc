@@ -110,6 +110,15 @@ v1::RunEvent ToProto(const JobEvent& event, const JobOrigin& origin) {
     case JobEvent::Kind::kResult:
       *out.mutable_result() = ToProto(event.result, origin);
       break;
+    case JobEvent::Kind::kStatus: {
+      v1::JobStatus* status = out.mutable_status();
+      status->set_job_id(origin.job_id);
+      status->set_device(origin.device->id);
+      status->set_phase(event.status_phase);
+      status->set_message(event.status_message);
+      status->set_expected_seconds(event.status_expected_seconds);
+      break;
+    }
     case JobEvent::Kind::kFinished: {
       v1::JobFinished* finished = out.mutable_finished();
       finished->set_job_id(origin.job_id);
@@ -138,6 +147,7 @@ v1::Result ToProto(const PointOutcome& outcome, const JobOrigin& origin) {
   r.set_run_id(origin.run_id);
   r.set_hostname(origin.hostname);
   r.set_flopd_version(origin.flopd_version);
+  r.set_flopd_build(origin.flopd_build);
   r.set_device(origin.device->id);
   r.set_device_name(origin.device->name);
   r.set_backend(origin.device->backend);
@@ -346,6 +356,7 @@ v1::DeviceCeilings ToProto(const DeviceCeilings& c) {
   }
   out.set_derived_method(c.derived_method);
   out.set_latency_threshold_seconds(c.latency_threshold_seconds);
+  for (const std::string& doubt : c.doubts) out.add_doubts(doubt);
   return out;
 }
 

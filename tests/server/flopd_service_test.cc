@@ -81,9 +81,15 @@ TEST_F(ServiceTest, RunStreamsAcceptedStartedResultsAndFinishedWithExactFigures)
   std::vector<v1::RunEvent> events;
   grpc::Status status = RunAll(Request("matvec", "gemm", "100,200"), &events);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(events.size(), 5u);
+  ASSERT_EQ(events.size(), 6u);
   ASSERT_TRUE(events[0].has_accepted());
   const std::string job_id = events[0].accepted().job_id();
+  // The device's first job: a status says the ceilings are measured first.
+  ASSERT_TRUE(events[1].has_status());
+  EXPECT_EQ(events[1].status().job_id(), job_id);
+  EXPECT_EQ(events[1].status().device(), "cpu:0");
+  EXPECT_EQ(events[1].status().phase(), "measuring_ceilings");
+  events.erase(events.begin() + 1);
   EXPECT_FALSE(job_id.empty());
   EXPECT_EQ(events[0].accepted().points_total(), 2);
   EXPECT_EQ(events[0].accepted().device(), "cpu:0");
@@ -314,6 +320,7 @@ TEST_F(ServiceTest, AClientThatLeavesWhileQueuedFreesItsPlaceInTheQueueAtOnce) {
   grpc::ClientContext first_context;
   auto first = stub_->Run(&first_context, Request("matvec", "gemv", "10"));
   ASSERT_TRUE(first->Read(&event) && event.has_accepted());
+  ASSERT_TRUE(first->Read(&event) && event.has_status()) << "the device's first job";
   ASSERT_TRUE(first->Read(&event) && event.has_started()) << "the first job holds the device";
   grpc::ClientContext second_context;
   auto second = stub_->Run(&second_context, Request("matvec", "gemv", "11"));
