@@ -35,6 +35,7 @@
 #include "grpcpp/security/tls_credentials_options.h"
 #include "server/auth/access_control.h"
 #include "server/auth/tls_files.h"
+#include "server/backend/cpu/openblas_core.h"
 #include "server/backend/registry.h"
 #include "server/flopd_service.h"
 #include "server/history_api.h"
@@ -45,6 +46,10 @@
 #include "server/result_hub.h"
 #include "server/scheduler.h"
 #include "server/store/result_store.h"
+
+#ifndef FLOPD_VERSION
+#define FLOPD_VERSION "unknown"
+#endif
 
 namespace flopd {
 namespace {
@@ -60,6 +65,12 @@ const std::vector<FlagSpec>& Flags() {
        "half of physical memory"},
       {"hostname", "NAME", "name reported as the host in results", "the machine's hostname"},
       {"no-cuda", "", "do not probe for GPUs", ""},
+      {"openblas-coretype", "auto|library|CORE",
+       "OpenBLAS kernels for the CPU rows: auto restarts flopd with the kernels of the CPU's widest "
+       "vector ISA when the library fell back to older ones (an unrecognized new CPU); library keeps "
+       "its choice; or one of Sandybridge, Haswell, Zen, SkylakeX, Cooperlake. "
+       "OPENBLAS_CORETYPE in the environment is kept",
+       "auto"},
       {"state-dir", "DIR", "where the result store (flopd.db) lives; created if missing",
        "$STATE_DIRECTORY, else $XDG_STATE_HOME/flopd, else ~/.local/state/flopd"},
       {"retain", "AGE|COUNT|AGE,COUNT",
@@ -118,6 +129,7 @@ const std::vector<FlagSpec>& Flags() {
                        "HostInfo.security)", ""},
       {"unix-socket", "PATH",
        "also serve gRPC on this Unix socket (mode 0660: the owner and group may connect)", ""},
+      {"version", "", "print flopd's version and exit", ""},
       {"help", "", "show this help", ""},
   };
   return *flags;
@@ -276,6 +288,10 @@ int Main(int argc, char** argv) {
   absl::StatusOr<ParsedFlags> flags =
       ParseFlags(std::vector<std::string>(argv + 1, argv + argc), Flags());
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
+  if (flags->Has("version")) {
+    std::cout << "flopd " << FLOPD_VERSION << "\n";
+    return 0;
+  }
   if (flags->Has("help")) {
     std::cout << "usage: flopd [flags]\n\nRuns flopctl's benchmark jobs on this host's devices, "
                  "streams the results back over gRPC,\nand keeps every job and result in its "
@@ -284,6 +300,12 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (!flags->positional.empty()) return Fail("unexpected argument '" + flags->positional[0] + "'");
+  // Before any thread starts: this may restart flopd with other OpenBLAS kernels.
+  if (absl::Status core = ApplyOpenBlasCoreChoice(
+          flags->Has("openblas-coretype") ? flags->Get("openblas-coretype") : "auto", argv);
+      !core.ok()) {
+    return Fail(std::string(core.message()));
+  }
 
   BackendConfig config;
   // Threads: a job may ask for up to --max-threads-per-job (default the

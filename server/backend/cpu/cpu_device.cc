@@ -28,6 +28,7 @@
 #include "common/verification.h"
 #include "server/backend/cpu/ceilings.h"
 #include "server/backend/cpu/cpu_kernels.h"
+#include "server/backend/cpu/openblas_core.h"
 #include "server/backend/cpu/thread_team.h"
 
 namespace flopd {
@@ -353,9 +354,13 @@ CpuDevice::CpuDevice(const BackendConfig& config) {
   d.cores = threads_;
   d.memory_bytes = physical;
   d.library = absl::StrCat(absl::StartsWith(blas_config, "OpenBLAS") ? "" : "OpenBLAS ",
-                           blas_config, " core=", core);
+                           blas_config, " core=", core,
+                           std::getenv("FLOPD_OPENBLAS_CORE_CHOICE") != nullptr ? " (chosen by flopd)"
+                           : std::getenv("OPENBLAS_CORETYPE") != nullptr    ? " (OPENBLAS_CORETYPE)"
+                                                                            : "");
   d.properties["openblas_config"] = blas_config;
   d.properties["openblas_corename"] = core;
+  d.properties["openblas_core_choice"] = OpenBlasCoreChoice(core);
   d.properties["openblas_threads"] = absl::StrCat(openblas_get_num_threads());
   d.properties["kernel_threads"] = absl::StrCat(threads_);
   d.properties["usable_cpus"] = absl::StrCat(UsableCpus());
