@@ -1,7 +1,12 @@
 // flopctl ops and flopctl info: what a host can run and what it runs on.
+#include "client/info_commands.h"
+
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -87,6 +92,7 @@ std::string CeilingsText(const v1::DeviceInfo& d) {
                   " µs (time > 4x floor)\n", "      how: ", c.method(), "\n      clock: ",
                   c.clock_method(), "\n");
   if (!c.derived_method().empty()) absl::StrAppend(&out, "      derived: ", c.derived_method(), "\n");
+  for (const std::string& doubt : c.doubts()) absl::StrAppend(&out, "      DOUBTFUL: ", doubt, "\n");
   return out;
 }
 
@@ -142,34 +148,87 @@ int UsageError(const std::string& message) {
   return 2;
 }
 
+std::string CatalogText(const v1::ListOpsResponse& ops) {
+  std::string out;
+  for (const v1::OpInfo& op : ops.ops()) {
+    absl::StrAppend(&out, op.name(), ": ", op.description(), "\n", "  FLOPs:       ",
+                    op.flop_formula(), "\n", "  min bytes:   ", op.min_bytes_formula(),
+                    " (the op itself)\n");
+    for (const v1::OpParam& param : op.params()) {
+      absl::StrAppend(&out, "  param ", param.name(), " in {",
+                      absl::StrJoin(param.allowed_values(), ", "), "}: ", param.description(),
+                      "\n");
+    }
+    for (const v1::OpImpl& impl : op.impls()) {
+      absl::StrAppend(&out, absl::StrFormat("  %-5s %-8s bytes %-28s %s\n", impl.backend(),
+                                            impl.name(), impl.min_bytes_formula(),
+                                            impl.description()));
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string CatalogsText(const std::vector<std::pair<std::string, v1::ListOpsResponse>>& hosts) {
+  if (hosts.size() == 1) return CatalogText(hosts[0].second);
+  std::vector<std::pair<std::string, std::vector<std::string>>> catalogs;  // text, hosts
+  for (const auto& [host, ops] : hosts) {
+    const std::string text = CatalogText(ops);
+    auto it = std::find_if(catalogs.begin(), catalogs.end(),
+                           [&](const auto& c) { return c.first == text; });
+    if (it == catalogs.end()) it = catalogs.insert(catalogs.end(), {text, {}});
+    it->second.push_back(host);
+  }
+  constexpr size_t kNamed = 8;
+  std::string out;
+  for (const auto& [text, names] : catalogs) {
+    std::vector<std::string> shown(names.begin(), names.begin() + std::min(names.size(), kNamed));
+    absl::StrAppend(&out, "catalog of ", absl::StrJoin(shown, ", "),
+                    names.size() > kNamed ? absl::StrCat(" and ", names.size() - kNamed, " more")
+                                          : "",
+                    " (", names.size(), names.size() == 1 ? " host" : " hosts",
+                    catalogs.size() == 1 ? ", every host given" : "", "):\n\n", text);
+  }
+  return out;
+}
+
 int OpsCommand(const std::vector<std::string>& args) {
   std::vector<std::string> hosts;
   int exit_code = 0;
-  if (!ParseHostFlags(args, "usage: flopctl ops [--host H]\n\nLists the op catalog of a flopd host.",
+  if (!ParseHostFlags(args,
+                      "usage: flopctl ops [--host H[,H...]]\n\nLists the op catalog of flopd "
+                      "hosts: each distinct catalog once, naming the hosts that have it.",
                       &hosts, &exit_code)) {
     return exit_code;
   }
-  HostClient client(hosts[0]);
-  absl::StatusOr<v1::ListOpsResponse> ops = client.ListOps();
-  if (!ops.ok()) {
-    std::cerr << "flopctl: " << client.address() << ": " << ops.status().message() << "\n";
-    return 1;
-  }
-  for (const v1::OpInfo& op : ops->ops()) {
-    std::cout << op.name() << ": " << op.description() << "\n"
-              << "  FLOPs:       " << op.flop_formula() << "\n"
-              << "  min bytes:   " << op.min_bytes_formula() << " (the op itself)\n";
-    for (const v1::OpParam& param : op.params()) {
-      std::cout << "  param " << param.name() << " in {" << absl::StrJoin(param.allowed_values(), ", ")
-                << "}: " << param.description() << "\n";
+  // Every host at once, 64 at a time; reported in the order given.
+  std::vector<absl::StatusOr<v1::ListOpsResponse>> answers(hosts.size(),
+                                                           absl::UnknownError("not asked"));
+  std::vector<std::string> addresses(hosts.size());
+  constexpr size_t kAtOnce = 64;
+  for (size_t begin = 0; begin < hosts.size(); begin += kAtOnce) {
+    std::vector<std::thread> threads;
+    for (size_t i = begin; i < std::min(hosts.size(), begin + kAtOnce); ++i) {
+      threads.emplace_back([&, i] {
+        HostClient client(hosts[i]);
+        addresses[i] = client.address();
+        answers[i] = client.ListOps();
+      });
     }
-    for (const v1::OpImpl& impl : op.impls()) {
-      std::cout << absl::StrFormat("  %-5s %-8s bytes %-28s %s\n", impl.backend(), impl.name(),
-                                   impl.min_bytes_formula(), impl.description());
-    }
-    std::cout << "\n";
+    for (std::thread& t : threads) t.join();
   }
-  return 0;
+  std::vector<std::pair<std::string, v1::ListOpsResponse>> catalogs;
+  int failed = 0;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (!answers[i].ok()) {
+      std::cerr << "flopctl: " << addresses[i] << ": " << answers[i].status().message() << "\n";
+      ++failed;
+      continue;
+    }
+    catalogs.emplace_back(addresses[i], *std::move(answers[i]));
+  }
+  if (!catalogs.empty()) std::cout << CatalogsText(catalogs);
+  return failed ? 1 : 0;
 }
 
 int InfoCommand(const std::vector<std::string>& args) {

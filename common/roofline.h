@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -48,6 +49,8 @@ struct DeviceCeilings {
   std::string derived_method;
   // Measured times below this are dominated by fixed per-call overhead.
   double latency_threshold_seconds = 0;
+  // Sanity checks that failed (see v1::DeviceCeilings.doubts); empty = none.
+  std::vector<std::string> doubts;
 };
 
 enum class Bound { kUnknown, kMemory, kCompute, kLatency };

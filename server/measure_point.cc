@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/op_catalog.h"
+#include "server/machine_state.h"
 
 namespace flopd {
 namespace {
@@ -192,6 +193,7 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
   }
   outcome.iterations_per_sample = iterations;
 
+  const MachineSnapshot machine_before = TakeMachineSnapshot();
   const Clock::time_point sampling_start = Clock::now();
   StopReason reason = StopReason::kContinue;
   while (reason == StopReason::kContinue) {
@@ -217,6 +219,11 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
   }
   (*prepared)->CollectWarnings(&outcome.warnings);
   (*prepared)->CollectObservations(&outcome.observations);
+  DescribeMachineDuring(machine_before, TakeMachineSnapshot(), UsableCpuCount(),
+                        &outcome.observations, &outcome.warnings);
+  for (const auto& [key, value] : HostIdentityObservations()) {
+    outcome.observations.emplace(key, value);  // a backend's own reading wins
+  }
   outcome.threads = (*prepared)->threads();
   outcome.wall_seconds = SecondsSince(point_start);
   outcome.measured_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -233,6 +240,9 @@ void PlaceOnRoofline(const DeviceCeilings& ceilings, const std::string& backend,
                                            ? ceilings.latency_threshold_seconds
                                            : LatencyThresholdSeconds(backend);
   outcome->ceilings_measured_unix_ms = ceilings.measured_unix_ms;
+  for (const std::string& doubt : ceilings.doubts) {
+    outcome->warnings.push_back(absl::StrCat("roofline from doubtful ceilings: ", doubt));
+  }
   outcome->roofline = PlaceOnRoofline(
       outcome->flops, outcome->min_bytes, outcome->summary.median,
       peak == ceilings.peak_flops.end() ? 0 : peak->second, ceilings.bandwidth_bytes_per_s,

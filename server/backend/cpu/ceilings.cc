@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <set>
 #include <string>
@@ -242,15 +244,24 @@ double FmaRate(const FmaIsa& isa, bool f64, int threads, int64_t iterations) {
 // each. Alternating makes both see the same machine: a busy neighbour slows
 // whichever dtype runs while it is busy, and measured one after the other
 // the two peaks were seen 1.3x apart instead of 2x (their lanes' ratio).
+// Best of 3 runs per dtype; *f32_spread and *f64_spread get best / worst.
 std::pair<double, double> PeakFlops(const FmaIsa& isa, int threads, double target,
-                                    const std::function<bool()>& stopped) {
+                                    const std::function<bool()>& stopped, double* f32_spread,
+                                    double* f64_spread) {
   const int64_t f32_iterations = CalibrateFma(isa, /*f64=*/false, threads, target, stopped);
   const int64_t f64_iterations = CalibrateFma(isa, /*f64=*/true, threads, target, stopped);
   double f32 = 0, f64 = 0;
+  double f32_worst = std::numeric_limits<double>::infinity(), f64_worst = f32_worst;
   for (int rep = 0; rep < 3 && !stopped(); ++rep) {
-    f32 = std::max(f32, FmaRate(isa, /*f64=*/false, threads, f32_iterations));
-    f64 = std::max(f64, FmaRate(isa, /*f64=*/true, threads, f64_iterations));
+    const double a = FmaRate(isa, /*f64=*/false, threads, f32_iterations);
+    const double b = FmaRate(isa, /*f64=*/true, threads, f64_iterations);
+    f32 = std::max(f32, a);
+    f64 = std::max(f64, b);
+    f32_worst = std::min(f32_worst, a);
+    f64_worst = std::min(f64_worst, b);
   }
+  *f32_spread = f32_worst > 0 && std::isfinite(f32_worst) ? f32 / f32_worst : 1;
+  *f64_spread = f64_worst > 0 && std::isfinite(f64_worst) ? f64 / f64_worst : 1;
   return {f32, f64};
 }
 
@@ -418,7 +429,9 @@ absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& confi
 
   // Peak FLOP rate per dtype, then the clock the threads run at.
   const FmaIsa isa = BestFmaIsa();
-  const auto [f32_peak, f64_peak] = PeakFlops(isa, threads, config.fma_seconds, stopped);
+  double f32_spread = 1, f64_spread = 1;
+  const auto [f32_peak, f64_peak] =
+      PeakFlops(isa, threads, config.fma_seconds, stopped, &f32_spread, &f64_spread);
   if (stopped()) return cancelled;
   c.peak_flops["f32"] = f32_peak;
   c.peak_flops["f64"] = f64_peak;
@@ -447,9 +460,46 @@ absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& confi
         cores, threads, pipes, isa.fused ? "FMA" : "mul+add", isa.bits, isa.fused ? 2 : 1,
         c.clock_hz / 1e9, pipes);
   }
+  CeilingsCheckInputs check;
+  check.peak_flops = c.peak_flops;
+  check.derived_peak_flops = c.derived_peak_flops;
+  check.peak_run_spread = {{"f32", f32_spread}, {"f64", f64_spread}};
+  check.clock_hz = c.clock_hz;
+  check.cpuinfo_mhz = ProcCpuinfoMhz();
+  c.doubts = CeilingsDoubts(check);
   c.measured_unix_ms = UnixMillis();
   c.seconds_spent = Seconds(start);
   return c;
+}
+
+std::vector<std::string> CeilingsDoubts(const CeilingsCheckInputs& in) {
+  std::vector<std::string> doubts;
+  for (const auto& [dtype, measured] : in.peak_flops) {
+    auto derived = in.derived_peak_flops.find(dtype);
+    if (derived != in.derived_peak_flops.end() && derived->second > 0 &&
+        measured > 1.10 * derived->second) {
+      doubts.push_back(absl::StrFormat(
+          "%s peak %.4g GFLOP/s measured is %.0f%% of the %.4g derived from the measured clock "
+          "(%.3f GHz): the clock reading or the assumed FMA pipes are off",
+          dtype, measured / 1e9, 100 * measured / derived->second, derived->second / 1e9,
+          in.clock_hz / 1e9));
+    }
+  }
+  if (in.clock_hz > 0 && in.cpuinfo_mhz > 0 &&
+      (in.clock_hz < 0.6e6 * in.cpuinfo_mhz || in.clock_hz > 2.0e6 * in.cpuinfo_mhz)) {
+    doubts.push_back(absl::StrFormat(
+        "measured clock %.3f GHz is far from /proc/cpuinfo's %.3f GHz", in.clock_hz / 1e9,
+        in.cpuinfo_mhz / 1e3));
+  }
+  for (const auto& [dtype, spread] : in.peak_run_spread) {
+    if (spread > 1.15) {
+      doubts.push_back(absl::StrFormat(
+          "the %s peak's timed runs were %.0f%% apart (best vs worst): the machine was busy or "
+          "its clock moved",
+          dtype, 100 * (spread - 1)));
+    }
+  }
+  return doubts;
 }
 
 }  // namespace flopd

@@ -25,7 +25,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/roofline.h"
@@ -46,6 +48,23 @@ struct CpuCeilingsConfig {
 // RESOURCE_EXHAUSTED when the STREAM arrays cannot be allocated; CANCELLED
 // once config.stop is set.
 absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& config);
+
+// What the sanity checks of a CPU measurement look at.
+struct CeilingsCheckInputs {
+  std::map<std::string, double> peak_flops;          // measured, by dtype
+  std::map<std::string, double> derived_peak_flops;  // from the clock, by dtype
+  std::map<std::string, double> peak_run_spread;     // by dtype: best / worst of its timed runs
+  double clock_hz = 0;                               // measured
+  double cpuinfo_mhz = 0;                            // /proc/cpuinfo "cpu MHz"; 0 unknown
+};
+// Why the figures may not be true (DeviceCeilings::doubts); empty when
+// every check passes:
+//   - a measured peak more than 10% above the derived one (the clock reading
+//     or the assumed FMA pipes are off: one of the two figures is false);
+//   - a measured clock below 60% or above 200% of /proc/cpuinfo's;
+//   - a dtype's timed runs more than 15% apart (the machine was busy or its
+//     clock moved while the peak was measured).
+std::vector<std::string> CeilingsDoubts(const CeilingsCheckInputs& in);
 
 // The clock of `threads` busy threads in Hz (0 when unknown); *method says
 // how it was obtained.

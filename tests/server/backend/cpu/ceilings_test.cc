@@ -175,3 +175,37 @@ TEST(CpuCeilings, StopEndsTheMeasurementWithinOneRun) {
 
 }  // namespace
 }  // namespace flopd
+
+namespace flopd {
+namespace {
+
+// The figures seen on a Xeon host: 224.5 GFLOP/s measured against 67.2
+// derived from a clock read as 1.05 GHz while /proc/cpuinfo said 2.1 GHz.
+TEST(CeilingsDoubts, APeakAboveTheDerivedOneAndAWrongClockAreDoubted) {
+  CeilingsCheckInputs in;
+  in.peak_flops = {{"f32", 224.5e9}};
+  in.derived_peak_flops = {{"f32", 67.2e9}};
+  in.clock_hz = 1.05e9;
+  in.cpuinfo_mhz = 2100;
+  const std::vector<std::string> doubts = CeilingsDoubts(in);
+  ASSERT_EQ(doubts.size(), 2u);
+  EXPECT_NE(doubts[0].find("334% of the 67.2 derived"), std::string::npos) << doubts[0];
+  EXPECT_NE(doubts[1].find("far from /proc/cpuinfo's 2.100 GHz"), std::string::npos) << doubts[1];
+}
+
+TEST(CeilingsDoubts, RunsThatDisagreeAreDoubtedAndSaneFiguresAreNot) {
+  CeilingsCheckInputs in;
+  in.peak_flops = {{"f32", 180e9}, {"f64", 90e9}};
+  in.derived_peak_flops = {{"f32", 190e9}, {"f64", 95e9}};
+  in.peak_run_spread = {{"f32", 1.02}, {"f64", 1.05}};
+  in.clock_hz = 2.9e9;
+  in.cpuinfo_mhz = 2450;
+  EXPECT_TRUE(CeilingsDoubts(in).empty());
+  in.peak_run_spread["f64"] = 1.4;
+  const std::vector<std::string> doubts = CeilingsDoubts(in);
+  ASSERT_EQ(doubts.size(), 1u);
+  EXPECT_NE(doubts[0].find("f64 peak's timed runs were 40% apart"), std::string::npos) << doubts[0];
+}
+
+}  // namespace
+}  // namespace flopd
