@@ -492,6 +492,10 @@ void CudaPoint<T>::CollectObservations(std::map<std::string, std::string>* obser
     if (celsius >= 0) (*observations)["temperature_c_after"] = absl::StrCat(celsius);
     const int watts = ctx.nvml()->PowerLimitWatts();
     if (watts > 0) (*observations)["power_limit_w"] = absl::StrCat(watts);
+    const int memory_mhz = ctx.nvml()->MemoryClockMhz();
+    if (memory_mhz > 0) (*observations)["memory_clock_mhz_after"] = absl::StrCat(memory_mhz);
+    const int processes = ctx.nvml()->ComputeProcesses();
+    if (processes >= 0) (*observations)["gpu_compute_processes"] = absl::StrCat(processes);
     (*observations)["sm_clock_mhz_before_nvml"] = mhz(clock_before_.nvml_mhz);
     (*observations)["sm_clock_mhz_after_nvml"] = mhz(after_read_ok_ ? clock_after_.nvml_mhz : -1);
     if (!nvml_clock_.empty()) {
@@ -512,6 +516,16 @@ void CudaPoint<T>::CollectObservations(std::map<std::string, std::string>* obser
 template <typename T>
 void CudaPoint<T>::CollectWarnings(std::vector<std::string>* warnings) {
   GpuContext& ctx = *context_;
+  if (ctx.nvml() != nullptr) {
+    // flopd's own context is one of them (NVML reports host pids, which a
+    // container's flopd cannot match with its own, so it is counted, not named).
+    const int processes = ctx.nvml()->ComputeProcesses();
+    if (processes > 1) {
+      warnings->push_back(absl::StrCat(
+          ctx.id(), ": busy GPU: ", processes - 1,
+          " other process(es) had a compute context on it when this point was measured"));
+    }
+  }
   if (!ReadClockAfterSampling()) return;
   std::string reasons;
   for (const ClockDropTracker* tracker : {&probe_clock_, &nvml_clock_}) {

@@ -31,6 +31,8 @@ struct NvmlApi {
   NvmlReturn (*driver_version)(char*, unsigned int) = nullptr;
   NvmlReturn (*temperature)(NvmlDevice, int, unsigned int*) = nullptr;
   NvmlReturn (*enforced_power_limit)(NvmlDevice, unsigned int*) = nullptr;
+  // Called with no buffer only (the count), so the entry layout is not needed.
+  NvmlReturn (*compute_processes)(NvmlDevice, unsigned int*, void*) = nullptr;
   const char* (*error_string)(NvmlReturn) = nullptr;
 
   std::string ErrorText(NvmlReturn status) const {
@@ -66,6 +68,7 @@ const NvmlApi& Nvml() {
     Resolve(library, "nvmlSystemGetDriverVersion", &a->driver_version);
     Resolve(library, "nvmlDeviceGetTemperature", &a->temperature);
     Resolve(library, "nvmlDeviceGetEnforcedPowerLimit", &a->enforced_power_limit);
+    Resolve(library, "nvmlDeviceGetComputeRunningProcesses_v3", &a->compute_processes);
     Resolve(library, "nvmlErrorString", &a->error_string);
     if (a->init == nullptr || a->clock_info == nullptr ||
         (a->handle_by_uuid == nullptr && a->handle_by_pci_bus_id == nullptr)) {
@@ -173,6 +176,26 @@ int NvmlClock::PowerLimitWatts() const {
     return -1;
   }
   return static_cast<int>((milliwatts + 500) / 1000);
+}
+
+int NvmlClock::ComputeProcesses() const {
+  const NvmlApi& api = Nvml();
+  if (api.compute_processes == nullptr) return -1;
+  unsigned int count = 0;
+  const NvmlReturn status = api.compute_processes(device_, &count, nullptr);
+  constexpr NvmlReturn kInsufficientSize = 7;  // NVML_ERROR_INSUFFICIENT_SIZE: count is set
+  if (status != kNvmlSuccess && status != kInsufficientSize) return -1;
+  return static_cast<int>(count);
+}
+
+int NvmlClock::MemoryClockMhz() const {
+  unsigned int mhz = 0;
+  const NvmlApi& api = Nvml();
+  constexpr int kNvmlClockMem = 2;  // NVML_CLOCK_MEM
+  if (api.clock_info == nullptr || api.clock_info(device_, kNvmlClockMem, &mhz) != kNvmlSuccess) {
+    return -1;
+  }
+  return static_cast<int>(mhz);
 }
 
 std::string NvmlClock::DriverVersion() {

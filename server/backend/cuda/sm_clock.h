@@ -40,6 +40,11 @@ class NvmlClock {
   int TemperatureC() const;
   // The power limit the driver enforces now, in watts; -1 when unknown.
   int PowerLimitWatts() const;
+  // Processes with a compute context on this GPU now (flopd's own included);
+  // -1 when unknown.
+  int ComputeProcesses() const;
+  // The memory clock now, in MHz; -1 when the read fails.
+  int MemoryClockMhz() const;
   // The driver's version string, e.g. "580.159.04"; "" when unknown.
   static std::string DriverVersion();
 
