@@ -37,7 +37,8 @@ struct HistoryPlan {
   ResultFilter filter;             // normalized
   int64_t limit = 1000;            // per host, the newest; 0 = all
   ResultFormat format = ResultFormat::kTable;
-  std::string out_path;
+  std::string out_path;     // --out; "-": stdout
+  bool out_append = false;  // --append
 };
 absl::StatusOr<HistoryPlan> ParseHistoryCommand(const std::vector<std::string>& args,
                                                 int64_t now_ms);
@@ -49,7 +50,8 @@ struct WatchPlan {
   std::vector<std::string> hosts;
   ResultFilter filter;  // since_unix_ms = replay from then
   WatchFormat format = WatchFormat::kLine;
-  std::string out_path;
+  std::string out_path;     // --out; "-": stdout
+  bool out_append = false;  // --append
 };
 absl::StatusOr<WatchPlan> ParseWatchCommand(const std::vector<std::string>& args, int64_t now_ms);
 

@@ -146,8 +146,12 @@ const std::vector<FlagSpec>& HistoryFlags() {
                   "on stdout: table (the latest result of each point), csv, json, jsonl (every "
                   "result)",
                   "table"});
-    f->push_back(
-        {"out", "FILE", "also write every result to FILE: .csv, .json, else JSON Lines", ""});
+    f->push_back({"out", "FILE",
+                  "also write every result to FILE: .csv, .json, else JSON Lines; an existing "
+                  "FILE is replaced; - is stdout (--format's csv, json or jsonl, else JSON "
+                  "Lines; the rest goes to stderr)",
+                  ""});
+    f->push_back({"append", "", "with --out FILE: add to FILE's results instead", ""});
     f->push_back({"help", "", "show this help", ""});
     return f;
   }();
@@ -159,8 +163,12 @@ const std::vector<FlagSpec>& WatchFlags() {
     auto* f = new std::vector<FlagSpec>{HostFlag()};
     for (FlagSpec& spec : FilterFlags(false)) f->push_back(spec);
     f->push_back({"format", "FMT", "on stdout as results arrive: line, jsonl, csv", "line"});
-    f->push_back(
-        {"out", "FILE", "also write every result to FILE: .csv, .json, else JSON Lines", ""});
+    f->push_back({"out", "FILE",
+                  "also write every result to FILE: .csv, .json, else JSON Lines; an existing "
+                  "FILE is replaced; - is stdout (--format's csv, json or jsonl, else JSON "
+                  "Lines; the rest goes to stderr)",
+                  ""});
+    f->push_back({"append", "", "with --out FILE: add to FILE's results instead", ""});
     f->push_back({"help", "", "show this help", ""});
     return f;
   }();
@@ -337,6 +345,10 @@ absl::StatusOr<HistoryPlan> ParseHistoryCommand(const std::vector<std::string>& 
   if (!format.ok()) return format.status();
   plan.format = *format;
   plan.out_path = flags->Get("out");
+  plan.out_append = flags->Has("append");
+  if (plan.out_append && plan.out_path.empty()) {
+    return absl::InvalidArgumentError("--append: adds to the file of --out FILE; give --out");
+  }
   return plan;
 }
 
@@ -366,6 +378,10 @@ absl::StatusOr<WatchPlan> ParseWatchCommand(const std::vector<std::string>& args
         absl::StrCat("format: unknown format '", format, "'; allowed: line, jsonl, csv"));
   }
   plan.out_path = flags->Get("out");
+  plan.out_append = flags->Has("append");
+  if (plan.out_append && plan.out_path.empty()) {
+    return absl::InvalidArgumentError("--append: adds to the file of --out FILE; give --out");
+  }
   return plan;
 }
 
@@ -433,7 +449,7 @@ int HistoryCommand(const std::vector<std::string>& args) {
   // The --out file is written once everything is fetched (an interrupted
   // fetch leaves nothing behind); a path it could not be written to is
   // refused before anything is asked.
-  if (!plan->out_path.empty()) {
+  if (!plan->out_path.empty() && plan->out_path != "-") {
     if (absl::Status st = CheckReplaceable(plan->out_path); !st.ok()) {
       return UsageError(absl::StrCat("--out: ", st.message()));
     }
@@ -445,14 +461,24 @@ int HistoryCommand(const std::vector<std::string>& args) {
   std::unique_ptr<ResultFile> out_file;
   std::string out_file_error;
   if (!plan->out_path.empty()) {
-    absl::StatusOr<std::unique_ptr<ResultFile>> opened = OpenResultFile(plan->out_path);
+    ResultFileOptions options;
+    options.append = plan->out_append;
+    options.stdout_format = plan->format;
+    absl::StatusOr<std::unique_ptr<ResultFile>> opened = OpenResultFile(plan->out_path, options);
     if (opened.ok()) {
       out_file = *std::move(opened);
     } else {
       out_file_error = absl::StrCat("--out: ", opened.status().message());
     }
   }
-  std::unique_ptr<ResultSink> out = NewResultSink(plan->format, &std::cout, plan->hosts);
+  // --out -: stdout carries the results file; a table goes to stderr, another
+  // format is the file's own.
+  std::ostream discarded(nullptr);
+  std::ostream* shown = &std::cout;
+  if (plan->out_path == "-") {
+    shown = plan->format == ResultFormat::kTable ? &std::cerr : &discarded;
+  }
+  std::unique_ptr<ResultSink> out = NewResultSink(plan->format, shown, plan->hosts);
   if (out_file) out_file->Begin();
   out->Begin();
   bool any_failed = false;
@@ -565,14 +591,22 @@ int WatchCommand(const std::vector<std::string>& args) {
     return 0;
   }
   std::unique_ptr<ResultFile> out_file;
+  const ResultFormat stdout_format =
+      plan->format == WatchFormat::kCsv ? ResultFormat::kCsv : ResultFormat::kJsonl;
+  // --out -: stdout carries the results file (csv with --format csv, else
+  // JSON Lines); the lines of --format line go to stderr.
+  const bool out_is_stdout = plan->out_path == "-";
   if (!plan->out_path.empty()) {
-    absl::StatusOr<std::unique_ptr<ResultFile>> opened = OpenResultFile(plan->out_path);
+    ResultFileOptions options;
+    options.append = plan->out_append;
+    options.stdout_format = stdout_format;
+    absl::StatusOr<std::unique_ptr<ResultFile>> opened = OpenResultFile(plan->out_path, options);
     if (!opened.ok()) return UsageError(absl::StrCat("--out: ", opened.status().message()));
     out_file = *std::move(opened);
     out_file->Begin();
   }
   std::unique_ptr<ResultSink> stdout_sink;
-  if (plan->format != WatchFormat::kLine) {
+  if (plan->format != WatchFormat::kLine && !out_is_stdout) {
     stdout_sink = NewResultSink(
         plan->format == WatchFormat::kCsv ? ResultFormat::kCsv : ResultFormat::kJsonl, &std::cout);
     stdout_sink->Begin();
@@ -620,8 +654,8 @@ int WatchCommand(const std::vector<std::string>& args) {
       result.set_host_address(host);
       if (stdout_sink) {
         stdout_sink->Add(result);
-      } else {
-        std::cout << ResultLine(result) << std::endl;
+      } else if (plan->format == WatchFormat::kLine) {
+        (out_is_stdout ? std::cerr : std::cout) << ResultLine(result) << std::endl;
       }
       if (out_file) out_file->Add(result);
     });

@@ -44,6 +44,9 @@ absl::StatusOr<std::unique_ptr<ReplacingFile>> ReplacingFile::Create(const std::
   const std::filesystem::path target_path(target);
   const std::string dir =
       target_path.has_parent_path() ? target_path.parent_path().string() : std::string(".");
+  // Missing parent directories are created (as `mkdir -p` would).
+  std::error_code dir_error;
+  std::filesystem::create_directories(dir, dir_error);
   std::string temp =
       absl::StrCat(dir, "/.", target_path.filename().string(), ".tmp-XXXXXX");
   const int fd = mkstemp(temp.data());
@@ -96,6 +99,21 @@ absl::Status WritePlotFile(const std::vector<v1::Result>& results, const std::st
 }
 
 absl::Status CheckReplaceable(const std::string& path) {
+  // A missing directory is not created here: the nearest existing one must
+  // be a directory this user may create entries in.
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code error;
+  while (!dir.empty() && !std::filesystem::exists(dir, error)) {
+    if (dir == dir.parent_path()) break;
+    dir = dir.parent_path();
+  }
+  if (!dir.empty() && dir != std::filesystem::path(path).parent_path()) {
+    if (!std::filesystem::is_directory(dir, error) ||
+        access(dir.c_str(), W_OK | X_OK) != 0) {
+      return CannotWrite(path);
+    }
+    return absl::OkStatus();
+  }
   absl::StatusOr<std::unique_ptr<ReplacingFile>> file = ReplacingFile::Create(path);
   if (!file.ok()) return file.status();
   (*file)->Discard();

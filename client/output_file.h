@@ -4,7 +4,8 @@
 // path the same way, and none ever destroys data: bytes go to a temporary
 // file beside the target, which replaces the target only when it is
 // complete (an atomic rename), so an existing file is either left as it was
-// or replaced by a whole new one.
+// or replaced by a whole new one. Missing parent directories of the target
+// are created.
 //
 // Thread-safe: free functions; concurrent calls must name different paths.
 // A ReplacingFile is thread-compatible.
@@ -74,7 +75,9 @@ absl::Status WritePlotFile(const std::vector<v1::Result>& results, const std::st
 
 // Whether `path` could be replaced now (ReplacingFile::Create, then Discard):
 // for a command that writes its file only at its end, to refuse a bad path
-// before it dials. Fails as Create does.
+// before it dials. Fails as Create does, but creates no directory: a path
+// whose parent is missing passes when the nearest existing ancestor is a
+// directory this user may write.
 absl::Status CheckReplaceable(const std::string& path);
 
 }  // namespace flopd

@@ -2,10 +2,14 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "client/result_format.h"
 
 namespace flopd {
@@ -92,10 +96,22 @@ std::unique_ptr<ResultSink> NewResultSink(ResultFormat format, std::ostream* out
   return std::make_unique<JsonlSink>(out);
 }
 
-ResultFile::ResultFile(std::unique_ptr<ReplacingFile> file, ResultFormat format)
-    : file_(std::move(file)), inner_(NewResultSink(format, &file_->stream())) {}
+ResultFile::ResultFile(std::unique_ptr<ReplacingFile> file, ResultFormat format,
+                       std::ostream* stdout_stream)
+    : file_(std::move(file)),
+      out_(file_ ? &file_->stream() : stdout_stream),
+      inner_(NewResultSink(format, out_)) {}
 
-void ResultFile::Begin() { inner_->Begin(); }
+const std::string& ResultFile::path() const {
+  static const std::string* const kStdout = new std::string("-");
+  return file_ ? file_->path() : *kStdout;
+}
+
+void ResultFile::Begin() {
+  const bool csv_header_there = appending_ && dynamic_cast<CsvSink*>(inner_.get()) != nullptr;
+  if (!csv_header_there) inner_->Begin();
+  for (const v1::Result& r : earlier_) inner_->Add(r);
+}
 
 void ResultFile::Add(const v1::Result& result) {
   inner_->Add(result);
@@ -106,16 +122,27 @@ void ResultFile::End() {
   if (ended_) return;
   ended_ = true;
   inner_->End();
-  status_ = file_->Commit();
+  if (file_) {
+    status_ = file_->Commit();
+  } else {
+    *out_ << std::flush;
+    if (!*out_) status_ = absl::FailedPreconditionError("cannot write to stdout");
+  }
 }
 
 void ResultFile::Discard() {
   if (ended_) return;
   ended_ = true;
-  file_->Discard();
+  if (file_) file_->Discard();
 }
 
 std::string ResultFile::Close(bool command_failed) {
+  if (!file_) {
+    End();
+    if (!status_.ok()) return absl::StrCat("--out: ", status_.message());
+    if (command_failed && count_ == 0) return "--out -: no results arrived";
+    return absl::StrCat("wrote ", count_, " results to stdout");
+  }
   if (command_failed && count_ == 0) {
     struct stat info;
     const bool existed = stat(path().c_str(), &info) == 0;
@@ -125,13 +152,85 @@ std::string ResultFile::Close(bool command_failed) {
   }
   End();
   if (!status_.ok()) return absl::StrCat("--out: ", status_.message());
-  return absl::StrCat("wrote ", count_, " results to ", path());
+  std::string said = absl::StrCat("wrote ", count_, " results to ", path());
+  if (appending_) {
+    absl::StrAppend(&said, " (after its ", earlier_count_, " earlier results)");
+  } else if (!replaced_.empty()) {
+    absl::StrAppend(&said, " (replaced the file, which held ", replaced_,
+                    "; --append adds instead)");
+  }
+  return said;
 }
 
-absl::StatusOr<std::unique_ptr<ResultFile>> OpenResultFile(const std::string& path) {
+absl::StatusOr<std::unique_ptr<ResultFile>> OpenResultFile(const std::string& path,
+                                                           const ResultFileOptions& options) {
+  if (path == "-") {
+    const ResultFormat format = options.stdout_format == ResultFormat::kTable
+                                    ? ResultFormat::kJsonl
+                                    : options.stdout_format;
+    return std::make_unique<ResultFile>(nullptr, format, options.stdout_stream);
+  }
+  const ResultFormat format = ResultFormatForPath(path);
+  // What the file holds now: appended to, or named when it is replaced.
+  std::string old_text;
+  bool existed = false;
+  {
+    struct stat info;
+    if (stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode)) {
+      std::ifstream in(path, std::ios::binary);
+      if (in) {
+        existed = true;
+        std::ostringstream bytes;
+        bytes << in.rdbuf();
+        old_text = bytes.str();
+      }
+    }
+  }
+  const bool has_content = old_text.find_first_not_of(" \t\r\n") != std::string::npos;
+  std::vector<v1::Result> earlier;
+  std::string replaced;
+  if (has_content) {
+    absl::StatusOr<std::vector<v1::Result>> held = ParseResults(old_text, path);
+    const std::optional<ResultFormat> held_format = DetectResultFormat(old_text, path);
+    if (options.append) {
+      const auto cannot = [&path](absl::string_view why) {
+        return absl::InvalidArgumentError(absl::StrCat("cannot append to '", path, "': ", why));
+      };
+      if (!held.ok()) return cannot(held.status().message());
+      if (held_format != format) {
+        return cannot(absl::StrCat("it holds ", ResultFormatName(*held_format), ", not the ",
+                                   ResultFormatName(format), " its name asks for"));
+      }
+      if (format == ResultFormat::kCsv &&
+          absl::StripSuffix(old_text.substr(0, old_text.find('\n')), "\r") != CsvHeader()) {
+        return cannot(
+            "its CSV columns are not this flopctl's (another version wrote it); write to a new "
+            "file");
+      }
+      earlier = *std::move(held);
+    } else {
+      replaced = held.ok() ? absl::StrCat(held->size(), " results") : "no flopd results";
+    }
+  } else if (existed && !options.append && !old_text.empty()) {
+    replaced = "no flopd results";
+  }
   absl::StatusOr<std::unique_ptr<ReplacingFile>> file = ReplacingFile::Create(path);
   if (!file.ok()) return absl::InvalidArgumentError(file.status().message());
-  return std::make_unique<ResultFile>(*std::move(file), ResultFormatForPath(path));
+  auto result_file = std::make_unique<ResultFile>(*std::move(file), format);
+  result_file->replaced_ = std::move(replaced);
+  if (options.append && has_content) {
+    result_file->appending_ = true;
+    result_file->earlier_count_ = static_cast<int64_t>(earlier.size());
+    if (format == ResultFormat::kJson) {
+      result_file->earlier_ = std::move(earlier);
+    } else {
+      // The records as they were, byte for byte, ending in a line break.
+      std::ostream& out = result_file->file_->stream();
+      out << old_text;
+      if (old_text.back() != '\n') out << '\n';
+    }
+  }
+  return result_file;
 }
 
 }  // namespace flopd

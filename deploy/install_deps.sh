@@ -11,7 +11,7 @@ packages=(
   libcpp-httplib-dev prometheus-cpp-dev
   # TLS and token hashes (OpenSSL); the tests make their certificates with openssl.
   libssl-dev openssl
-  python3 python3-numpy
+  python3 python3-numpy python3-pandas
   # Tests: a real Prometheus (and promtool) scrapes flopd; the dashboard is
   # loaded in headless Chromium, driven from Node (tests/dashboard).
   prometheus chromium curl

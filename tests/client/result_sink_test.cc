@@ -106,13 +106,6 @@ TEST(ResultFormatForPath, PicksByExtensionElseJsonLines) {
   EXPECT_EQ(ResultFormatForPath("results"), ResultFormat::kJsonl);
 }
 
-TEST(OpenResultFile, FailsOnAnUnwritablePath) {
-  absl::StatusOr<std::unique_ptr<ResultSink>> sink =
-      OpenResultFile("/nonexistent-dir/results.jsonl");
-  ASSERT_FALSE(sink.ok());
-  EXPECT_EQ(sink.status().message(), "cannot write '/nonexistent-dir/results.jsonl'");
-}
-
 // A fresh directory for one test's files, removed at its end.
 class FilesTest : public ::testing::Test {
  protected:
@@ -196,7 +189,9 @@ TEST_F(FilesTest, AResultsFileOfACommandThatFailedAfterSomeResultsKeepsThem) {
   (*file)->Begin();
   (*file)->Add(Sample()[0]);
   (*file)->Add(Sample()[1]);
-  EXPECT_EQ((*file)->Close(/*command_failed=*/true), "wrote 2 results to " + path);
+  EXPECT_EQ((*file)->Close(/*command_failed=*/true),
+            "wrote 2 results to " + path +
+                " (replaced the file, which held no flopd results; --append adds instead)");
   EXPECT_EQ(Read(path), ToJsonArray({Sample()[0], Sample()[1]}));
   EXPECT_EQ(Names(), (std::vector<std::string>{"r.json"}));
 }
@@ -213,6 +208,140 @@ TEST_F(FilesTest, AResultsFileNeverEndedIsDiscardedWithItsTemporaryFile) {
   }
   EXPECT_EQ(Read(path), "precious\n");
   EXPECT_EQ(Names(), (std::vector<std::string>{"r.csv"}));
+}
+
+TEST_F(FilesTest, OpenResultFileFailsOnAnUnwritablePath) {
+  WriteFile(PathOf("file"), "x");
+  const std::string path = PathOf("file") + "/sub/results.jsonl";  // under a plain file
+  absl::StatusOr<std::unique_ptr<ResultSink>> sink = OpenResultFile(path);
+  ASSERT_FALSE(sink.ok());
+  EXPECT_EQ(sink.status().message(), "cannot write '" + path + "'");
+  EXPECT_EQ(CheckReplaceable(path).message(), "cannot write '" + path + "'");
+}
+
+// `--out a/b/r.jsonl` failed when a/b did not exist: missing directories are
+// created, for results, plots and reports alike; CheckReplaceable (history's
+// check before it dials) creates none.
+TEST_F(FilesTest, MissingParentDirectoriesAreCreated) {
+  const std::string path = PathOf("a/b/r.jsonl");
+  EXPECT_TRUE(CheckReplaceable(path).ok());
+  EXPECT_FALSE(std::filesystem::exists(PathOf("a")));
+  absl::StatusOr<std::unique_ptr<ResultFile>> file = OpenResultFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  (*file)->Begin();
+  (*file)->Add(Sample()[0]);
+  EXPECT_EQ((*file)->Close(false), "wrote 1 results to " + path);
+  EXPECT_EQ(ReadResultsFile(path)->size(), 1u);
+  ASSERT_TRUE(WriteTextFile(PathOf("c/d/plot.svg"), "<svg/>").ok());
+  EXPECT_EQ(Read(PathOf("c/d/plot.svg")), "<svg/>");
+}
+
+// Replacing stays the default, and flopctl says what the file held.
+TEST_F(FilesTest, ReplacingAFileSaysWhatItHeld) {
+  const std::string path = PathOf("r.jsonl");
+  WriteFile(path, ToJsonLine(Sample()[0]) + "\n" + ToJsonLine(Sample()[1]) + "\n");
+  absl::StatusOr<std::unique_ptr<ResultFile>> file = OpenResultFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  (*file)->Begin();
+  (*file)->Add(Sample()[2]);
+  EXPECT_EQ((*file)->Close(false), "wrote 1 results to " + path +
+                                       " (replaced the file, which held 2 results; --append "
+                                       "adds instead)");
+  EXPECT_EQ(ReadResultsFile(path)->size(), 1u);
+
+  WriteFile(path, "precious\n");
+  file = OpenResultFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  (*file)->Begin();
+  (*file)->Add(Sample()[2]);
+  EXPECT_EQ((*file)->Close(false), "wrote 1 results to " + path +
+                                       " (replaced the file, which held no flopd results; "
+                                       "--append adds instead)");
+}
+
+// --append adds to a file in each format: JSON Lines and CSV records follow
+// the file's own (one CSV header), a JSON array gets the new results after
+// its old ones; every file still reads back whole.
+TEST_F(FilesTest, AppendingAddsToTheFileInEachFormat) {
+  ResultFileOptions append;
+  append.append = true;
+  for (const char* name : {"r.jsonl", "r.csv", "r.json"}) {
+    const std::string path = PathOf(name);
+    for (int round = 0; round < 2; ++round) {  // the first creates the file
+      absl::StatusOr<std::unique_ptr<ResultFile>> file = OpenResultFile(path, append);
+      ASSERT_TRUE(file.ok()) << file.status();
+      (*file)->Begin();
+      for (const v1::Result& r : Sample()) (*file)->Add(r);
+      const std::string said = (*file)->Close(false);
+      EXPECT_EQ(said, "wrote 3 results to " + path +
+                          (round == 0 ? "" : " (after its 3 earlier results)"))
+          << name;
+    }
+    absl::StatusOr<std::vector<v1::Result>> back = ReadResultsFile(path);
+    ASSERT_TRUE(back.ok()) << back.status();
+    ASSERT_EQ(back->size(), 6u) << name;
+    EXPECT_EQ((*back)[3].SerializeAsString(), Sample()[0].SerializeAsString()) << name;
+  }
+  const std::string csv = Read(PathOf("r.csv"));
+  EXPECT_EQ(csv.find(CsvHeader()), csv.rfind(CsvHeader())) << "one header\n" << csv;
+  EXPECT_EQ(Names(), (std::vector<std::string>{"r.csv", "r.json", "r.jsonl"}));
+}
+
+TEST_F(FilesTest, AppendingRefusesAFileItCannotAddTo) {
+  ResultFileOptions append;
+  append.append = true;
+  struct Case {
+    std::string name, text, error;
+  };
+  const std::vector<Case> cases = {
+      {"a.jsonl", CsvHeader() + "\n" + ToCsvRow(Sample()[0]) + "\n",
+       "it holds csv, not the jsonl its name asks for"},
+      {"b.csv", "host_address,op,n\nh:1,matvec,64\n",
+       "its CSV columns are not this flopctl's (another version wrote it); write to a new file"},
+      {"c.json", "precious\n", "c.json: not a flopd result: not JSON (Unexpected token.)"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = PathOf(c.name);
+    WriteFile(path, c.text);
+    absl::StatusOr<std::unique_ptr<ResultFile>> file = OpenResultFile(path, append);
+    ASSERT_FALSE(file.ok()) << c.name;
+    EXPECT_TRUE(absl::StartsWith(file.status().message(), "cannot append to '" + path + "': "))
+        << file.status();
+    EXPECT_TRUE(absl::StrContains(file.status().message(), c.error)) << file.status();
+    EXPECT_EQ(Read(path), c.text);
+  }
+}
+
+// `--out -` created a file named "-": it is standard output, in the format
+// asked for (a table is not one: JSON Lines), streamed as results arrive.
+TEST_F(FilesTest, DashIsStandardOutput) {
+  const std::filesystem::path before = std::filesystem::current_path();
+  std::filesystem::current_path(dir_);
+  for (ResultFormat format : {ResultFormat::kCsv, ResultFormat::kJsonl, ResultFormat::kTable}) {
+    std::ostringstream out;
+    ResultFileOptions options;
+    options.stdout_format = format;
+    options.stdout_stream = &out;
+    absl::StatusOr<std::unique_ptr<ResultFile>> file = OpenResultFile("-", options);
+    ASSERT_TRUE(file.ok()) << file.status();
+    (*file)->Begin();
+    (*file)->Add(Sample()[0]);
+    const std::string first = out.str();
+    (*file)->Add(Sample()[1]);
+    EXPECT_EQ((*file)->Close(false), "wrote 2 results to stdout");
+    const ResultFormat written = format == ResultFormat::kTable ? ResultFormat::kJsonl : format;
+    std::ostringstream expected;
+    std::unique_ptr<ResultSink> same = NewResultSink(written, &expected);
+    same->Begin();
+    same->Add(Sample()[0]);
+    EXPECT_EQ(first, expected.str()) << "streamed as it arrives";
+    same->Add(Sample()[1]);
+    same->End();
+    EXPECT_EQ(out.str(), expected.str());
+    EXPECT_EQ(ParseResults(out.str(), "stdout")->size(), 2u);
+  }
+  std::filesystem::current_path(before);
+  EXPECT_TRUE(Names().empty()) << "no file named -";
 }
 
 TEST_F(FilesTest, WriteTextFileReplacesTheFileAndKeepsItsMode) {
