@@ -193,10 +193,22 @@ std::string DrawPanel(const Panel& panel, double y0) {
   return out;
 }
 
-// "op/impl params dtype": the point's key without N (a line over N).
-std::string SeriesKey(const v1::Result& r) {
+// Results written before the timing field existed were hot.
+std::string TimingOf(const v1::Result& r) { return r.timing().empty() ? "hot" : r.timing(); }
+
+// Whether the results mix timing modes (then the mode is part of a line's
+// key and label).
+struct SeriesNaming {
+  bool with_timing = false;
+};
+
+// "[RUN: ]op/impl params dtype[ timing]": the point's key without N (a line
+// over N). Two runs, or two timing modes, are never joined into one line.
+std::string SeriesKey(const v1::Result& r, const std::string& run, const SeriesNaming& naming) {
   const auto& [op, impl, params, dtype, n] = ResultKey(r);
-  return absl::StrCat(op, "/", impl, params.empty() ? "" : " ", params, " ", dtype);
+  return absl::StrCat(run.empty() ? "" : absl::StrCat(run, ": "), op, "/", impl,
+                      params.empty() ? "" : " ", params, " ", dtype,
+                      naming.with_timing ? absl::StrCat(" ", TimingOf(r)) : "");
 }
 
 std::string PanelKey(const HostNames& names, const v1::Result& r) {
@@ -215,16 +227,23 @@ double Achieved(const v1::Result& r) {
 
 using ByPanel = std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>>;
 
-ByPanel GroupByPanel(const std::vector<v1::Result>& results) {
+// `runs[i]` labels results[i] ("" with one input).
+ByPanel GroupByPanel(const std::vector<v1::Result>& results, const std::vector<std::string>& runs,
+                     const SeriesNaming& naming) {
   const HostNames names = NameHosts(results);
   ByPanel panels;
-  for (const v1::Result& r : results) panels[PanelKey(names, r)][SeriesKey(r)].push_back(&r);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const v1::Result& r = results[i];
+    panels[PanelKey(names, r)][SeriesKey(r, runs[i], naming)].push_back(&r);
+  }
   return panels;
 }
 
-std::vector<Panel> RuntimePanels(const std::vector<v1::Result>& results, bool vs_flops) {
+std::vector<Panel> RuntimePanels(const std::vector<v1::Result>& results,
+                                 const std::vector<std::string>& runs, const SeriesNaming& naming,
+                                 bool vs_flops) {
   std::vector<Panel> panels;
-  for (const auto& [panel_key, series_map] : GroupByPanel(results)) {
+  for (const auto& [panel_key, series_map] : GroupByPanel(results, runs, naming)) {
     Panel panel;
     panel.title = panel_key;
     panel.x_label = vs_flops ? "FLOPs per execution (2N\u00b2\u2212N)" : "N";
@@ -251,9 +270,11 @@ std::vector<Panel> RuntimePanels(const std::vector<v1::Result>& results, bool vs
   return panels;
 }
 
-std::vector<Panel> RooflinePanels(const std::vector<v1::Result>& results) {
+std::vector<Panel> RooflinePanels(const std::vector<v1::Result>& results,
+                                  const std::vector<std::string>& runs,
+                                  const SeriesNaming& naming) {
   std::vector<Panel> panels;
-  for (const auto& [panel_key, series_map] : GroupByPanel(results)) {
+  for (const auto& [panel_key, series_map] : GroupByPanel(results, runs, naming)) {
     Panel panel;
     panel.title = panel_key;
     panel.x_label = "arithmetic intensity (FLOP/byte, FLOPs / minimum bytes)";
@@ -297,13 +318,17 @@ std::vector<Panel> RooflinePanels(const std::vector<v1::Result>& results) {
   return panels;
 }
 
-std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results) {
+// One run's fleet: its hosts compared with each other (never with another
+// run's). `run` prefixes the panels' titles ("" with one input).
+std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results, const std::string& run,
+                               const SeriesNaming& naming) {
   // series key (with device) -> host -> results
   std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>> groups;
   std::set<std::string> hosts;
   const HostNames names = NameHosts(results);
   for (const v1::Result& r : results) {
-    groups[absl::StrCat(SeriesKey(r), " on ", r.device())][names.at(ResultHost(r))].push_back(&r);
+    groups[absl::StrCat(SeriesKey(r, run, naming), " on ", r.device())][names.at(ResultHost(r))]
+        .push_back(&r);
     hosts.insert(names.at(ResultHost(r)));
   }
   std::vector<Panel> panels;
@@ -396,7 +421,41 @@ std::string XmlEscape(absl::string_view text) {
   return out;
 }
 
+std::vector<LabelledRun> Fleets(const std::vector<LabelledRun>& runs) {
+  if (runs.size() < 2) return {{"", runs.empty() ? std::vector<v1::Result>{} : runs[0].results}};
+  std::map<std::string, std::set<std::string>> runs_of_host;  // HostNameOf -> labels
+  for (const LabelledRun& run : runs) {
+    for (const v1::Result& r : run.results) runs_of_host[HostNameOf(r)].insert(run.label);
+  }
+  const bool shared = std::any_of(runs_of_host.begin(), runs_of_host.end(),
+                                  [](const auto& entry) { return entry.second.size() > 1; });
+  if (shared) return runs;
+  LabelledRun pooled;
+  for (const LabelledRun& run : runs) {
+    pooled.results.insert(pooled.results.end(), run.results.begin(), run.results.end());
+  }
+  return {pooled};
+}
+
 std::string PlotSvg(const std::vector<v1::Result>& results, PlotKind kind, bool standalone) {
+  return PlotSvg(std::vector<LabelledRun>{{"", results}}, kind, standalone);
+}
+
+std::string PlotSvg(const std::vector<LabelledRun>& inputs, PlotKind kind, bool standalone) {
+  // All runs' results side by side, each with its run's label (none when
+  // there is one input, so that one file draws as it always did).
+  std::vector<v1::Result> results;
+  std::vector<std::string> runs;
+  std::set<std::string> timings;
+  for (const LabelledRun& run : inputs) {
+    for (const v1::Result& r : run.results) {
+      results.push_back(r);
+      runs.push_back(inputs.size() > 1 ? run.label : "");
+      timings.insert(TimingOf(r));
+    }
+  }
+  SeriesNaming naming;
+  naming.with_timing = timings.size() > 1;
   struct Section {
     std::string title;
     std::vector<Panel> panels;
@@ -405,16 +464,21 @@ std::string PlotSvg(const std::vector<v1::Result>& results, PlotKind kind, bool 
   const bool all = kind == PlotKind::kAll;
   if (all || kind == PlotKind::kRuntimeVsFlops) {
     sections.push_back({"Runtime vs FLOPs (the seed's Figure 2/3; dashed: roofline floor)",
-                        RuntimePanels(results, true)});
+                        RuntimePanels(results, runs, naming, true)});
   }
   if (all || kind == PlotKind::kRuntimeVsN) {
-    sections.push_back({"Runtime vs N (dashed: roofline floor)", RuntimePanels(results, false)});
+    sections.push_back(
+        {"Runtime vs N (dashed: roofline floor)", RuntimePanels(results, runs, naming, false)});
   }
   if (all || kind == PlotKind::kRoofline) {
     sections.push_back({"Roofline: achieved FLOP/s vs arithmetic intensity",
-                        RooflinePanels(results)});
+                        RooflinePanels(results, runs, naming)});
   }
-  std::vector<Panel> fleet = FleetPanels(results);
+  std::vector<Panel> fleet;
+  for (const LabelledRun& group : Fleets(inputs)) {
+    std::vector<Panel> panels = FleetPanels(group.results, group.label, naming);
+    for (Panel& panel : panels) fleet.push_back(std::move(panel));
+  }
   if (kind == PlotKind::kFleet || (all && !fleet.empty())) {
     sections.push_back(
         {"Fleet: per-host spread at each N, and each host's time / the fleet median",

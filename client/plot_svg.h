@@ -40,6 +40,27 @@ std::string XmlEscape(absl::string_view text);
 // data-title; lines class="series" and data-series with the legend label.
 std::string PlotSvg(const std::vector<v1::Result>& results, PlotKind kind, bool standalone = true);
 
+// One input of `flopctl plot`/`report`: one file's results under a label
+// (the file's name without directory and extension, or --label).
+struct LabelledRun {
+  std::string label;
+  std::vector<v1::Result> results;
+};
+
+// Several runs in one picture: every line is one run's ("LABEL: op/impl
+// params dtype"), never two runs joined into one line, and the fleet panels
+// are drawn per fleet (Fleets below; titles "LABEL: ..." per run). With one
+// input, exactly PlotSvg(inputs[0].results, ...): no label anywhere. When the
+// results mix timing modes, the mode ends each line's label too.
+std::string PlotSvg(const std::vector<LabelledRun>& runs, PlotKind kind, bool standalone = true);
+
+// The fleets several runs form, for the fleet panels and the report's fleet
+// view: when no host is in two runs (one file per host, say), one fleet of
+// all of them, labelled ""; otherwise each run is its own fleet, under its
+// label (a host is never compared with itself in another run). One run:
+// itself, labelled "".
+std::vector<LabelledRun> Fleets(const std::vector<LabelledRun>& runs);
+
 }  // namespace flopd
 
 #endif  // FLOPD_CLIENT_PLOT_SVG_H_

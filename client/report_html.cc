@@ -40,11 +40,44 @@ std::string HeaderRow(const std::vector<std::string>& names, size_t left_columns
 
 std::string ReportHtml(const std::vector<v1::Result>& results,
                        const std::vector<std::string>& sources) {
+  return ReportHtml(std::vector<LabelledRun>{{"", results}}, sources);
+}
+
+std::string ReportHtml(const std::vector<LabelledRun>& inputs,
+                       const std::vector<std::string>& sources) {
+  // With several inputs every table gets a leading "run" column (the input's
+  // label) and the fleet view is computed per run; with one, neither.
+  const bool several = inputs.size() > 1;
+  std::vector<v1::Result> results;
+  std::vector<std::string> run_of;  // run_of[i] labels results[i]
+  for (const LabelledRun& run : inputs) {
+    for (const v1::Result& r : run.results) {
+      results.push_back(r);
+      run_of.push_back(several ? run.label : "");
+    }
+  }
+  auto with_run = [&](std::vector<std::string> header, size_t* left) {
+    if (several) {
+      header.insert(header.begin(), "run");
+      ++*left;
+    }
+    return header;
+  };
+  auto run_cell = [&](const std::string& run) { return several ? Cell(run, true) : std::string(); };
   std::string html = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<title>flopd report</title>\n<style>",
       kStyle, "</style>\n</head>\n<body>\n<h1>flopd report</h1>\n<p class=\"note\">",
       results.size(), " results from ", XmlEscape(absl::StrJoin(sources, ", ")), ".</p>\n");
+  if (several) {
+    absl::StrAppend(&html, "<p class=\"note\">Runs (the <code>run</code> column): ");
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      absl::StrAppend(&html, i ? "; " : "", "<b>", XmlEscape(inputs[i].label), "</b> = ",
+                      XmlEscape(i < sources.size() ? sources[i] : inputs[i].label), " (",
+                      inputs[i].results.size(), " results)");
+    }
+    absl::StrAppend(&html, ".</p>\n");
+  }
 
   const HostNames names = NameHosts(results);
   // Hosts and devices.
@@ -53,9 +86,10 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
     std::set<int> threads;
     int count = 0;
   };
-  std::map<std::pair<std::string, std::string>, HostRow> hosts;
-  for (const v1::Result& r : results) {
-    HostRow& h = hosts[{names.at(ResultHost(r)), r.device()}];
+  std::map<std::tuple<std::string, std::string, std::string>, HostRow> hosts;  // run, host, device
+  for (size_t i = 0; i < results.size(); ++i) {
+    const v1::Result& r = results[i];
+    HostRow& h = hosts[{run_of[i], names.at(ResultHost(r)), r.device()}];
     h.address = ResultHost(r);
     h.hostname = r.hostname();
     h.device_name = r.device_name();
@@ -65,24 +99,30 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
     h.threads.insert(r.threads());
     ++h.count;
   }
-  absl::StrAppend(&html, "<h2>Hosts and devices</h2>\n<table>\n",
-                  HeaderRow({"host", "address", "hostname", "device", "device name", "backend",
-                             "library", "threads", "flopd", "results"},
-                            7));
+  size_t left = 7;
+  const std::vector<std::string> host_header =
+      with_run({"host", "address", "hostname", "device", "device name", "backend", "library",
+                "threads", "flopd", "results"},
+               &left);
+  absl::StrAppend(&html, "<h2>Hosts and devices</h2>\n<table>\n", HeaderRow(host_header, left));
   for (const auto& [key, h] : hosts) {
-    absl::StrAppend(&html, "<tr>", Cell(key.first, true), Cell(h.address, true),
+    const auto& [run, host, device] = key;
+    absl::StrAppend(&html, "<tr>", run_cell(run), Cell(host, true), Cell(h.address, true),
                     Cell(h.hostname, true),
-                    Cell(key.second, true), Cell(h.device_name, true), Cell(h.backend, true),
+                    Cell(device, true), Cell(h.device_name, true), Cell(h.backend, true),
                     Cell(h.library, true), Cell(absl::StrJoin(h.threads, ",")), Cell(h.version),
                     Cell(absl::StrCat(h.count)), "</tr>\n");
   }
   absl::StrAppend(&html, "</table>\n");
 
   // Ceilings, as carried by the results' roofline fields.
-  std::map<std::tuple<std::string, std::string, std::string>, const v1::Roofline*> ceilings;
-  for (const v1::Result& r : results) {
+  // (run, host, device, dtype) -> roofline
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, const v1::Roofline*>
+      ceilings;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const v1::Result& r = results[i];
     if (!r.has_roofline()) continue;
-    ceilings[{names.at(ResultHost(r)), r.device(), r.dtype()}] = &r.roofline();
+    ceilings[{run_of[i], names.at(ResultHost(r)), r.device(), r.dtype()}] = &r.roofline();
   }
   absl::StrAppend(&html, "<h2>Measured ceilings</h2>\n");
   if (ceilings.empty()) {
@@ -90,14 +130,16 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
                     "<p class=\"note\">These results carry no roofline: their devices' ceilings "
                     "were not measured.</p>\n");
   } else {
-    absl::StrAppend(&html, "<table>\n",
-                    HeaderRow({"host", "device", "dtype", "peak GFLOP/s", "bandwidth GB/s",
-                               "ridge FLOP/byte", "latency threshold"},
-                              3));
+    size_t ceiling_left = 3;
+    const std::vector<std::string> ceiling_header =
+        with_run({"host", "device", "dtype", "peak GFLOP/s", "bandwidth GB/s", "ridge FLOP/byte",
+                  "latency threshold"},
+                 &ceiling_left);
+    absl::StrAppend(&html, "<table>\n", HeaderRow(ceiling_header, ceiling_left));
     for (const auto& [key, roof] : ceilings) {
-      const auto& [host, device, dtype] = key;
+      const auto& [run, host, device, dtype] = key;
       absl::StrAppend(
-          &html, "<tr>", Cell(host, true), Cell(device, true), Cell(dtype, true),
+          &html, "<tr>", run_cell(run), Cell(host, true), Cell(device, true), Cell(dtype, true),
           Cell(absl::StrFormat("%.4g", roof->peak_flops_per_s() / 1e9)),
           Cell(absl::StrFormat("%.4g", roof->peak_bandwidth_bytes_per_s() / 1e9)),
           Cell(roof->peak_bandwidth_bytes_per_s() > 0
@@ -111,9 +153,13 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
                            "<code>flopctl info</code> shows how and when.</p>\n");
   }
 
-  if (CountFleetMembers(results) >= 2) {
-    const FleetView view = ComputeFleetView(results);
-    absl::StrAppend(&html, "<h2>Fleet view</h2>\n<p class=\"note\">",
+  // The fleet view per fleet: each run's hosts among themselves, or all
+  // runs pooled when no host is in two (Fleets).
+  for (const LabelledRun& run : Fleets(inputs)) {
+    if (CountFleetMembers(run.results) < 2) continue;
+    const FleetView view = ComputeFleetView(run.results);
+    absl::StrAppend(&html, "<h2>Fleet view", run.label.empty() ? "" : ": ",
+                    XmlEscape(run.label), "</h2>\n<p class=\"note\">",
                     XmlEscape(FleetViewExplanation(view)), "</p>\n<table>\n",
                     HeaderRow({"host", "device", "flag", "geomean", "z", "points", "worst point",
                                "worst", "device name", "identity"},
@@ -133,17 +179,19 @@ std::string ReportHtml(const std::vector<v1::Result>& results,
     }
   }
 
-  absl::StrAppend(&html, "<h2>Plots</h2>\n", PlotSvg(results, PlotKind::kAll, false));
+  absl::StrAppend(&html, "<h2>Plots</h2>\n", PlotSvg(inputs, PlotKind::kAll, false));
 
-  absl::StrAppend(&html, "<h2>Results</h2>\n<table>\n",
-                  HeaderRow({"host", "device", "op", "impl", "params", "dtype", "N", "median",
-                             "noise", "GFLOP/s", "GB/s", "intensity", "floor", "eff.", "bound",
-                             "verified"},
-                            6));
-  for (const v1::Result& r : results) {
+  size_t result_left = 6;
+  const std::vector<std::string> result_header =
+      with_run({"host", "device", "op", "impl", "params", "dtype", "N", "median", "noise",
+                "GFLOP/s", "GB/s", "intensity", "floor", "eff.", "bound", "verified"},
+               &result_left);
+  absl::StrAppend(&html, "<h2>Results</h2>\n<table>\n", HeaderRow(result_header, result_left));
+  for (size_t i = 0; i < results.size(); ++i) {
+    const v1::Result& r = results[i];
     const bool roof = r.has_roofline();
     absl::StrAppend(
-        &html, "<tr>", Cell(names.at(ResultHost(r)), true), Cell(r.device(), true),
+        &html, "<tr>", run_cell(run_of[i]), Cell(names.at(ResultHost(r)), true), Cell(r.device(), true),
         Cell(r.op(), true), Cell(r.impl(), true), Cell(ResultPoint(r).ParamsLabel(), true),
         Cell(r.dtype(), true), Cell(absl::StrCat(r.n())), Cell(FormatSeconds(r.time().median())),
         Cell(absl::StrFormat("%.2f%%", 100 * r.relative_noise())),

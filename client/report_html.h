@@ -9,12 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "client/plot_svg.h"
 #include "flopd/v1/flopd.pb.h"
 
 namespace flopd {
 
 // `sources` names the files the results came from (shown in the header).
 std::string ReportHtml(const std::vector<v1::Result>& results,
+                       const std::vector<std::string>& sources);
+
+// Several runs (one per input file, `sources` in the same order): each
+// table's rows start with the run's label, the fleet view is one table per
+// run (a run's hosts against each other) and the plots draw each run's own
+// lines (PlotSvg of the runs). With one run, as above.
+std::string ReportHtml(const std::vector<LabelledRun>& runs,
                        const std::vector<std::string>& sources);
 
 }  // namespace flopd

@@ -1,5 +1,6 @@
 #include "client/plot_svg.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,81 @@ TEST(ReportHtml, SelfContainedAndEscaped) {
   std::string why;
   const size_t body = html.find("<body>");
   EXPECT_TRUE(WellFormed(html.substr(body, html.find("</body>") + 7 - body), &why)) << why;
+}
+
+// Issue 11 item 9: two runs of the same hosts are two runs. Each line is
+// one run's (its label first), never one line zigzagging through both; the
+// fleet panels compare each run's hosts among themselves.
+TEST(PlotSvg, SeveralRunsAreSeparateSeriesLabelledByRun) {
+  std::vector<v1::Result> second = Sample(true);
+  for (v1::Result& r : second) r.mutable_time()->set_median(2 * r.time().median());
+  const std::vector<LabelledRun> runs = {{"run1", Sample(true)}, {"run5", second}};
+  const std::string svg = PlotSvg(runs, PlotKind::kAll);
+  std::string why;
+  EXPECT_TRUE(WellFormed(svg, &why)) << why;
+  // Runtime vs FLOPs and vs N: per panel (2 hosts) one line per run.
+  EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"run1: matvec/gemv f32\""), 2 * 2) << svg;
+  EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"run5: matvec/gemv f32\""), 2 * 2) << svg;
+  EXPECT_EQ(Count(svg, "data-series=\"matvec/gemv f32\""), 0) << svg;
+  // Every line holds one run's three N, not six points of two runs.
+  const size_t line = svg.find("class=\"series\" data-series=\"run1: matvec/gemv f32\"");
+  ASSERT_NE(line, std::string::npos);
+  const size_t points = svg.find("points=\"", line) + 8;
+  const std::string coords = svg.substr(points, svg.find('"', points) - points);
+  EXPECT_EQ(std::count(coords.begin(), coords.end(), ','), 3) << coords;
+  // Fleet: each run's panels, twice as many as for one run.
+  EXPECT_EQ(Count(svg, "data-title=\"run1: matvec/gemv f32 on cpu:0: per-host spread"), 1) << svg;
+  EXPECT_EQ(Count(svg, "data-title=\"run5: matvec/gemv f32 on cpu:0: per-host spread"), 1) << svg;
+  EXPECT_EQ(Count(svg, "class=\"spread\""), 2 * 2 * 3);
+  // One run: exactly the picture of its results.
+  EXPECT_EQ(PlotSvg(std::vector<LabelledRun>{{"run1", Sample(true)}}, PlotKind::kAll),
+            PlotSvg(Sample(true), PlotKind::kAll));
+}
+
+// One file per host (no host in two runs): the runs pool into one fleet,
+// as the hosts would had they run together.
+TEST(PlotSvg, RunsOfDisjointHostsFormOneFleet) {
+  std::vector<v1::Result> a, b;
+  for (const v1::Result& r : Sample(true)) (r.host_address() == "a:1" ? a : b).push_back(r);
+  const std::vector<LabelledRun> runs = {{"gpu-a", a}, {"gpu-b", b}};
+  const std::string svg = PlotSvg(runs, PlotKind::kFleet);
+  EXPECT_EQ(Count(svg, "data-title=\"matvec/gemv f32 on cpu:0: per-host spread"), 1) << svg;
+  EXPECT_EQ(Count(svg, "class=\"spread\""), 2 * 3);
+  EXPECT_TRUE(absl::StrContains(ReportHtml(runs, {"a.jsonl", "b.jsonl"}), "<h2>Fleet view</h2>"));
+  // The runtime lines still carry their run.
+  EXPECT_EQ(Count(PlotSvg(runs, PlotKind::kRuntimeVsN),
+                  "class=\"series\" data-series=\"gpu-b: matvec/gemv f32\""),
+            1);
+}
+
+// Hot and cold results of one point are two lines, not one through both.
+TEST(PlotSvg, TimingModesAreSeparateSeries) {
+  std::vector<v1::Result> results = Sample(false);
+  const size_t hot = results.size();
+  for (size_t i = 0; i < hot; ++i) {
+    v1::Result cold = results[i];
+    cold.set_timing("cold");
+    results.push_back(cold);
+  }
+  const std::string svg = PlotSvg(results, PlotKind::kRuntimeVsN);
+  EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"matvec/gemv f32 hot\""), 1) << svg;
+  EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"matvec/gemv f32 cold\""), 1) << svg;
+}
+
+TEST(ReportHtml, SeveralRunsGetARunColumnAndAFleetViewEach) {
+  const std::vector<LabelledRun> runs = {{"before", Sample(true)}, {"after", Sample(true)}};
+  const std::string html = ReportHtml(runs, {"x/before.jsonl", "y/after.jsonl"});
+  EXPECT_TRUE(absl::StrContains(html, "<b>before</b> = x/before.jsonl (12 results)")) << html;
+  EXPECT_EQ(Count(html, "<th class=\"l\">run</th>"), 3) << html;  // hosts, ceilings, results
+  EXPECT_EQ(Count(html, "<tr><td class=\"l\">after</td>"), 2 + 2 + 12) << html;
+  EXPECT_EQ(Count(html, "<h2>Fleet view: "), 2) << html;
+  std::string why;
+  const size_t body = html.find("<body>");
+  EXPECT_TRUE(WellFormed(html.substr(body, html.find("</body>") + 7 - body), &why)) << why;
+  // One run: no run column, as before.
+  const std::string one = ReportHtml(Sample(true), {"a.jsonl"});
+  EXPECT_EQ(Count(one, ">run<"), 0);
+  EXPECT_EQ(ReportHtml(std::vector<LabelledRun>{{"a", Sample(true)}}, {"a.jsonl"}), one);
 }
 
 }  // namespace
