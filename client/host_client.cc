@@ -130,6 +130,28 @@ absl::Status HostClient::Convert(const grpc::Status& grpc_status, bool got_any_e
   return status;
 }
 
+absl::Status HostClient::AwaitConnection(absl::Time connect_by, absl::Time done_by,
+                                         const std::string& deadline_flag) {
+  if (connect_by == absl::InfiniteFuture()) return absl::OkStatus();
+  // Wait for the connection while it is being made (a daemon that accepts
+  // TCP but never answers stays here); a refused or failed one goes on to
+  // the call, which fails at once with the real reason.
+  const absl::Time start = absl::Now();
+  const auto wait_until = absl::ToChronoTime(std::min(connect_by, done_by));
+  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_TRANSIENT_FAILURE &&
+         state != GRPC_CHANNEL_SHUTDOWN) {
+    if (!channel_->WaitForStateChange(state, wait_until)) {
+      return absl::UnavailableError(absl::StrCat(
+          "no connection within ",
+          absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Seconds(1))), " (",
+          done_by < connect_by ? deadline_flag : "--connect-timeout", ")"));
+    }
+    state = channel_->GetState(/*try_to_connect=*/true);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status HostClient::Run(const v1::RunRequest& request,
                              const std::function<void(const v1::RunEvent&)>& on_event,
                              absl::Time connect_by, absl::Time done_by,
@@ -137,23 +159,9 @@ absl::Status HostClient::Run(const v1::RunRequest& request,
   const absl::Status interrupted = absl::CancelledError("interrupted");
   grpc::ClientContext context;
   if (absl::Status ready = Prepare(&context); !ready.ok()) return ready;
-  if (connect_by != absl::InfiniteFuture()) {
-    // Wait for the connection while it is being made (a daemon that accepts
-    // TCP but never answers stays here); a refused or failed one goes on to
-    // the call, which fails at once with the real reason.
-    const absl::Time start = absl::Now();
-    const auto wait_until = absl::ToChronoTime(std::min(connect_by, done_by));
-    grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
-    while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_TRANSIENT_FAILURE &&
-           state != GRPC_CHANNEL_SHUTDOWN) {
-      if (!channel_->WaitForStateChange(state, wait_until)) {
-        return absl::UnavailableError(absl::StrCat(
-            "no connection within ",
-            absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Seconds(1))), " (",
-            done_by < connect_by ? deadline_flag : "--connect-timeout", ")"));
-      }
-      state = channel_->GetState(/*try_to_connect=*/true);
-    }
+  if (absl::Status connected = AwaitConnection(connect_by, done_by, deadline_flag);
+      !connected.ok()) {
+    return connected;
   }
   if (done_by != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(done_by));
   {
@@ -210,6 +218,44 @@ absl::StatusOr<v1::HostInfo> HostClient::GetHostInfo(const v1::GetHostInfoReques
   v1::HostInfo response;
   absl::Status status = Convert(stub_->GetHostInfo(&context, request, &response), false);
   if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::HostInfo> HostClient::GetHostInfo(absl::Time connect_by, absl::Time done_by,
+                                                     const std::string& deadline_flag) {
+  const absl::Status interrupted = absl::CancelledError("interrupted");
+  grpc::ClientContext context;
+  if (absl::Status ready = Prepare(&context); !ready.ok()) return ready;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stream_cancelled_) return interrupted;
+  }
+  if (absl::Status connected = AwaitConnection(connect_by, done_by, deadline_flag);
+      !connected.ok()) {
+    return connected;
+  }
+  const absl::Time deadline =
+      std::min(done_by, absl::Now() + absl::FromChrono(kUnaryDeadline));
+  context.set_deadline(absl::ToChronoTime(deadline));
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stream_cancelled_) return interrupted;
+    stream_context_ = &context;
+  }
+  v1::HostInfo response;
+  const grpc::Status status = stub_->GetHostInfo(&context, v1::GetHostInfoRequest(), &response);
+  bool cancelled;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stream_context_ = nullptr;
+    cancelled = stream_cancelled_;
+  }
+  if (cancelled && status.error_code() == grpc::StatusCode::CANCELLED) return interrupted;
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && done_by <= absl::Now()) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no answer by its deadline (", deadline_flag, ")"));
+  }
+  if (absl::Status converted = Convert(status, false); !converted.ok()) return converted;
   return response;
 }
 

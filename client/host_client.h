@@ -60,6 +60,13 @@ class HostClient {
   // With request.measure_ceilings the daemon measures each device's ceilings
   // first (seconds; longer when a device is busy), so the deadline is longer.
   absl::StatusOr<v1::HostInfo> GetHostInfo(const v1::GetHostInfoRequest& request);
+  // GetHostInfo() within a run's deadlines, as Run keeps them: UNAVAILABLE
+  // "no connection within ..." when not connected by `connect_by`,
+  // DEADLINE_EXCEEDED "no answer by its deadline (FLAG)" past `done_by`
+  // (either may be InfiniteFuture; at most 20 s in any case); CancelStream()
+  // ends it with CANCELLED "interrupted".
+  absl::StatusOr<v1::HostInfo> GetHostInfo(absl::Time connect_by, absl::Time done_by,
+                                           const std::string& deadline_flag);
   // "SERVING", "NOT_SERVING", ... from the standard health service, for
   // flopd itself (service "") or a named part of it ("flopd.store").
   absl::StatusOr<std::string> Health(const std::string& service = "");
@@ -81,6 +88,10 @@ class HostClient {
 
  private:
   absl::Status Convert(const grpc::Status& status, bool got_any_event) const;
+  // Waits while the connection is being made, until min(connect_by,
+  // done_by); OK once it is ready or has failed (the call then says why).
+  absl::Status AwaitConnection(absl::Time connect_by, absl::Time done_by,
+                               const std::string& deadline_flag);
   // Adds the token to a plaintext call to this machine; dial_error_ if the
   // credentials cannot be used with this host.
   absl::Status Prepare(grpc::ClientContext* context) const;

@@ -1,17 +1,23 @@
 #include "client/result_format.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
 #include <tuple>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/op_catalog.h"
 #include "common/point.h"
 #include "common/statistics.h"
@@ -41,11 +47,6 @@ RowKey RowKeyOf(const v1::Result& r) {
   return RowKey{std::get<3>(key), std::get<4>(key), key};
 }
 
-// The fleet median a row's "vs" column divides by: the baseline the catalog
-// names for the row's op, at the same dtype and N and with the same value of
-// every param both ops declare; where that impl was not measured, the
-// fastest impl of the baseline's op there. 0 when there is none, or when
-// this build's catalog does not know the op.
 // "= 2N^2 - N for matvec and outer" from the catalog, grouped by formula;
 // ops this build does not know are left out ("from the catalog" when none
 // is known).
@@ -70,13 +71,25 @@ std::string FlopFormulasOf(const std::map<RowKey, Row>& rows) {
   return absl::StrJoin(parts, "; ");
 }
 
-double BaselineMedian(const std::map<RowKey, Row>& rows, const RowKey& key, const Row& row) {
+// What a row's "vs" column divides by: the fleet median of the baseline the
+// catalog names for the row's op, at the same dtype and N and with the same
+// value of every param both ops declare; where that impl was not measured,
+// the fastest impl of the baseline's op there, named in `impl` so that the
+// cell and the footer can say so. median 0 when there is none, or when this
+// build's catalog does not know the op.
+struct BaselineUsed {
+  double median = 0;
+  std::string impl;  // of the baseline's op; == Baseline::impl unless substituted
+};
+
+BaselineUsed BaselineMedian(const std::map<RowKey, Row>& rows, const RowKey& key,
+                            const Row& row) {
   absl::StatusOr<const OpSpec*> op = FindOp(row.point.op);
-  if (!op.ok()) return 0;
+  if (!op.ok()) return {};
   const Baseline& baseline = (*op)->baseline;
   absl::StatusOr<const OpSpec*> baseline_op = FindOp(baseline.op);
-  if (!baseline_op.ok()) return 0;
-  double best = 0;
+  if (!baseline_op.ok()) return {};
+  BaselineUsed best;
   for (const auto& [other_key, other] : rows) {
     if (std::get<0>(other_key) != std::get<0>(key) || std::get<1>(other_key) != std::get<1>(key) ||
         other.point.op != baseline.op) {
@@ -88,17 +101,14 @@ double BaselineMedian(const std::map<RowKey, Row>& rows, const RowKey& key, cons
       same_params = same_params && other.point.Param(param.name) == row.point.Param(param.name);
     }
     if (!same_params) continue;
-    if (other.point.impl == baseline.impl) return other.fleet_median;
-    if (best == 0 || other.fleet_median < best) best = other.fleet_median;
+    if (other.point.impl == baseline.impl) return {other.fleet_median, baseline.impl};
+    if (best.median == 0 || other.fleet_median < best.median) {
+      best = {other.fleet_median, other.point.impl};
+    }
   }
   return best;
 }
 
-
-std::string CsvField(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  return absl::StrCat("\"", absl::StrReplaceAll(text, {{"\"", "\"\""}}), "\"");
-}
 
 }  // namespace
 
@@ -133,6 +143,131 @@ std::string RenderColumns(const std::vector<std::vector<std::string>>& rows,
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+namespace {
+
+size_t DisplayWidth(const std::string& text) {
+  size_t width = 0;
+  for (unsigned char ch : text) width += (ch & 0xC0) != 0x80;  // code points
+  return width;
+}
+
+}  // namespace
+
+std::string RenderColumnsWithin(const std::vector<std::vector<std::string>>& rows,
+                                const std::vector<bool>& right_aligned, size_t key_columns,
+                                size_t max_width) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+  }
+  size_t total = 0;
+  for (size_t c = 0; c < widths.size(); ++c) total += widths[c] + (c ? 2 : 0);
+  key_columns = std::min(key_columns, widths.size());
+  if (max_width == 0 || total <= max_width || key_columns == widths.size()) {
+    return RenderColumns(rows, right_aligned);
+  }
+  size_t key_width = 0;
+  for (size_t c = 0; c < key_columns; ++c) key_width += widths[c] + (c ? 2 : 0);
+  // Greedy blocks of the other columns, each at least one column wide.
+  std::vector<std::pair<size_t, size_t>> blocks;  // [begin, end)
+  for (size_t c = key_columns; c < widths.size();) {
+    size_t end = c;
+    size_t width = key_width;
+    while (end < widths.size() &&
+           (end == c || width + 2 + widths[end] <= max_width)) {
+      width += 2 + widths[end];
+      ++end;
+    }
+    blocks.emplace_back(c, end);
+    c = end;
+  }
+  std::string out;
+  for (const auto& [begin, end] : blocks) {
+    std::vector<std::vector<std::string>> block_rows;
+    std::vector<bool> block_right;
+    for (size_t c = 0; c < key_columns; ++c) {
+      block_right.push_back(c < right_aligned.size() && right_aligned[c]);
+    }
+    for (size_t c = begin; c < end; ++c) {
+      block_right.push_back(c < right_aligned.size() && right_aligned[c]);
+    }
+    // Rows after one whose first cell is set, with theirs empty, belong to
+    // its group (the pivot's host rows); the first of a group shown in a
+    // block gets the group's key cells, so that every block names its point.
+    std::vector<std::string> group_key;
+    bool group_shown = false;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const std::vector<std::string>& row = rows[r];
+      std::vector<std::string> cells(row.begin(), row.begin() + std::min(key_columns, row.size()));
+      cells.resize(key_columns);
+      if (!cells[0].empty()) {
+        group_key = cells;
+        group_shown = false;
+      }
+      bool any = false;
+      for (size_t c = begin; c < end; ++c) {
+        cells.push_back(c < row.size() ? row[c] : "");
+        any = any || !cells.back().empty();
+      }
+      if (!any && r != 0) continue;
+      if (!group_shown) {
+        for (size_t c = 0; c < key_columns && c < group_key.size(); ++c) {
+          if (cells[c].empty()) cells[c] = group_key[c];
+        }
+        group_shown = true;
+      }
+      block_rows.push_back(std::move(cells));
+    }
+    absl::StrAppend(&out, out.empty() ? "" : "\n", RenderColumns(block_rows, block_right));
+  }
+  return out;
+}
+
+size_t OutputWidth(int fd) {
+  struct winsize size = {};
+  if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  const char* columns = std::getenv("COLUMNS");
+  int value = 0;
+  if (columns != nullptr && absl::SimpleAtoi(columns, &value) && value > 0) return value;
+  return 0;
+}
+
+std::string WarningsText(const std::vector<v1::Result>& results, size_t max_lines) {
+  const HostNames names = NameHosts(results);
+  // (row key, warning) -> the hosts (and devices) that gave it, in order.
+  std::map<std::pair<RowKey, std::string>, std::vector<std::string>> hosts_of;
+  std::map<RowKey, std::string> point_of;
+  std::map<std::string, std::set<std::string>> devices_of;  // by host address
+  for (const v1::Result& r : results) devices_of[ResultHost(r)].insert(r.device());
+  for (const v1::Result& r : results) {
+    if (r.warnings_size() == 0) continue;
+    const RowKey key = RowKeyOf(r);
+    const std::string params = ResultPoint(r).ParamsLabel();
+    point_of[key] = absl::StrCat(r.op(), "/", r.impl(), params.empty() ? "" : " ", params, " ",
+                                 r.dtype(), " N=", r.n());
+    const std::string who = HostLabel(names, r, devices_of[ResultHost(r)].size() > 1);
+    for (const std::string& warning : r.warnings()) {
+      std::vector<std::string>& hosts = hosts_of[{key, warning}];
+      if (std::find(hosts.begin(), hosts.end(), who) == hosts.end()) hosts.push_back(who);
+    }
+  }
+  if (hosts_of.empty()) return "";
+  std::string out = "\nwarnings:\n";
+  size_t shown = 0;
+  for (const auto& [key_warning, hosts] : hosts_of) {
+    if (shown == max_lines) {
+      absl::StrAppend(&out, "  ... and ", hosts_of.size() - shown,
+                      " more (each result's warnings are in --format jsonl and the --out file)\n");
+      break;
+    }
+    absl::StrAppend(&out, "  ", absl::StrJoin(hosts, ", "), "  ", point_of[key_warning.first], ": ",
+                    key_warning.second, "\n");
+    ++shown;
   }
   return out;
 }
@@ -178,8 +313,114 @@ std::string ResultLine(const v1::Result& r) {
       r.warnings_size() ? absl::StrCat("  [", absl::StrJoin(r.warnings(), "; "), "]") : "");
 }
 
+namespace {
+
+size_t WidestLine(const std::string& text) {
+  size_t widest = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    widest = std::max(widest, DisplayWidth(std::string(line)));
+  }
+  return widest;
+}
+
+// The aggregated table `wide` (its header, then one line per row of `rows`
+// in order: the point's five cells, a median per entry of `columns`, with
+// several the fleet median, then the point's figures) laid out within
+// `max_width` as AggregateTable says.
+std::string LayOutTable(std::vector<std::vector<std::string>> wide,
+                        const std::map<RowKey, Row>& rows,
+                        const std::vector<std::string>& columns, size_t max_width) {
+  constexpr size_t kPointColumns = 5;  // op impl params dtype N
+  const std::vector<std::string> header = wide[0];
+  auto column_of = [&](const std::string& name) {
+    return static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  const bool fleet = columns.size() > 1;
+  const size_t noise = column_of("noise");
+  std::vector<bool> right(header.size(), true);
+  for (size_t c = 0; c < 4; ++c) right[c] = false;
+  if (fleet && noise < header.size()) {
+    // The worst noise of the row, and whose it is.
+    wide[0][noise] = "worst noise";
+    size_t i = 1;
+    for (const auto& [key, row] : rows) {
+      const std::pair<const std::string, const v1::Result*>* worst = nullptr;
+      for (const auto& entry : row.by_host) {
+        if (worst == nullptr || entry.second->relative_noise() > worst->second->relative_noise()) {
+          worst = &entry;
+        }
+      }
+      if (worst != nullptr && i < wide.size()) {
+        absl::StrAppend(&wide[i][noise], " (", worst->first, ")");
+      }
+      ++i;
+    }
+  }
+  const std::string as_is = RenderColumns(wide, right);
+  if (max_width == 0 || WidestLine(as_is) <= max_width) return as_is;
+  if (!fleet) return RenderColumnsWithin(wide, right, kPointColumns, max_width);
+
+  // Pivoted: a row per (point, host), then the point's fleet row.
+  const size_t figures = kPointColumns + columns.size() + 1;  // after "fleet median"
+  std::vector<std::vector<std::string>> tall;
+  std::vector<std::string> tall_header(header.begin(), header.begin() + kPointColumns);
+  tall_header.push_back("host");
+  tall_header.push_back("median");
+  tall_header.insert(tall_header.end(), header.begin() + figures, header.end());
+  tall.push_back(tall_header);
+  std::vector<bool> tall_right(tall_header.size(), true);
+  for (size_t c : {0, 1, 2, 3, 5}) tall_right[c] = false;
+  auto tall_column_of = [&](const std::string& name) {
+    return static_cast<size_t>(std::find(tall_header.begin(), tall_header.end(), name) -
+                               tall_header.begin());
+  };
+  const size_t gflops = tall_column_of("GFLOP/s");
+  const size_t gbytes = tall_column_of("GB/s");
+  const size_t tall_noise = tall_column_of("noise");
+  const size_t verified = tall_column_of("verified");
+  size_t i = 1;
+  for (const auto& [key, row] : rows) {
+    const std::vector<std::string>& line = wide[i++];
+    bool first = true;
+    for (const std::string& column : columns) {
+      std::vector<std::string> cells(tall_header.size());
+      if (first) std::copy(line.begin(), line.begin() + kPointColumns, cells.begin());
+      first = false;
+      cells[kPointColumns] = column;
+      auto it = row.by_host.find(column);
+      if (it == row.by_host.end()) {
+        cells[kPointColumns + 1] = "-";
+      } else {
+        const v1::Result& r = *it->second;
+        const double median = r.time().median();
+        cells[kPointColumns + 1] = FormatSeconds(median);
+        auto set = [&](size_t c, std::string text) {
+          if (c < cells.size()) cells[c] = std::move(text);
+        };
+        if (median > 0) {
+          set(gflops, absl::StrFormat("%.4g", r.flops() / median / 1e9));
+          set(gbytes, absl::StrFormat("%.4g", r.min_bytes() / median / 1e9));
+        }
+        set(tall_noise, absl::StrFormat("%.2f%%", 100 * r.relative_noise()));
+        if (!r.verification().passed()) set(verified, "FAIL");  // the fleet row says ok
+      }
+      tall.push_back(std::move(cells));
+    }
+    std::vector<std::string> fleet_cells(kPointColumns, "");
+    fleet_cells.push_back("fleet median");
+    fleet_cells.push_back(line[figures - 1]);
+    fleet_cells.insert(fleet_cells.end(), line.begin() + figures, line.end());
+    fleet_cells.resize(tall_header.size());
+    if (tall_noise < fleet_cells.size()) fleet_cells[tall_noise] = "";  // each host's is above
+    tall.push_back(std::move(fleet_cells));
+  }
+  return RenderColumnsWithin(tall, tall_right, kPointColumns + 1, max_width);
+}
+
+}  // namespace
+
 std::string AggregateTable(const std::vector<v1::Result>& results,
-                           const std::vector<std::string>& host_order) {
+                           const std::vector<std::string>& host_order, size_t max_width) {
   if (results.empty()) return "no results\n";
   const HostNames names = NameHosts(results);
   // A host with several devices gets one column per device.
@@ -229,6 +470,12 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
     vs_column = absl::StrCat("vs ", baselines[0].op);
   }
 
+  struct BaselineUse {
+    bool itself = false;            // some row divided by the catalog's baseline
+    std::set<std::string> instead;  // "op/impl" that stood in for it elsewhere
+  };
+  std::map<std::string, BaselineUse> baseline_use;  // by the catalog's "op/impl"
+  bool any_without_reference = false;
   const bool fleet = columns.size() > 1;
   bool any_roofline = false;
   for (const v1::Result& r : results) any_roofline |= r.has_roofline();
@@ -262,8 +509,24 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
     line.push_back(absl::StrFormat("%.4g", any->flops() / row.fleet_median / 1e9));
     line.push_back(absl::StrFormat("%.4g", any->min_bytes() / row.fleet_median / 1e9));
     line.push_back(absl::StrFormat("%.2f%%", 100 * worst_noise));
-    const double reference = BaselineMedian(rows, key, row);
-    line.push_back(reference > 0 ? absl::StrFormat("%.2fx", row.fleet_median / reference) : "-");
+    // A cell relative to another impl than the catalog's baseline says so
+    // with "*"; the footer names what it was.
+    const BaselineUsed reference = BaselineMedian(rows, key, row);
+    if (reference.median > 0) {
+      const Baseline& wanted = (*FindOp(row.point.op))->baseline;
+      const bool substituted = reference.impl != wanted.impl;
+      BaselineUse& use = baseline_use[wanted.op + "/" + wanted.impl];
+      if (substituted) {
+        use.instead.insert(wanted.op + "/" + reference.impl);
+      } else {
+        use.itself = true;
+      }
+      line.push_back(absl::StrFormat("%.2fx%s", row.fleet_median / reference.median,
+                                     substituted ? "*" : ""));
+    } else {
+      any_without_reference = true;
+      line.push_back("-");
+    }
     line.push_back(all_passed ? "ok" : "FAIL");
     if (any_roofline) {
       // Per host when one column; with several, the median over the hosts
@@ -289,19 +552,42 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
     }
     table.push_back(line);
   }
-  std::vector<std::string> baseline_names;
+  // The footer names the baselines actually divided by: the catalog's where
+  // it was measured, and each stand-in ("*") where it was not.
+  std::vector<std::string> baseline_names, stand_in_lines;
   for (const Baseline& b : baselines) {
-    baseline_names.push_back(
-        absl::StrCat(b.op, "/", b.impl, b.why.empty() ? "" : absl::StrCat(" (", b.why, ")")));
+    const std::string name = absl::StrCat(b.op, "/", b.impl);
+    const std::string named =
+        absl::StrCat(name, b.why.empty() ? "" : absl::StrCat(" (", b.why, ")"));
+    auto use = baseline_use.find(name);
+    if (use == baseline_use.end() || use->second.itself) baseline_names.push_back(named);
+    if (use == baseline_use.end() || use->second.instead.empty()) continue;
+    const std::string instead = absl::StrJoin(use->second.instead, " or ");
+    stand_in_lines.push_back(
+        use->second.itself
+            ? absl::StrCat("* = time / time of ", instead, ", the fastest ", b.op,
+                           " impl measured at that N and dtype, where ", name, " was not run.\n")
+            : absl::StrCat(vs_column, "* = time / time of ", instead, ", the fastest ", b.op,
+                           " impl measured at the same N and dtype: ", named,
+                           ", the catalog's baseline, was not run.\n"));
   }
-  std::string out = RenderColumns(table, 4);
+  std::string out = LayOutTable(std::move(table), rows, columns, max_width);
   absl::StrAppend(&out, "\nmedian time per execution of the op",
                   fleet ? " (per host; fleet median = median of the hosts' medians)" : "",
                   ". FLOPs ", FlopFormulasOf(rows), "; GFLOP/s and GB/s use the ",
                   fleet ? "fleet " : "", "median and the impl's minimum bytes.\n");
-  if (!baselines.empty()) {
+  if (!baseline_names.empty()) {
     absl::StrAppend(&out, vs_column, " = time / time of ", absl::StrJoin(baseline_names, " or "),
                     " at the same N and dtype.\n");
+  }
+  for (const std::string& line : stand_in_lines) absl::StrAppend(&out, line);
+  if (any_without_reference && !baselines.empty()) {
+    std::vector<std::string> ops;
+    for (const Baseline& b : baselines) {
+      if (std::find(ops.begin(), ops.end(), b.op) == ops.end()) ops.push_back(b.op);
+    }
+    absl::StrAppend(&out, vs_column, " is - where no ", absl::StrJoin(ops, " or "),
+                    " impl was measured at the same N and dtype.\n");
   }
   if (any_roofline) {
     absl::StrAppend(&out,
@@ -315,88 +601,7 @@ std::string AggregateTable(const std::vector<v1::Result>& results,
   return out;
 }
 
-std::string ToJsonLine(const v1::Result& result) { return ToJson(result); }
-
-std::string ToJsonArray(const std::vector<v1::Result>& results) {
-  std::vector<std::string> lines;
-  for (const v1::Result& r : results) lines.push_back(ToJsonLine(r));
-  return absl::StrCat("[\n", absl::StrJoin(lines, ",\n"), "\n]\n");
-}
-
-absl::StatusOr<v1::Result> FromJsonLine(const std::string& line) {
-  v1::Result result;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  auto status = google::protobuf::util::JsonStringToMessage(line, &result, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("not a flopd result: ", status.ToString()));
-  }
-  return result;
-}
-
-absl::StatusOr<std::vector<v1::Result>> ReadResultsFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read (no such file?)"));
-  std::vector<v1::Result> results;
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    absl::StatusOr<v1::Result> r = FromJsonLine(line);
-    if (!r.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": ", r.status().message()));
-    }
-    if (r->op().empty() || r->n() <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", number, ": not a flopd result (no op or N)"));
-    }
-    results.push_back(*std::move(r));
-  }
-  return results;
-}
-
-std::string CsvHeader() {
-  return "host_address,hostname,device,device_name,backend,op,impl,params,dtype,n,flops,min_bytes,"
-         "timing,samples,iterations_per_sample,median_s,mean_s,min_s,max_s,stddev_s,p05_s,p25_s,"
-         "p75_s,p95_s,relative_noise,stop_reason,gflops_per_s,gbytes_per_s,verified,"
-         "max_rel_error,threads,library,warnings,intensity,floor_s,efficiency,bound,"
-         "peak_flops_per_s,peak_bandwidth_bytes_per_s,host_label";
-}
-
-std::string ToCsvRow(const v1::Result& r) {
-  const v1::TimeStats& t = r.time();
-  std::vector<std::string> fields = {
-      r.host_address(), r.hostname(), r.device(), r.device_name(), r.backend(), r.op(), r.impl(),
-      ResultPoint(r).ParamsLabel(), r.dtype(), absl::StrCat(r.n()), absl::StrCat(r.flops()),
-      absl::StrCat(r.min_bytes()), r.timing(), absl::StrCat(r.samples()),
-      absl::StrCat(r.iterations_per_sample())};
-  for (double v : {t.median(), t.mean(), t.min(), t.max(), t.stddev(), t.p05(), t.p25(), t.p75(),
-                   t.p95(), r.relative_noise()}) {
-    fields.push_back(absl::StrFormat("%.9g", v));
-  }
-  fields.push_back(r.stop_reason());
-  fields.push_back(absl::StrFormat("%.6g", r.gflops_per_s()));
-  fields.push_back(absl::StrFormat("%.6g", r.gbytes_per_s()));
-  fields.push_back(r.verification().passed() ? "true" : "false");
-  fields.push_back(absl::StrFormat("%.3g", r.verification().max_rel_error()));
-  fields.push_back(absl::StrCat(r.threads()));
-  fields.push_back(r.library());
-  fields.push_back(absl::StrJoin(r.warnings(), "; "));
-  if (r.has_roofline()) {
-    const v1::Roofline& roof = r.roofline();
-    fields.push_back(absl::StrFormat("%.6g", roof.intensity()));
-    fields.push_back(absl::StrFormat("%.9g", roof.floor_seconds()));
-    fields.push_back(absl::StrFormat("%.6g", roof.efficiency()));
-    fields.push_back(roof.bound());
-    fields.push_back(absl::StrFormat("%.6g", roof.peak_flops_per_s()));
-    fields.push_back(absl::StrFormat("%.6g", roof.peak_bandwidth_bytes_per_s()));
-  } else {
-    for (int i = 0; i < 6; ++i) fields.push_back("");
-  }
-  fields.push_back(r.host_label());
-  for (std::string& f : fields) f = CsvField(f);
-  return absl::StrJoin(fields, ",");
-}
+// ToJsonLine, ToJsonArray, FromJsonLine, CsvHeader, ToCsvRow and
+// ReadResultsFile: client/result_files.cc.
 
 }  // namespace flopd

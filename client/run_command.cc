@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <iostream>
 #include <memory>
@@ -19,6 +20,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
@@ -27,6 +30,8 @@
 #include "client/host_list.h"
 #include "client/output_file.h"
 #include "client/plot_svg.h"
+#include "client/result_files.h"
+#include "client/result_format.h"
 #include "client/run_fan_out.h"
 #include "common/command_line.h"
 #include "common/job_plan.h"
@@ -34,6 +39,7 @@
 #include "common/measure_settings.h"
 #include "common/sanitize.h"
 #include "common/size_spec.h"
+#include "proto/wire/wire.h"
 
 namespace flopd {
 namespace {
@@ -48,22 +54,26 @@ const std::vector<FlagSpec>& RunFlags() {
       {"axis", "A[,A...]", "outer's summed axis: 0 = column sums, 1 = row sums", "0,1"},
       {"dtype", "D[,D...]", "f32, f64", "f32"},
       {"sizes", "SPEC", kSizeSpecHelp, "the device's default"},
-      {"device", "DEV", "cpu:0, cuda:0, ..., or all (every device of every host)", "cpu:0"},
+      {"device", "DEV", "cpu:0, cuda:0, ..., or all (every device of every host)",
+       "each host's GPUs (all of its cuda devices), else its cpu:0"},
       {"noise-target", "X", "stop sampling a point at this relative noise, (0, 0.5]", "0.005"},
       {"min-samples", "K", "samples before the noise rule may stop, 3..100000", "10"},
       {"max-time", "SECONDS", "time budget per point, (0, 3600]", "device default"},
       {"min-time", "SECONDS", "minimum sampling time per point", "device default"},
       {"iterations", "K", "executions per timed sample, 1..1000000", "automatic"},
       {"samples", "K", "take exactly K samples (no noise rule); --iterations 1000 --samples 1 "
-                       "is the seed's loop", ""},
+                       "times 1000 back-to-back executions once", ""},
       {"timing", "MODE", "hot (back-to-back), cold (caches flushed), graph (GPU: CUDA graph)",
        "hot"},
       {"threads", "T", "CPU threads for this job", "the daemon's setting"},
       {"format", "FMT", "final output on stdout: table, csv, json, jsonl", "table"},
       {"out", "FILE",
-       "also write every result to FILE: .csv, .json, else JSON Lines; FILE is replaced at the "
-       "end (or on Ctrl-C, with what arrived), never left half-written",
+       "also write every result to FILE as it arrives: .csv, .json, else JSON Lines; missing "
+       "directories are created; an existing FILE is replaced at the end (or on Ctrl-C, with "
+       "what arrived), never left half-written, and flopctl says what it held. - is stdout "
+       "(--format's csv, json or jsonl, else JSON Lines; the table then goes to stderr)",
        ""},
+      {"append", "", "with --out FILE: add the results to FILE's instead of replacing it", ""},
       {"plot", "FILE.svg", "at the end, draw the results as flopctl plot does", ""},
       {"quiet", "", "no live progress on stderr", ""},
       {"connect-timeout", "DURATION",
@@ -156,6 +166,41 @@ absl::StatusOr<MeasureRequest> ParseMeasure(const ParsedFlags& flags) {
   return measure;
 }
 
+// `text` with every line longer than `width` columns (0: none is) broken
+// at spaces; a continuation keeps the line's indentation, plus two spaces
+// when it had any. The table's own lines fit already (AggregateTable); this
+// is for the prose under it.
+std::string WrapLongLines(const std::string& text, size_t width) {
+  if (width == 0) return text;
+  auto columns = [](absl::string_view s) {
+    size_t n = 0;
+    for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+    return n;
+  };
+  std::vector<std::string> lines;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (columns(line) <= width) {
+      lines.emplace_back(line);
+      continue;
+    }
+    const size_t indent = std::min(line.find_first_not_of(' '), line.size());
+    const std::string continuation(indent + (indent > 0 ? 2 : 0), ' ');
+    std::string current(indent, ' ');
+    bool empty = true;  // no word on `current` yet
+    for (absl::string_view word : absl::StrSplit(line.substr(indent), ' ', absl::SkipEmpty())) {
+      if (!empty && columns(current) + 1 + columns(word) > width) {
+        lines.push_back(current);
+        current = continuation;
+        empty = true;
+      }
+      absl::StrAppend(&current, empty ? "" : " ", word);
+      empty = false;
+    }
+    lines.push_back(current);
+  }
+  return absl::StrJoin(lines, "\n");
+}
+
 int g_run_pipe[2] = {-1, -1};
 
 extern "C" void OnRunSignal(int signal_number) {
@@ -228,27 +273,97 @@ absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args) {
     plan.submission.run_id =
         NewRunId(absl::ToUnixMillis(absl::Now()), (uint64_t{random()} << 32) | random());
   }
-  plan.device = flags->Get("device", "cpu:0");
+  if (flags->Has("device") && flags->Get("device").empty()) {
+    return absl::InvalidArgumentError(
+        "--device: '' is not allowed; allowed: a device id (cpu:0, cuda:1, ...) or all; leave "
+        "it out for each host's GPUs, else its CPU");
+  }
+  plan.device = flags->Get("device");  // empty: each host's default (FanOut)
   plan.format = *format;
   plan.out_path = flags->Get("out");
+  plan.out_append = flags->Has("append");
+  if (plan.out_append && plan.out_path.empty()) {
+    return absl::InvalidArgumentError("--append: adds to the file of --out FILE; give --out");
+  }
+  if (flags->Has("out") && plan.out_path.empty()) {
+    return absl::InvalidArgumentError("--out: '' is not a file; give FILE, or - for stdout");
+  }
   if (flags->Has("plot")) plan.plot_path = flags->Get("plot");
   plan.quiet = flags->Has("quiet");
   return plan;
 }
 
-int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err,
-              ResultFile* out_file) {
-  std::unique_ptr<ResultSink> sink = NewResultSink(plan.format, &out, outcome.host_order);
-  sink->Begin();
-  for (const v1::Result& r : outcome.results) sink->Add(r);
-  sink->End();
+void RenderResults(const std::vector<v1::Result>& results,
+                   const std::vector<std::string>& host_order, ResultFormat format,
+                   size_t table_width, std::ostream& out, std::ostream& err) {
+  if (format == ResultFormat::kTable) {
+    out << WrapLongLines(
+        absl::StrCat(AggregateTable(results, host_order, table_width), WarningsText(results)),
+        table_width);
+  } else {
+    std::unique_ptr<ResultSink> sink = NewResultSink(format, &out, host_order);
+    sink->Begin();
+    for (const v1::Result& r : results) sink->Add(r);
+    sink->End();
+  }
   out << std::flush;
 
   // Several hosts or devices: which one is slow. Beside a table on stdout;
   // on stderr when stdout carries a machine-readable format.
-  if (CountFleetMembers(outcome.results) >= 2) {
-    (plan.format == ResultFormat::kTable ? out : err)
-        << "\n" << FleetViewText(ComputeFleetView(outcome.results)) << std::flush;
+  if (CountFleetMembers(results) >= 2) {
+    (format == ResultFormat::kTable ? out : err)
+        << "\n" << FleetViewText(ComputeFleetView(results)) << std::flush;
+  }
+}
+
+int ShowCommand(const std::vector<std::string>& args, size_t table_width, std::ostream& out,
+                std::ostream& err) {
+  static const auto* specs = new std::vector<FlagSpec>{
+      {"format", "FMT", "table, csv, json, jsonl", "table"},
+      {"help", "", "show this help", ""},
+  };
+  auto usage_error = [&](absl::string_view message) {
+    err << "flopctl: " << message << "\n";
+    return 2;
+  };
+  absl::StatusOr<ParsedFlags> flags = ParseFlags(args, *specs);
+  if (!flags.ok()) return usage_error(flags.status().message());
+  if (flags->Has("help")) {
+    out << "usage: flopctl show RESULTS... [--format FMT]\n\n"
+           "Prints saved results (files written by flopctl run --out, or by --format on "
+           "stdout)\nas flopctl run does at its end: the table fitted to the terminal, the "
+           "results' warnings\nand, for several hosts or devices, the fleet view.\n\n"
+        << FlagsHelp(*specs);
+    return 0;
+  }
+  absl::StatusOr<ResultFormat> format = ParseResultFormat(flags->Get("format", "table"));
+  if (!format.ok()) return usage_error(absl::StrCat("--", format.status().message()));
+  if (flags->positional.empty()) return usage_error("show: no results file given; see --help");
+  std::vector<v1::Result> results;
+  std::vector<std::string> host_order;  // as the files list them
+  for (const std::string& path : flags->positional) {
+    absl::StatusOr<std::vector<v1::Result>> loaded = ReadResultsFile(path);
+    if (!loaded.ok()) return usage_error(loaded.status().message());
+    for (v1::Result& r : *loaded) {
+      const std::string host = ResultHost(r);
+      if (std::find(host_order.begin(), host_order.end(), host) == host_order.end()) {
+        host_order.push_back(host);
+      }
+      results.push_back(std::move(r));
+    }
+  }
+  RenderResults(results, host_order, *format, table_width, out, err);
+  return 0;
+}
+
+int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err,
+              ResultFile* out_file) {
+  // --out -: stdout carries the results file; a table goes to stderr beside
+  // it, another format is the file's own (ResultFileOptions::stdout_format).
+  const bool out_is_stdout = plan.out_path == "-";
+  if (!out_is_stdout || plan.format == ResultFormat::kTable) {
+    RenderResults(outcome.results, outcome.host_order, plan.format, plan.table_width,
+                  out_is_stdout ? err : out, err);
   }
 
   if (plan.plot_path) {
@@ -276,23 +391,33 @@ int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::o
   return outcome.failures.empty() && failed_verification == 0 && !out_failed ? 0 : 1;
 }
 
+std::string RunHelp() {
+  return absl::StrCat(
+      "usage: flopctl run --op OP[,OP...] [flags]\n\n"
+      "Runs ops x impls x axes x dtypes x sizes on each host's devices (its GPUs, else its "
+      "CPU,\nunless --device says), streams each point's result as it is measured, and "
+      "prints one\naggregated table at the end, fitted to the terminal.\n\n",
+      FlagsHelp(RunFlags()),
+      "\nexit status: 0 ok; 1 a host failed or a result failed verification; "
+      "2 bad command line;\n128+signal interrupted by SIGINT or SIGTERM (what "
+      "arrived is shown and kept)\n");
+}
+
 int RunCommand(const std::vector<std::string>& args) {
   absl::StatusOr<RunPlan> plan = ParseRunCommand(args);
   if (!plan.ok()) return UsageError(std::string(plan.status().message()));
   if (plan->help) {
-    std::cout << "usage: flopctl run --op OP[,OP...] [flags]\n\n"
-                 "Runs ops x impls x axes x dtypes x sizes on each host's device, streams each "
-                 "point's result as it is measured,\nand prints one aggregated table at the end.\n\n"
-              << FlagsHelp(RunFlags())
-              << "\nexit status: 0 ok; 1 a host failed or a result failed verification; "
-                 "2 bad command line;\n128+signal interrupted by SIGINT or SIGTERM (what "
-                 "arrived is shown and kept)\n";
+    std::cout << RunHelp();
     return 0;
   }
   std::unique_ptr<ResultFile> out_file;
   std::vector<ResultSink*> streams;
   if (!plan->out_path.empty()) {
-    absl::StatusOr<std::unique_ptr<ResultFile>> opened = OpenResultFile(plan->out_path);
+    ResultFileOptions options;
+    options.append = plan->out_append;
+    options.stdout_format = plan->format;
+    absl::StatusOr<std::unique_ptr<ResultFile>> opened =
+        OpenResultFile(plan->out_path, options);
     if (!opened.ok()) return UsageError(absl::StrCat("--out: ", opened.status().message()));
     out_file = *std::move(opened);
     out_file->Begin();
@@ -328,6 +453,7 @@ int RunCommand(const std::vector<std::string>& args) {
     std::cerr << "flopctl: run " << plan->submission.run_id << " (flopctl history --run "
               << plan->submission.run_id << " shows it again)\n";
   }
+  plan->table_width = OutputWidth(STDOUT_FILENO);
   return RenderRun(*plan, std::move(outcome), std::cout, std::cerr, out_file.get());
 }
 

@@ -30,9 +30,15 @@ struct RunPlan {
   // A hosts file's labels (--host @FILE), by address; results from those
   // hosts carry theirs as Result.host_label.
   std::map<std::string, std::string> host_labels;
-  std::string device;              // --device: one device id, or "all" of every host
+  // --device: one device id, or "all" of every host; empty (no --device):
+  // each host's own default, ChooseDefaultDevices (run_fan_out.h).
+  std::string device;
+  // Columns the table fits (AggregateTable's max_width; 0 = no limit):
+  // RunCommand sets it from stdout (OutputWidth), not the command line.
+  size_t table_width = 0;
   ResultFormat format = ResultFormat::kTable;  // --format, on stdout at the end
-  std::string out_path;                        // --out; empty: none
+  std::string out_path;                        // --out; empty: none; "-": stdout
+  bool out_append = false;                     // --append
   std::optional<std::string> plot_path;        // --plot
   bool quiet = false;                          // --quiet
   // Deadlines (seconds; 0 = none). A host that does not connect within
@@ -51,12 +57,16 @@ struct RunPlan {
 // its device.
 absl::StatusOr<RunPlan> ParseRunCommand(const std::vector<std::string>& args);
 
+// `flopctl run --help`: the usage, the flags and the exit statuses.
+std::string RunHelp();
+
 // What the fan-out (run_fan_out.h) brought back.
 struct RunOutcome {
   std::vector<std::string> host_order;  // the targets' hosts, each once, in target order
   std::vector<v1::Result> results;      // in arrival order, host_address set to the host dialled
-  // One line per host whose devices could not be listed (--device all), then
-  // one per target whose job failed: "LABEL: CODE: message (after K results)".
+  // One line per host whose devices could not be listed (--device all or
+  // none given: "LABEL: CODE: message"), and one per target whose job
+  // failed: "LABEL: CODE: message (after K results)".
   std::vector<std::string> failures;
   // The signal (SIGINT, SIGTERM) that interrupted the run, or 0. The targets
   // it cut short are among `failures` ("CANCELLED: interrupted").
@@ -74,6 +84,22 @@ struct RunOutcome {
 // result passed verification, 128 + the signal when interrupted, else 1.
 int RenderRun(const RunPlan& plan, RunOutcome outcome, std::ostream& out, std::ostream& err,
               ResultFile* out_file = nullptr);
+
+// What `flopctl run` prints of its results at the end, and `flopctl show`
+// of saved ones: `results` on `out` in `format`; a table (AggregateTable
+// within `table_width`, 0 = no limit) is followed by the results' warnings
+// (WarningsText); then, when the results come from two or more (host,
+// device) members, the fleet view (on `out` beside a table, else on `err`).
+void RenderResults(const std::vector<v1::Result>& results,
+                   const std::vector<std::string>& host_order, ResultFormat format,
+                   size_t table_width, std::ostream& out, std::ostream& err);
+
+// flopctl show FILE... [--format F]: RenderResults of saved results files
+// (ReadResultsFile) on `out`, within `table_width`. Exit status 0, or 2
+// (after "flopctl: ..." on `err`) for a bad command line or a file that
+// cannot be read as results.
+int ShowCommand(const std::vector<std::string>& args, size_t table_width, std::ostream& out,
+                std::ostream& err);
 
 }  // namespace flopd
 

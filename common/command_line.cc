@@ -18,11 +18,16 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
   ParsedFlags parsed;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg.size() < 3 || arg.rfind("--", 0) != 0) {
+    // "-o": a one-letter flag given with one dash.
+    const bool short_flag =
+        arg.size() == 2 && arg[0] == '-' && arg[1] != '-' &&
+        std::any_of(specs.begin(), specs.end(),
+                    [&](const FlagSpec& s) { return s.name == arg.substr(1); });
+    if (!short_flag && (arg.size() < 3 || arg.rfind("--", 0) != 0)) {
       parsed.positional.push_back(arg);
       continue;
     }
-    std::string name = arg.substr(2);
+    std::string name = arg.substr(short_flag ? 1 : 2);
     std::string value;
     bool has_inline_value = false;
     if (size_t eq = name.find('='); eq != std::string::npos) {
@@ -44,8 +49,9 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
     }
     if (!has_inline_value) {
       if (i + 1 >= args.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", name, ": missing value; expected ", spec->value_name));
+        return absl::InvalidArgumentError(absl::StrCat(name.size() == 1 ? "-" : "--", name,
+                                                       ": missing value; expected ",
+                                                       spec->value_name));
       }
       value = args[++i];
     }
@@ -57,7 +63,7 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
 std::string FlagsHelp(const std::vector<FlagSpec>& specs) {
   std::string out;
   for (const FlagSpec& spec : specs) {
-    std::string left = absl::StrCat("  --", spec.name,
+    std::string left = absl::StrCat(spec.name.size() == 1 ? "  -" : "  --", spec.name,
                                     spec.value_name.empty() ? "" : " ", spec.value_name);
     if (left.size() < 26) left.resize(26, ' ');
     else absl::StrAppend(&left, "\n", std::string(26, ' '));

@@ -1,6 +1,7 @@
 // A small command-line flag parser shared by flopd and flopctl, so both
 // accept the same shapes: `--name value`, `--name=value`, and boolean
-// `--name`. Errors name the flag and point at --help.
+// `--name`; a one-letter flag also as `-n value`, and help shows it so.
+// Errors name the flag and point at --help.
 #ifndef FLOPD_COMMON_COMMAND_LINE_H_
 #define FLOPD_COMMON_COMMAND_LINE_H_
 

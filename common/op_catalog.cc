@@ -96,8 +96,8 @@ std::vector<OpSpec> BuildCatalog() {
   outer.reference_f32 = &OuterReference<float>;
   outer.reference_f64 = &OuterReference<double>;
   outer.params = {{"axis",
-                   "0 = column sums out_j = sum_i P_ij (seed's Figure 2); "
-                   "1 = row sums out_i = sum_j P_ij (seed's Figure 3)",
+                   "0 = column sums out_j = sum_i P_ij; "
+                   "1 = row sums out_i = sum_j P_ij",
                    {0, 1}}};
   outer.impls = {
       Impl("cpu", "library",

@@ -3,7 +3,7 @@
 //   "2000"                  one size
 //   "1000,2000,4000"        a list
 //   "1000:20000:500"        start:stop:step, stop EXCLUSIVE like Python's
-//                           range(): 1000, 1500, ..., 19500 (the seed's 38 sizes)
+//                           range(): 1000, 1500, ..., 19500 (38 sizes)
 //   "1000:20000:500,20000"  mixed: ranges and single sizes, comma separated
 //
 // The expansion keeps the order written and drops repeated sizes.
@@ -27,7 +27,7 @@ inline constexpr int64_t kMaxSizesPerSpec = 10'000;
 // One line for --help texts.
 inline constexpr char kSizeSpecHelp[] =
     "N, a comma list, or start:stop:step with stop exclusive (as Python's range: "
-    "1000:20000:500 is 1000..19500, the seed's 38 sizes); mixable: 1000:4000:1000,8000";
+    "1000:20000:500 is the 38 sizes 1000, 1500, ..., 19500); mixable: 1000:4000:1000,8000";
 
 // On failure: INVALID_ARGUMENT starting with "sizes:" that quotes the bad part
 // and says what is allowed (N >= 1, step >= 1, start < stop, ...).

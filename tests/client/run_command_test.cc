@@ -43,11 +43,17 @@ TEST(ParseRunCommand, BuildsTheSubmissionEveryTargetIsSent) {
   EXPECT_TRUE(absl::StartsWith(request.client(), "flopctl pid ")) << request.client();
 }
 
-TEST(ParseRunCommand, DefaultsToOneLocalCpuAndTheTable) {
+// No --device: each host's own default (its GPUs, else its CPU), chosen
+// once its devices are known (ChooseDefaultDevices), not cpu:0 for all.
+TEST(ParseRunCommand, DefaultsToTheLocalHostItsOwnDevicesAndTheTable) {
   absl::StatusOr<RunPlan> plan = ParseRunCommand({"--op", "matvec"});
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->hosts, (std::vector<std::string>{"127.0.0.1:50051"}));
-  EXPECT_EQ(plan->device, "cpu:0");
+  EXPECT_EQ(plan->device, "");
+  EXPECT_EQ(ParseRunCommand({"--op", "matvec", "--device", "cuda:1"})->device, "cuda:1");
+  EXPECT_EQ(ParseRunCommand({"--op", "matvec", "--device", ""}).status().message(),
+            "--device: '' is not allowed; allowed: a device id (cpu:0, cuda:1, ...) or all; "
+            "leave it out for each host's GPUs, else its CPU");
   EXPECT_EQ(plan->format, ResultFormat::kTable);
   EXPECT_TRUE(plan->out_path.empty());
   EXPECT_FALSE(plan->plot_path.has_value());

@@ -1,6 +1,7 @@
 // End to end: real flopd daemons on loopback, driven by the real flopctl.
 #include <signal.h>
 
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -264,6 +265,55 @@ TEST(FlopctlRun, SigtermEndsTheStreamWithAnErrorAndKeepsMeasuredResults) {
   EXPECT_TRUE(absl::StrContains(done.err, "UNAVAILABLE: flopd is shutting down")) << done.err;
   EXPECT_FALSE(ReadResults(out).empty());
   EXPECT_EQ(daemon->Wait(seconds(15)), 0) << ReadFile(daemon->log_path());
+}
+
+// Without --device a host runs on its GPUs, else its CPU, and flopctl says
+// which (flopctl measured cpu:0 on GPU nodes without a word); these daemons
+// are started with --no-cuda.
+TEST(FlopctlRun, WithoutDeviceEachHostSaysWhichDevicesItRunsOn) {
+  auto a = Daemon::Start("defaults-a");
+  auto b = Daemon::Start("defaults-b");
+  CommandResult run = RunFlopctl(
+      With({"run", "--host", a->address() + "," + b->address(), "--op", "matvec", "--impl",
+            "gemv", "--sizes", "32", "--format", "jsonl", "--quiet"},
+           kFast));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  for (const auto* daemon : {a.get(), b.get()}) {
+    EXPECT_TRUE(absl::StrContains(
+        run.err, daemon->address() + ": no --device given: measuring cpu:0 (it has no GPU; "
+                                     "--device all measures every device it has)\n"))
+        << run.err;
+  }
+  int results = 0;
+  for (absl::string_view line : absl::StrSplit(run.out, '\n', absl::SkipEmpty())) {
+    absl::StatusOr<v1::Result> r = FromJsonLine(std::string(line));
+    ASSERT_TRUE(r.ok()) << line;
+    EXPECT_EQ(r->device(), "cpu:0");
+    ++results;
+  }
+  EXPECT_EQ(results, 2) << run.out;
+
+  // `ops` over both: which hosts the catalog is of, shown once.
+  CommandResult ops = RunFlopctl({"ops", "--host", a->address() + "," + b->address()});
+  ASSERT_EQ(ops.exit_code, 0) << ops.err;
+  EXPECT_TRUE(absl::StartsWith(ops.out, "catalog of " + a->address() + ", " + b->address() +
+                                            " (2 hosts, every host given):\n"))
+      << ops.out;
+
+  // `show` prints a saved run as `run` printed it.
+  const std::string saved = TempDir() + "/defaults.jsonl";
+  {
+    std::ofstream file(saved);
+    file << run.out;
+  }
+  CommandResult shown = RunFlopctl({"show", saved});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_TRUE(absl::StrContains(shown.out, "defaults-a")) << shown.out;
+  EXPECT_TRUE(absl::StrContains(shown.out, "fleet median")) << shown.out;
+
+  CommandResult version = RunFlopctl({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_TRUE(absl::StartsWith(version.out, "flopctl 0.")) << version.out;
 }
 
 }  // namespace
