@@ -33,6 +33,8 @@ def parse_args():
     p.add_argument("--build", default="build", help="build directory with server/flopd and client/flopctl")
     p.add_argument("--sizes", default="2000,3000,4000,5000,6000,7000,8000")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--settle", type=float, default=1.0,
+                   help="seconds to pause between flopd and NumPy so the other's OpenBLAS threads stop spinning")
     p.add_argument("--dtype", default="f32", choices=["f32", "f64"])
     p.add_argument("--max-time", type=float, default=2.0, help="per point time budget, seconds")
     p.add_argument("--rounds", type=int, default=3,
@@ -84,6 +86,23 @@ def time_numpy(fn, max_time, noise_target=0.005, min_samples=10):
     return float(np.median(samples)), relative_noise(samples)
 
 
+def numpy_blas():
+    """The BLAS NumPy calls, as threadpoolctl-free NumPy reports it."""
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return "%s %s" % (blas.get("name", "?"), blas.get("version", "?"))
+    except Exception:  # older NumPy: no mode="dicts"
+        return "unknown"
+
+
+def settle():
+    """Both flopd's and NumPy's OpenBLAS threads spin for a while after a call; switching from one to the other
+    without a pause let the spinning threads of one steal the CPUs of the other (seen on a 16-core host: NumPy
+    10x slower in some rounds). Wait until they sleep."""
+    time.sleep(ARGS.settle)
+
+
 def start_flopd(build):
     log = tempfile.NamedTemporaryFile(prefix="flopd-bench-", suffix=".log", delete=False)
     proc = subprocess.Popen([os.path.join(build, "server/flopd"), "--listen", "127.0.0.1:0", "--no-http", "--no-cuda",
@@ -128,7 +147,8 @@ def machine_lines():
     return [
         "- machine: %s, %d hardware threads, %s" % (model, os.cpu_count(), platform.platform()),
         "- threads: flopd `--threads %d`, NumPy `OPENBLAS_NUM_THREADS=%d`" % (ARGS.threads, ARGS.threads),
-        "- NumPy %s (Debian python3-numpy, Python %s)" % (np.__version__, platform.python_version()),
+        "- NumPy %s from %s, BLAS: %s (Python %s)" % (np.__version__, os.path.dirname(np.__file__), numpy_blas(),
+                                                   platform.python_version()),
         "- load average when the report was written: %.2f / %.2f / %.2f (1 / 5 / 15 min; > 0 means other work "
         "shared the CPU)" % os.getloadavg(),
     ]
@@ -152,11 +172,15 @@ def main():
             # matvec: alternate flopd and NumPy so both see the same machine state.
             rounds = {"matvec/gemv": [], "matvec/gemm": [], "numpy": []}
             for _ in range(ARGS.rounds):
+                settle()
                 for r in flopctl_point(ARGS.build, address, n, jsonl, ops="matvec"):
                     rounds[key(r)].append(r["time"]["median"])
                     library = r.get("library", "")
+                settle()
                 rounds["numpy"].append(time_numpy(lambda: a @ x, ARGS.max_time)[0])
+            settle()
             flopd = {key(r): r for r in flopctl_point(ARGS.build, address, n, jsonl, ops="outer")}
+            settle()
             np_outer0, _ = time_numpy(lambda: np.outer(u, v).sum(axis=0), ARGS.max_time)
             np_outer1, _ = time_numpy(lambda: np.outer(u, v).sum(axis=1), ARGS.max_time)
             med = {k: r["time"]["median"] for k, r in flopd.items()}
