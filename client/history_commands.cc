@@ -137,6 +137,16 @@ absl::StatusOr<ParsedFlags> ParseCommandFlags(const std::vector<std::string>& ar
   return flags;
 }
 
+// --out and --append, as history and watch take them.
+void AddOutFlags(std::vector<FlagSpec>* f) {
+  f->push_back({"out", "FILE",
+                "also write every result to FILE: .csv, .json, else JSON Lines; an existing "
+                "FILE is replaced; - is stdout (--format's csv, json or jsonl, else JSON "
+                "Lines; the rest goes to stderr)",
+                ""});
+  f->push_back({"append", "", "with --out FILE: add to FILE's results instead", ""});
+}
+
 const std::vector<FlagSpec>& HistoryFlags() {
   static const auto* flags = [] {
     auto* f = new std::vector<FlagSpec>{HostFlag()};
@@ -146,12 +156,7 @@ const std::vector<FlagSpec>& HistoryFlags() {
                   "on stdout: table (the latest result of each point), csv, json, jsonl (every "
                   "result)",
                   "table"});
-    f->push_back({"out", "FILE",
-                  "also write every result to FILE: .csv, .json, else JSON Lines; an existing "
-                  "FILE is replaced; - is stdout (--format's csv, json or jsonl, else JSON "
-                  "Lines; the rest goes to stderr)",
-                  ""});
-    f->push_back({"append", "", "with --out FILE: add to FILE's results instead", ""});
+    AddOutFlags(f);
     f->push_back({"help", "", "show this help", ""});
     return f;
   }();
@@ -163,12 +168,7 @@ const std::vector<FlagSpec>& WatchFlags() {
     auto* f = new std::vector<FlagSpec>{HostFlag()};
     for (FlagSpec& spec : FilterFlags(false)) f->push_back(spec);
     f->push_back({"format", "FMT", "on stdout as results arrive: line, jsonl, csv", "line"});
-    f->push_back({"out", "FILE",
-                  "also write every result to FILE: .csv, .json, else JSON Lines; an existing "
-                  "FILE is replaced; - is stdout (--format's csv, json or jsonl, else JSON "
-                  "Lines; the rest goes to stderr)",
-                  ""});
-    f->push_back({"append", "", "with --out FILE: add to FILE's results instead", ""});
+    AddOutFlags(f);
     f->push_back({"help", "", "show this help", ""});
     return f;
   }();

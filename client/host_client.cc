@@ -164,11 +164,7 @@ absl::Status HostClient::Run(const v1::RunRequest& request,
     return connected;
   }
   if (done_by != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(done_by));
-  {
-    std::lock_guard<std::mutex> lock(stream_mu_);
-    if (stream_cancelled_) return interrupted;
-    stream_context_ = &context;
-  }
+  if (!BeginCancellableCall(&context)) return interrupted;
   std::unique_ptr<grpc::ClientReader<v1::RunEvent>> reader = stub_->Run(&context, request);
   v1::RunEvent event;
   bool got_any_event = false;
@@ -177,12 +173,7 @@ absl::Status HostClient::Run(const v1::RunRequest& request,
     on_event(event);
   }
   const grpc::Status status = reader->Finish();
-  bool cancelled;
-  {
-    std::lock_guard<std::mutex> lock(stream_mu_);
-    stream_context_ = nullptr;
-    cancelled = stream_cancelled_;
-  }
+  const bool cancelled = EndCancellableCall();
   if (cancelled && status.error_code() == grpc::StatusCode::CANCELLED) return interrupted;
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && done_by <= absl::Now()) {
     return absl::DeadlineExceededError(
@@ -237,19 +228,10 @@ absl::StatusOr<v1::HostInfo> HostClient::GetHostInfo(absl::Time connect_by, absl
   const absl::Time deadline =
       std::min(done_by, absl::Now() + absl::FromChrono(kUnaryDeadline));
   context.set_deadline(absl::ToChronoTime(deadline));
-  {
-    std::lock_guard<std::mutex> lock(stream_mu_);
-    if (stream_cancelled_) return interrupted;
-    stream_context_ = &context;
-  }
+  if (!BeginCancellableCall(&context)) return interrupted;
   v1::HostInfo response;
   const grpc::Status status = stub_->GetHostInfo(&context, v1::GetHostInfoRequest(), &response);
-  bool cancelled;
-  {
-    std::lock_guard<std::mutex> lock(stream_mu_);
-    stream_context_ = nullptr;
-    cancelled = stream_cancelled_;
-  }
+  const bool cancelled = EndCancellableCall();
   if (cancelled && status.error_code() == grpc::StatusCode::CANCELLED) return interrupted;
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && done_by <= absl::Now()) {
     return absl::DeadlineExceededError(
@@ -333,11 +315,7 @@ absl::Status HostClient::Watch(const v1::WatchResultsRequest& request,
                                const std::function<void(const v1::WatchEvent&)>& on_event) {
   grpc::ClientContext context;
   if (absl::Status ready = Prepare(&context); !ready.ok()) return ready;
-  {
-    std::lock_guard<std::mutex> lock(stream_mu_);
-    if (stream_cancelled_) return absl::OkStatus();
-    stream_context_ = &context;
-  }
+  if (!BeginCancellableCall(&context)) return absl::OkStatus();
   std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = stub_->WatchResults(&context, request);
   v1::WatchEvent event;
   bool got_any_event = false;
@@ -346,14 +324,22 @@ absl::Status HostClient::Watch(const v1::WatchResultsRequest& request,
     on_event(event);
   }
   const grpc::Status status = reader->Finish();
-  bool cancelled;
-  {
-    std::lock_guard<std::mutex> lock(stream_mu_);
-    stream_context_ = nullptr;
-    cancelled = stream_cancelled_;
-  }
+  const bool cancelled = EndCancellableCall();
   if (cancelled && status.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
   return Convert(status, got_any_event);
+}
+
+bool HostClient::BeginCancellableCall(grpc::ClientContext* context) {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  if (stream_cancelled_) return false;
+  stream_context_ = context;
+  return true;
+}
+
+bool HostClient::EndCancellableCall() {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  stream_context_ = nullptr;
+  return stream_cancelled_;
 }
 
 void HostClient::CancelStream() {

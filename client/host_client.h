@@ -95,6 +95,11 @@ class HostClient {
   // Adds the token to a plaintext call to this machine; dial_error_ if the
   // credentials cannot be used with this host.
   absl::Status Prepare(grpc::ClientContext* context) const;
+  // Makes `context` the call CancelStream() cancels; false (nothing held)
+  // when CancelStream() came first. Pair with EndCancellableCall(), which
+  // lets go of it and says whether CancelStream() came meanwhile.
+  bool BeginCancellableCall(grpc::ClientContext* context);
+  bool EndCancellableCall();
 
   std::string address_;
   absl::Status dial_error_;      // e.g. a token that would go in the clear

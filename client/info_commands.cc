@@ -92,6 +92,10 @@ std::string CeilingsText(const v1::DeviceInfo& d) {
                   " µs (time > 4x floor)\n", "      how: ", c.method(), "\n      clock: ",
                   c.clock_method(), "\n");
   if (!c.derived_method().empty()) absl::StrAppend(&out, "      derived: ", c.derived_method(), "\n");
+  for (const auto& [dtype, flops] : c.kernel_isa_peak_flops_per_s()) {
+    absl::StrAppend(&out, absl::StrFormat("      peak %-4s         %.4g GFLOP/s with %s (flopd's own kernels' roof)\n",
+                                          dtype, flops / 1e9, c.kernel_isa()));
+  }
   for (const std::string& doubt : c.doubts()) absl::StrAppend(&out, "      DOUBTFUL: ", doubt, "\n");
   return out;
 }

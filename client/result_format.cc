@@ -243,31 +243,52 @@ std::string WarningsText(const std::vector<v1::Result>& results, size_t max_line
   std::map<std::pair<RowKey, std::string>, std::vector<std::string>> hosts_of;
   std::map<RowKey, std::string> point_of;
   std::map<std::string, std::set<std::string>> devices_of;  // by host address
+  // A warning a host gave on every one of its points (doubtful ceilings, a
+  // busy machine) is said once for that host, not once per point.
+  std::map<std::string, std::set<RowKey>> points_of_host;
+  std::map<std::pair<std::string, std::string>, std::set<RowKey>> points_with;  // (host, warning)
   for (const v1::Result& r : results) devices_of[ResultHost(r)].insert(r.device());
   for (const v1::Result& r : results) {
-    if (r.warnings_size() == 0) continue;
     const RowKey key = RowKeyOf(r);
+    const std::string who = HostLabel(names, r, devices_of[ResultHost(r)].size() > 1);
+    points_of_host[who].insert(key);
+    if (r.warnings_size() == 0) continue;
     const std::string params = ResultPoint(r).ParamsLabel();
     point_of[key] = absl::StrCat(r.op(), "/", r.impl(), params.empty() ? "" : " ", params, " ",
                                  r.dtype(), " N=", r.n());
-    const std::string who = HostLabel(names, r, devices_of[ResultHost(r)].size() > 1);
     for (const std::string& warning : r.warnings()) {
       std::vector<std::string>& hosts = hosts_of[{key, warning}];
       if (std::find(hosts.begin(), hosts.end(), who) == hosts.end()) hosts.push_back(who);
+      points_with[{who, warning}].insert(key);
     }
   }
   if (hosts_of.empty()) return "";
-  std::string out = "\nwarnings:\n";
-  size_t shown = 0;
+  std::vector<std::string> lines;
+  for (const auto& [who_warning, points] : points_with) {
+    const std::set<RowKey>& all = points_of_host[who_warning.first];
+    if (all.size() >= 2 && points == all) {
+      lines.push_back(absl::StrCat("  ", who_warning.first, "  every point: ", who_warning.second));
+    }
+  }
   for (const auto& [key_warning, hosts] : hosts_of) {
-    if (shown == max_lines) {
-      absl::StrAppend(&out, "  ... and ", hosts_of.size() - shown,
+    std::vector<std::string> others;
+    for (const std::string& who : hosts) {
+      const std::set<RowKey>& all = points_of_host[who];
+      if (all.size() >= 2 && points_with[{who, key_warning.second}] == all) continue;
+      others.push_back(who);
+    }
+    if (others.empty()) continue;
+    lines.push_back(absl::StrCat("  ", absl::StrJoin(others, ", "), "  ", point_of[key_warning.first],
+                                 ": ", key_warning.second));
+  }
+  std::string out = "\nwarnings:\n";
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i == max_lines) {
+      absl::StrAppend(&out, "  ... and ", lines.size() - i,
                       " more (each result's warnings are in --format jsonl and the --out file)\n");
       break;
     }
-    absl::StrAppend(&out, "  ", absl::StrJoin(hosts, ", "), "  ", point_of[key_warning.first], ": ",
-                    key_warning.second, "\n");
-    ++shown;
+    absl::StrAppend(&out, lines[i], "\n");
   }
   return out;
 }

@@ -49,6 +49,11 @@ struct DeviceCeilings {
   std::string derived_method;
   // Measured times below this are dominated by fixed per-call overhead.
   double latency_threshold_seconds = 0;
+  // The peaks with the vector ISA flopd's own kernels are built for, when
+  // it is narrower than the widest one `peak_flops` was measured with (CPU:
+  // "avx2+fma" on an AVX-512 machine); empty otherwise.
+  std::string kernel_isa;
+  std::map<std::string, double> kernel_isa_peak_flops;
   // Sanity checks that failed (see v1::DeviceCeilings.doubts); empty = none.
   std::vector<std::string> doubts;
 };

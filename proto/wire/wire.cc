@@ -357,6 +357,10 @@ v1::DeviceCeilings ToProto(const DeviceCeilings& c) {
   out.set_derived_method(c.derived_method);
   out.set_latency_threshold_seconds(c.latency_threshold_seconds);
   for (const std::string& doubt : c.doubts) out.add_doubts(doubt);
+  out.set_kernel_isa(c.kernel_isa);
+  for (const auto& [dtype, flops] : c.kernel_isa_peak_flops) {
+    (*out.mutable_kernel_isa_peak_flops_per_s())[dtype] = flops;
+  }
   return out;
 }
 

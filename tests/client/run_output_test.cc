@@ -252,6 +252,23 @@ TEST(WarningsText, ListsEachPointsWarningsWithTheHostsThatGaveThem) {
   EXPECT_TRUE(absl::StrContains(WarningsText({a, b, c}, 1), "  ... and 1 more")) << WarningsText({a, b, c}, 1);
 }
 
+TEST(WarningsText, AWarningOnEveryPointOfAHostIsSaidOnceForIt) {
+  // Doubtful ceilings or a busy machine mark every result of a host; listed per
+  // point they pushed every other warning out of the 20 lines.
+  v1::Result a1 = Make("a:1", "a", "matvec", "gemv", 1000, 1e-3);
+  v1::Result a2 = Make("a:1", "a", "matvec", "gemv", 2000, 4e-3);
+  v1::Result b1 = Make("b:1", "b", "matvec", "gemv", 1000, 1e-3);
+  v1::Result b2 = Make("b:1", "b", "matvec", "gemv", 2000, 4e-3);
+  for (v1::Result* r : {&a1, &a2}) r->add_warnings("roofline from doubtful ceilings: clock");
+  b1.add_warnings("roofline from doubtful ceilings: clock");
+  b2.add_warnings("verification FAILED: element 3");
+  EXPECT_EQ(WarningsText({a1, a2, b1, b2}),
+            "\nwarnings:\n"
+            "  a  every point: roofline from doubtful ceilings: clock\n"
+            "  b  matvec/gemv f32 N=1000: roofline from doubtful ceilings: clock\n"
+            "  b  matvec/gemv f32 N=2000: verification FAILED: element 3\n");
+}
+
 // A run's table on a terminal showed no warning: the live lines that carried
 // them were redrawn away.
 TEST(RenderRun, TheTableIsFittedAndFollowedByTheResultsWarnings) {

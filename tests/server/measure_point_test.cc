@@ -75,7 +75,8 @@ TEST(MeasurePoint, AutomaticIterationsHideAFixedCostPerSample) {
   EXPECT_NEAR(outcome->summary.median, 10e-6, 0.011 * 10e-6);
   // Each sample lasts at least the device's minimum (1 ms).
   EXPECT_GE(outcome->summary.median * static_cast<double>(outcome->iterations_per_sample), 1e-3);
-  EXPECT_TRUE(outcome->warnings.empty()) << outcome->warnings.front();
+  // (The warnings may also say the machine running the test was busy.)
+  for (const std::string& w : outcome->warnings) EXPECT_FALSE(absl::StrContains(w, "fixed cost")) << w;
 }
 
 TEST(MeasurePoint, AFixedCostTooLargeToHideIsAWarning) {
@@ -90,8 +91,9 @@ TEST(MeasurePoint, AFixedCostTooLargeToHideIsAWarning) {
       device, Point("matvec", "gemv", {}, DType::kF32, 100), Quick(), nullptr, cancelled);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_GT(outcome->iterations_per_sample, 240000);  // 0.25 s / 1 µs, give or take rounding
-  ASSERT_EQ(outcome->warnings.size(), 1u);
-  EXPECT_TRUE(absl::StrContains(outcome->warnings[0], "fixed cost")) << outcome->warnings[0];
+  int fixed_cost_warnings = 0;  // others may say the machine running the test was busy
+  for (const std::string& w : outcome->warnings) fixed_cost_warnings += absl::StrContains(w, "fixed cost");
+  EXPECT_EQ(fixed_cost_warnings, 1);
 }
 
 TEST(MeasurePoint, FixedModeTakesExactlyTheSamplesAndIterationsAsked) {

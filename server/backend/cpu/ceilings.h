@@ -10,7 +10,9 @@
 //    chains (12 accumulators of the widest vector ISA the CPU has: AVX-512F,
 //    else AVX2+FMA, else SSE2 mul+add), whose values feed a checksum, so it
 //    can be neither dropped nor shortened; best of 3 timed runs per dtype,
-//    f32 and f64 alternating so that both see the same load.
+//    f32 and f64 alternating so that both see the same load. On an AVX-512
+//    CPU the AVX2+FMA loop is timed too (kernel_isa_peak_flops): the roof of
+//    flopd's own kernels, which are built for AVX2+FMA.
 //  - the clock: right after the FMA runs, every thread times a chain of
 //    dependent 64-bit integer multiplies written in assembly (3 cycles each
 //    on Intel since Nehalem and AMD since Zen; add chains are folded by newer

@@ -95,6 +95,19 @@ TEST(CpuCeilings, PeaksBandwidthAndClockAgreeWithIndependentFigures) {
     EXPECT_FALSE(c->clock_method.empty());
     EXPECT_GT(c->measured_unix_ms, 0);
     EXPECT_DOUBLE_EQ(c->latency_threshold_seconds, 5e-6);
+    // On an AVX-512 CPU the roof of flopd's AVX2+FMA kernels is measured too:
+    // half the lanes, so about half the peak (never above it).
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma")) {
+      EXPECT_EQ(c->kernel_isa, "avx2+fma");
+      for (const char* dtype : {"f32", "f64"}) {
+        ASSERT_EQ(c->kernel_isa_peak_flops.count(dtype), 1u) << dtype;
+        EXPECT_GT(c->kernel_isa_peak_flops.at(dtype), 0.2 * c->peak_flops.at(dtype)) << dtype;
+        EXPECT_LT(c->kernel_isa_peak_flops.at(dtype), 1.15 * c->peak_flops.at(dtype)) << dtype;
+      }
+    } else {
+      EXPECT_TRUE(c->kernel_isa_peak_flops.empty());
+    }
     const double copy = ReferenceCopyBandwidth(config.threads, 2);
     bool improved = false;
     auto raise = [&improved](double* best, double value) {
