@@ -102,11 +102,12 @@ TEST(WireTest, ResultCarriesTheOutcomeAndItsOrigin) {
   device.name = "Some CPU";
   device.backend = "cpu";
   device.library = "OpenBLAS";
-  const JobOrigin origin{"job-x", "host1", "0.1.0", &device};
+  const JobOrigin origin{"job-x", "host1", "0.1.0", &device, "r-1", "git abc, Release, GNU 12"};
   const v1::Result r = ToProto(Outcome(), origin);
   EXPECT_EQ(r.job_id(), "job-x");
   EXPECT_EQ(r.hostname(), "host1");
   EXPECT_EQ(r.flopd_version(), "0.1.0");
+  EXPECT_EQ(r.flopd_build(), "git abc, Release, GNU 12");
   EXPECT_EQ(r.device(), "cpu:0");
   EXPECT_EQ(r.device_name(), "Some CPU");
   EXPECT_EQ(r.op(), "outer");
