@@ -240,7 +240,7 @@ for line in open(path):
         continue
     r = json.loads(line)
     name = r["hostname"]
-    by_host[name].append(r["n"])
+    by_host[name].append(str(r["n"]))  # a number since issue 11, a string before
     i = int(name.split("-")[1])
     if r["host_address"] != f"{subnet}.{10 + i}:50051":
         errors.append(f"{name} came from {r['host_address']}")
