@@ -57,12 +57,16 @@ absl::StatusOr<double> TimeSample(PreparedPoint& prepared, int64_t iterations,
 //   1. a batch of K lasts at least `min_sample_seconds`, and
 //   2. the fixed cost per batch, the intercept of time against K measured at
 //      K and 2K, is at most kMaxFixedCostShare of the batch
-// (K grows to make it so, while a sample stays within kMaxSampleSeconds).
-// Returns K, or the backend's error / CANCELLED.
+// (K grows to make it so, while a sample stays within kMaxSampleSeconds),
+// or until calibrating has taken `budget_seconds` of wall time (a tenth of the
+// point's time budget, at most kMaxCalibrationSeconds): on a busy machine the
+// intercept is mostly noise, and chasing it must not cost more than the
+// point itself. Returns K, or the backend's error / CANCELLED.
 constexpr int kCalibrationRepeats = 3;
 constexpr double kMaxFixedCostShare = 0.01;
 constexpr double kMaxSampleSeconds = 0.25;
 constexpr int kMaxCalibrationRounds = 12;
+constexpr double kMaxCalibrationSeconds = 0.25;
 
 // The fastest of kCalibrationRepeats samples of k executions; also refines
 // *wall_per_execution (how TimeSample slices) from them.
@@ -83,8 +87,10 @@ absl::StatusOr<double> FastestBatch(PreparedPoint& prepared, int64_t k, double* 
 
 absl::StatusOr<int64_t> CalibrateIterations(PreparedPoint& prepared, double min_sample_seconds,
                                             double per_execution, double* wall_per_execution,
+                                            double budget_seconds,
                                             const std::atomic<bool>& cancelled,
                                             std::vector<std::string>* warnings) {
+  const Clock::time_point start = Clock::now();
   const auto cap_for = [&](double seconds_per_execution) {
     return std::clamp<int64_t>(
         static_cast<int64_t>(kMaxSampleSeconds / std::max(seconds_per_execution, 1e-12)), 1,
@@ -104,7 +110,7 @@ absl::StatusOr<int64_t> CalibrateIterations(PreparedPoint& prepared, double min_
                                                       1.2 * min_sample_seconds / std::max(per, 1e-12)))));
       continue;
     }
-    if (2 * k > kMaxAutoIterations) return k;
+    if (2 * k > kMaxAutoIterations || SecondsSince(start) >= budget_seconds) return k;
     absl::StatusOr<double> t_2k = FastestBatch(prepared, 2 * k, wall_per_execution, cancelled);
     if (!t_2k.ok()) return t_2k.status();
     const double slope = (*t_2k - *t_k) / static_cast<double>(k);
@@ -123,6 +129,7 @@ absl::StatusOr<int64_t> CalibrateIterations(PreparedPoint& prepared, double min_
       return k;
     }
     k = std::min({needed, 16 * k, cap});
+    if (SecondsSince(start) >= budget_seconds) return k;
   }
   return k;
 }
@@ -187,7 +194,9 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
   if (iterations <= 0) {
     absl::StatusOr<int64_t> calibrated =
         CalibrateIterations(**prepared, device.Describe().min_sample_seconds, per_execution,
-                            &wall_per_execution, cancelled, &outcome.warnings);
+                            &wall_per_execution,
+                            std::min(kMaxCalibrationSeconds, 0.1 * settings.max_time_s), cancelled,
+                            &outcome.warnings);
     if (!calibrated.ok()) return calibrated.status();
     iterations = *calibrated;
   }
