@@ -78,6 +78,15 @@ TEST(Interruptible, SigtermDuringAMillionIterationSampleExitsPromptly) {
   EXPECT_TRUE(absl::StrContains(ended.err, "shutting down")) << ended.err;
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define FLOPD_CLANG_SANITIZED 1
+#endif
+#endif
+#ifndef FLOPD_CLANG_SANITIZED
+#define FLOPD_CLANG_SANITIZED 0
+#endif
+
 // A device's first job measures its ceilings (a second or more on a busy
 // machine; 8 s was seen under load, all of it waited for by SIGTERM). A
 // SIGTERM then ends the measurement within one of its timed runs.
@@ -94,7 +103,14 @@ TEST(Interruptible, SigtermWhileTheCeilingsAreMeasuredExitsPromptly) {
   const auto start = Clock::now();
   daemon->Signal(SIGTERM);
   EXPECT_EQ(daemon->Wait(seconds(20)), 0) << ReadFile(daemon->log_path());
+  // A sanitizer's allocator poisons the 768 MiB of the bandwidth arrays when
+  // they come and go, stopped or not (1.3-1.5 s under ASan alone, 2.4 s seen
+  // with ctest -j2): there only the plain build's time says anything.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || FLOPD_CLANG_SANITIZED
+  EXPECT_LT(SecondsSince(start), 6.0) << ReadFile(daemon->log_path());
+#else
   EXPECT_LT(SecondsSince(start), 1.5) << ReadFile(daemon->log_path());
+#endif
   CommandResult ended = run.Wait(seconds(30));
   EXPECT_TRUE(absl::StrContains(ended.err, "shutting down")) << ended.err;
 }

@@ -413,6 +413,7 @@ absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& confi
       CopyPart(a.get(), b.get(), begin, end);
     });
     best_copy = std::max(best_copy, 16.0 * static_cast<double>(n) / Seconds(t));
+    if (stopped()) return cancelled;
     t = Clock::now();
     team.Run(threads, [&](int part, int parts) {
       int64_t begin, end;
