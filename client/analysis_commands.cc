@@ -1,5 +1,7 @@
 // flopctl plot, report, compare and fleet: offline commands over JSON Lines files
 // written by `flopctl run --out`. They dial nothing.
+#include <unistd.h>
+
 #include <algorithm>
 #include <iostream>
 #include <map>
@@ -200,7 +202,7 @@ int FleetCommand(const std::vector<std::string>& args) {
   std::vector<v1::Result> results;
   if (!LoadAll(flags->positional, &results)) return 2;
   const FleetView view = ComputeFleetView(results);
-  std::cout << FleetViewText(view, flags->Has("points"));
+  std::cout << FleetViewText(view, flags->Has("points"), OutputWidth(STDOUT_FILENO));
   const bool slow = std::any_of(view.members.begin(), view.members.end(),
                                 [](const FleetMember& m) { return m.flag == "SLOW"; });
   return flags->Has("fail-on-outlier") && slow ? 1 : 0;

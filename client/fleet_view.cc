@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <set>
 #include <tuple>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/result_format.h"
+#include "client/text_wrap.h"
 #include "common/point.h"
 #include "common/statistics.h"
 #include "proto/wire/wire.h"
@@ -151,23 +153,45 @@ std::string FleetViewExplanation(const FleetView& view) {
       kFleetOutlierZ);
 }
 
-std::string FleetViewText(const FleetView& view, bool points) {
-  std::string out = FleetViewExplanation(view) + "\n";
+std::string FleetViewText(const FleetView& view, bool points, size_t max_width) {
+  std::string prose = FleetViewExplanation(view) + "\n";
   std::vector<std::vector<std::string>> rows = {
-      {"host", "device", "flag", "geomean", "z", "points", "worst point", "worst", "device name",
-       "identity"}};
+      {"host", "device", "flag", "geomean", "z", "points", "worst point"}};
+  // Each distinct (device name, identity), once, with its members in table
+  // order: a fleet of alike machines prints one long identity, not one per row.
+  std::vector<std::pair<std::string, std::vector<std::string>>> identities;
   for (const FleetMember& m : view.members) {
     rows.push_back({m.host, m.device, m.flag.empty() ? "-" : m.flag,
                     absl::StrFormat("%.3fx", m.geomean), absl::StrFormat("%+.1f", m.robust_z),
-                    absl::StrCat(m.ratios.size()), m.worst_point.empty() ? "-" : m.worst_point,
-                    m.worst_point.empty() ? "-" : absl::StrFormat("%.3fx", m.worst),
-                    m.device_name, m.identity.empty() ? "-" : m.identity});
+                    absl::StrCat(m.ratios.size()),
+                    m.worst_point.empty() ? "-"
+                                          : absl::StrFormat("%.3fx %s", m.worst, m.worst_point)});
+    std::string identity = m.device_name.empty() ? "(no name reported)" : m.device_name;
+    absl::StrAppend(&identity, m.identity.empty() ? "" : ": ", m.identity);
+    auto it = std::find_if(identities.begin(), identities.end(),
+                           [&](const auto& entry) { return entry.first == identity; });
+    if (it == identities.end()) {
+      identities.push_back({identity, {}});
+      it = std::prev(identities.end());
+    }
+    it->second.push_back(absl::StrCat(m.host, "/", m.device));
   }
-  // Text columns left, numbers right.
-  std::string table = RenderColumns(
-      rows, std::vector<bool>{false, false, false, true, true, true, false, true, false, false});
-  absl::StrAppend(&out, table);
-  for (const std::string& note : view.notes) absl::StrAppend(&out, "note: ", note, "\n");
+  // Text columns left, numbers right; host and device repeat in every block.
+  std::string out = WrapLongLines(prose, max_width);
+  absl::StrAppend(&out, RenderColumnsWithin(rows,
+                                            std::vector<bool>{false, false, false, true, true,
+                                                              true, false},
+                                            /*key_columns=*/2, max_width));
+  std::string below;
+  for (const auto& [identity, members] : identities) {
+    absl::StrAppend(&below, "device: ", identity, "\n    ",
+                    members.size() == view.members.size() && members.size() > 1
+                        ? absl::StrCat("(all ", members.size(), " members)")
+                        : absl::StrJoin(members, ", "),
+                    "\n");
+  }
+  for (const std::string& note : view.notes) absl::StrAppend(&below, "note: ", note, "\n");
+  absl::StrAppend(&out, WrapLongLines(below, max_width));
   if (points && !view.members.empty()) {
     std::vector<std::string> labels;  // every compared point, in order
     for (const FleetMember& m : view.members) {
@@ -186,7 +210,10 @@ std::string FleetViewText(const FleetView& view, bool points) {
       }
       grid.push_back(std::move(row));
     }
-    absl::StrAppend(&out, "\neach point's time / fleet median:\n", RenderColumns(grid, 1));
+    std::vector<bool> right_aligned(grid[0].size(), true);
+    right_aligned[0] = false;
+    absl::StrAppend(&out, "\neach point's time / fleet median:\n",
+                    RenderColumnsWithin(grid, right_aligned, /*key_columns=*/1, max_width));
   }
   return out;
 }

@@ -59,9 +59,12 @@ FleetView ComputeFleetView(const std::vector<v1::Result>& results);
 // Members in a result set: distinct (host, device) pairs.
 int CountFleetMembers(const std::vector<v1::Result>& results);
 
-// The view as a text table with a header paragraph; with `points`, also
-// every point's ratio per member (points down, members across).
-std::string FleetViewText(const FleetView& view, bool points = false);
+// The view as a text table with a header paragraph, then each distinct
+// device identity once with the members that report it; with `points`, also
+// every point's ratio per member (points down, members across). Within
+// `max_width` columns (0 = no limit): prose is wrapped, and tables too wide
+// are split into blocks that repeat the member's (or point's) key columns.
+std::string FleetViewText(const FleetView& view, bool points = false, size_t max_width = 0);
 
 // The paragraph above the table: what the numbers are and the rule.
 std::string FleetViewExplanation(const FleetView& view);

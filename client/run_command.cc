@@ -33,6 +33,7 @@
 #include "client/result_files.h"
 #include "client/result_format.h"
 #include "client/run_fan_out.h"
+#include "client/text_wrap.h"
 #include "common/command_line.h"
 #include "common/job_plan.h"
 #include "common/job_record.h"
@@ -166,41 +167,6 @@ absl::StatusOr<MeasureRequest> ParseMeasure(const ParsedFlags& flags) {
   return measure;
 }
 
-// `text` with every line longer than `width` columns (0: none is) broken
-// at spaces; a continuation keeps the line's indentation, plus two spaces
-// when it had any. The table's own lines fit already (AggregateTable); this
-// is for the prose under it.
-std::string WrapLongLines(const std::string& text, size_t width) {
-  if (width == 0) return text;
-  auto columns = [](absl::string_view s) {
-    size_t n = 0;
-    for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
-    return n;
-  };
-  std::vector<std::string> lines;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (columns(line) <= width) {
-      lines.emplace_back(line);
-      continue;
-    }
-    const size_t indent = std::min(line.find_first_not_of(' '), line.size());
-    const std::string continuation(indent + (indent > 0 ? 2 : 0), ' ');
-    std::string current(indent, ' ');
-    bool empty = true;  // no word on `current` yet
-    for (absl::string_view word : absl::StrSplit(line.substr(indent), ' ', absl::SkipEmpty())) {
-      if (!empty && columns(current) + 1 + columns(word) > width) {
-        lines.push_back(current);
-        current = continuation;
-        empty = true;
-      }
-      absl::StrAppend(&current, empty ? "" : " ", word);
-      empty = false;
-    }
-    lines.push_back(current);
-  }
-  return absl::StrJoin(lines, "\n");
-}
-
 int g_run_pipe[2] = {-1, -1};
 
 extern "C" void OnRunSignal(int signal_number) {
@@ -312,7 +278,10 @@ void RenderResults(const std::vector<v1::Result>& results,
   // on stderr when stdout carries a machine-readable format.
   if (CountFleetMembers(results) >= 2) {
     (format == ResultFormat::kTable ? out : err)
-        << "\n" << FleetViewText(ComputeFleetView(results)) << std::flush;
+        << "\n"
+        << FleetViewText(ComputeFleetView(results), /*points=*/false,
+                         format == ResultFormat::kTable ? table_width : OutputWidth(STDERR_FILENO))
+        << std::flush;
   }
 }
 

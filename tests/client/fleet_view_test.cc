@@ -11,11 +11,21 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "client/result_format.h"
 #include "gtest/gtest.h"
 
 namespace flopd {
 namespace {
+
+int CountSubstrings(const std::string& text, const std::string& needle) {
+  int count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
 
 v1::Result Point(const std::string& address, const std::string& hostname, int64_t n,
                  double median) {
@@ -114,6 +124,37 @@ TEST(FleetView, MembersCarryTheDeviceIdentityTheirResultsReport) {
   const FleetView view = ComputeFleetView(results);
   EXPECT_EQ(view.members[0].identity,
             "GPU-1234, driver 580.95.05, SM 1980 MHz, power limit 700 W, 41 C");
+}
+
+// Issue 11 item 11: the view printed under the table fits the terminal,
+// and a fleet of alike machines prints its long identity once, not per row.
+TEST(FleetView, TheTextFitsTheTerminalAndPrintsEachIdentityOnce) {
+  std::vector<v1::Result> results = Fleet(8, 0.03, /*slow=*/5, /*factor=*/1.6);
+  const std::string identity =
+      "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64 "
+      "core=Haswell (OPENBLAS_CORETYPE), 1 thread(s)";
+  for (v1::Result& r : results) r.set_library(identity);
+  for (int i = 0; i < 4; ++i) {  // node1's four points
+    results[i].set_library("OpenBLAS 0.3.21 ... core=Prescott (library's choice)");
+  }
+  const FleetView view = ComputeFleetView(results);
+  ASSERT_EQ(view.members[0].flag, "SLOW");
+  for (size_t width : {60u, 80u, 120u}) {
+    const std::string text = FleetViewText(view, /*points=*/true, width);
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      size_t columns = 0;
+      for (unsigned char ch : line) columns += (ch & 0xC0) != 0x80;
+      EXPECT_LE(columns, width) << "width " << width << ": " << line << "\n" << text;
+    }
+    EXPECT_TRUE(absl::StrContains(text, "SLOW")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "node6")) << text;
+  }
+  // Unlimited: one table row per member, the shared identity once with the
+  // seven members that report it, the odd one with its own.
+  const std::string text = FleetViewText(view);
+  EXPECT_EQ(CountSubstrings(text, "core=Haswell"), 1) << text;
+  EXPECT_EQ(CountSubstrings(text, "core=Prescott"), 1) << text;
+  EXPECT_TRUE(absl::StrContains(text, "node1/cpu:0\n")) << text;
 }
 
 TEST(FleetView, MixedDeviceModelsAreNoted) {
