@@ -103,7 +103,12 @@ std::vector<OpSpec> BuildCatalog() {
       Impl("cpu", "library",
            "OpenBLAS ?gemm with k=1 writes the N x N product, then flopd's threaded reduction",
            Kernel::kOuterLibrary, kOuterLibraryElements, /*temp_elements=*/kNSquared),
-      Impl("cpu", "fused", "one threaded pass, no N x N temporary, the same N^2 mul and N^2-N add",
+      Impl("cpu", "fused",
+           "one threaded pass, no N x N temporary, the same N^2 mul and N^2-N add; both axes one "
+           "AVX2+FMA kernel (owned outputs in registers, the summed vector streamed); sum order: "
+           "4 partial sums by summed index mod 4, each from its first product on in increasing "
+           "index (one FMA per later product; mul then add on a CPU without FMA), then (p0 + p1) + "
+           "(p2 + p3)",
            Kernel::kOuterFused, kOuterElements),
       Impl("cuda", "library",
            "cuBLAS ?gemm with k=1 writes the N x N product, then flopd's reduction",

@@ -4,6 +4,10 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "common/op_catalog.h"
 #include "server/backend/cpu/thread_team.h"
 
@@ -96,9 +100,8 @@ FLOPD_ALWAYS_INLINE void ColumnSumsBody(const T* __restrict p, int64_t n, int64_
 
 // Sums of kRows rows at once, each with kLanes<T> / kRows lanes, exactly
 // n-1 additions per row: term(r, j) is term j of row r. Several rows at once
-// share the loads of a common operand (the fused kernel's v) and give the
-// hardware prefetcher several streams to follow, which a single thread
-// needs to approach the memory bandwidth.
+// give the hardware prefetcher several streams to follow, which a single
+// thread needs to approach the memory bandwidth.
 // REQUIRES: n >= kLanes<T> / kRows.
 template <typename T, int kRows, typename Term>
 FLOPD_ALWAYS_INLINE void SumRowsLanes(int64_t n, Term term, T* sums) {
@@ -147,74 +150,200 @@ FLOPD_ALWAYS_INLINE void RowSumsBody(const T* __restrict p, int64_t n, int64_t r
   }
 }
 
-// Fused column sums: columns per register block (4 AVX2 registers).
-template <typename T>
-constexpr int64_t kFusedBlock = 128 / sizeof(T);
+// The fused outer sum, both axes, as one kernel: out[o] = sum_k s[k] * x[o]
+// for the owned outputs o in [o0, o1), where x is the vector whose elements
+// own the outputs and s the vector summed over. Axis 0 (out[j] = sum_i u_i
+// v_j) is x = v, s = u; axis 1 (out[i] = sum_j u_i v_j) is x = u, s = v. A
+// product is the same rounded number either way round (u_i * v_j ==
+// v_j * u_i exactly, and an FMA rounds only its sum), so the two axes run
+// the same instructions on the same kind of data, at the same speed.
+//
+// The sum order, the same for every output, both axes, every ISA, every
+// thread count: the N products s[k] * x[o] go to kFusedSums partial sums by
+// k mod kFusedSums; partial r starts at its first product (k = r, a
+// multiplication) and adds the others in increasing k (one fused multiply-
+// add each in the AVX2+FMA variant; a multiplication then an addition in
+// the generic one); the partials are combined as (p0 + p1) + (p2 + p3)
+// (with N < 4 only the first N partials exist: p0, p0 + p1, (p0 + p1) + p2).
+// Additions per output: (N - 4) + 3 = N - 1 (N - 1 for N < 4 too).
+//
+// The AVX2 variant keeps a block of W registers of owned outputs (x) in
+// registers and W * kFusedSums accumulators, so each step is one broadcast
+// of s[k] (streamed from L1) and W independent FMAs; W = 3 and 4 partial
+// sums make 12 independent FMA chains (2 FMA pipes x 4-5 cycles of latency
+// need 8-10) in 16 registers: 12 accumulators, 3 of x, 1 broadcast.
+constexpr int kFusedSums = 4;
+static_assert(kFusedSums == 4, "CombinePartials and FusedBlockAvx2 combine exactly four partials");
+constexpr int kFusedRegisters = 3;
 
-// out[j] = sum_i u[i] * v[j] for j in [c0, c1). A block of kFusedBlock<T>
-// columns has two sets of accumulators in registers, one for even and one
-// for odd i (8 independent FMA chains, enough to hide the FMA latency, with
-// the block of v in registers too). Each set starts at its first product and
-// the two are added at the end: (ceil(n/2) - 1) + (floor(n/2) - 1) + 1 = n - 1
-// additions per output.
+// p0 + p1, (p0 + p1) + p2 or (p0 + p1) + (p2 + p3) for `used` partials.
 template <typename T>
-FLOPD_ALWAYS_INLINE void FusedColumnSumsBody(const T* __restrict u, const T* __restrict v,
-                                             int64_t n, int64_t c0, int64_t c1, T* __restrict out) {
-  constexpr int64_t kB = kFusedBlock<T>;
-  int64_t jb = c0;
-  for (; jb + kB <= c1 && n >= 2; jb += kB) {
-    const T* __restrict vb = v + jb;
-    T even[kB];
-    T odd[kB];
-    const T u0 = u[0];
-    const T u1 = u[1];
-    for (int64_t l = 0; l < kB; ++l) even[l] = u0 * vb[l];
-    for (int64_t l = 0; l < kB; ++l) odd[l] = u1 * vb[l];
-    int64_t i = 2;
-    for (; i + 2 <= n; i += 2) {
-      const T ue = u[i];
-      const T uo = u[i + 1];
-      for (int64_t l = 0; l < kB; ++l) even[l] += ue * vb[l];
-      for (int64_t l = 0; l < kB; ++l) odd[l] += uo * vb[l];
-    }
-    if (i < n) {
-      const T ue = u[i];
-      for (int64_t l = 0; l < kB; ++l) even[l] += ue * vb[l];
-    }
-    for (int64_t l = 0; l < kB; ++l) out[jb + l] = even[l] + odd[l];
+FLOPD_ALWAYS_INLINE T CombinePartials(T p0, T p1, T p2, T p3, int64_t used) {
+  if (used == 1) return p0;
+  const T low = p0 + p1;
+  if (used == 2) return low;
+  if (used == 3) return low + p2;
+  return low + (p2 + p3);
+}
+
+// The generic variant: B owned outputs (B lanes for the vectorizer, plain
+// mul and add, so the baseline target contracts nothing).
+template <typename T>
+constexpr int64_t kGenericOwned = 32 / sizeof(T);
+
+template <typename T, int64_t B>
+FLOPD_ALWAYS_INLINE void FusedBlockGeneric(const T* __restrict s, int64_t n,
+                                           const T* __restrict x, T* __restrict out) {
+  T acc[kFusedSums][B] = {};  // the partials past N (N < 4) stay unused
+  const int64_t used = std::min<int64_t>(n, kFusedSums);
+  for (int64_t r = 0; r < used; ++r) {
+    const T sk = s[r];
+    for (int64_t l = 0; l < B; ++l) acc[r][l] = sk * x[l];
   }
-  // The ragged end of the range (or n == 1): one accumulator per column.
-  if (jb < c1) {
-    const int64_t width = c1 - jb;
-    const T* __restrict vb = v + jb;
-    T* __restrict acc = out + jb;
-    const T u0 = u[0];
-    for (int64_t l = 0; l < width; ++l) acc[l] = u0 * vb[l];
-    for (int64_t i = 1; i < n; ++i) {
-      const T ui = u[i];
-      for (int64_t l = 0; l < width; ++l) acc[l] += ui * vb[l];
+  int64_t k = kFusedSums;
+  for (; k + kFusedSums <= n; k += kFusedSums) {
+    for (int r = 0; r < kFusedSums; ++r) {
+      const T sk = s[k + r];
+      for (int64_t l = 0; l < B; ++l) acc[r][l] += sk * x[l];
     }
+  }
+  for (int r = 0; k + r < n; ++r) {
+    const T sk = s[k + r];
+    for (int64_t l = 0; l < B; ++l) acc[r][l] += sk * x[l];
+  }
+  for (int64_t l = 0; l < B; ++l) {
+    out[l] = CombinePartials(acc[0][l], acc[1][l], acc[2][l], acc[3][l], used);
   }
 }
 
-// out[i] = sum_j u[i] * v[j] for i in [r0, r1).
+// The owned range [o0, o1) in blocks of B, the ragged end through a
+// zero-padded copy (its extra lanes are computed and dropped).
 template <typename T>
-FLOPD_ALWAYS_INLINE void FusedRowSumsBody(const T* __restrict u, const T* __restrict v, int64_t n,
-                                          int64_t r0, int64_t r1, T* __restrict out) {
-  int64_t i = r0;
-  if (n >= kLanes<T> / kRowsPerPass) {
-    for (; i + kRowsPerPass <= r1; i += kRowsPerPass) {
-      T ui[kRowsPerPass];
-      for (int r = 0; r < kRowsPerPass; ++r) ui[r] = u[i + r];
-      SumRowsLanes<T, kRowsPerPass>(
-          n, [&ui, v](int r, int64_t j) { return ui[r] * v[j]; }, out + i);
-    }
-  }
-  for (; i < r1; ++i) {
-    const T ui = u[i];
-    out[i] = SumLanes<T>(n, [ui, v](int64_t j) { return ui * v[j]; });
+FLOPD_ALWAYS_INLINE void FusedOuterBodyGeneric(const T* __restrict s, const T* __restrict x,
+                                               int64_t n, int64_t o0, int64_t o1,
+                                               T* __restrict out) {
+  constexpr int64_t kB = kGenericOwned<T>;
+  int64_t o = o0;
+  for (; o + kB <= o1; o += kB) FusedBlockGeneric<T, kB>(s, n, x + o, out + o);
+  if (o < o1) {
+    T xs[kB] = {};
+    T os[kB];
+    for (int64_t l = 0; o + l < o1; ++l) xs[l] = x[o + l];
+    FusedBlockGeneric<T, kB>(s, n, xs, os);
+    for (int64_t l = 0; o + l < o1; ++l) out[o + l] = os[l];
   }
 }
+
+#if FLOPD_HAVE_AVX2_VARIANT
+// 256-bit operations on T, for the AVX2+FMA variant.
+template <typename T>
+struct Avx2;
+template <>
+struct Avx2<float> {
+  using V = __m256;
+  static constexpr int64_t kLanes = 8;
+  FLOPD_TARGET_AVX2_FMA static V Load(const float* p) { return _mm256_loadu_ps(p); }
+  FLOPD_TARGET_AVX2_FMA static void Store(float* p, V a) { _mm256_storeu_ps(p, a); }
+  FLOPD_TARGET_AVX2_FMA static V Broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  FLOPD_TARGET_AVX2_FMA static V Mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  FLOPD_TARGET_AVX2_FMA static V Fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  FLOPD_TARGET_AVX2_FMA static V Add(V a, V b) { return _mm256_add_ps(a, b); }
+};
+template <>
+struct Avx2<double> {
+  using V = __m256d;
+  static constexpr int64_t kLanes = 4;
+  FLOPD_TARGET_AVX2_FMA static V Load(const double* p) { return _mm256_loadu_pd(p); }
+  FLOPD_TARGET_AVX2_FMA static void Store(double* p, V a) { _mm256_storeu_pd(p, a); }
+  FLOPD_TARGET_AVX2_FMA static V Broadcast(const double* p) { return _mm256_broadcast_sd(p); }
+  FLOPD_TARGET_AVX2_FMA static V Mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  FLOPD_TARGET_AVX2_FMA static V Fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  FLOPD_TARGET_AVX2_FMA static V Add(V a, V b) { return _mm256_add_pd(a, b); }
+};
+
+// W registers of owned outputs: out[0, W * lanes) = sum_k s[k] * x[...].
+template <typename T, int W>
+FLOPD_TARGET_AVX2_FMA FLOPD_ALWAYS_INLINE void FusedBlockAvx2(const T* __restrict s, int64_t n,
+                                                               const T* __restrict x,
+                                                               T* __restrict out) {
+  using A = Avx2<T>;
+  using V = typename A::V;
+  V xv[W];
+  V acc[kFusedSums][W];
+#pragma GCC unroll 16
+  for (int w = 0; w < W; ++w) xv[w] = A::Load(x + w * A::kLanes);
+  const int64_t used = std::min<int64_t>(n, kFusedSums);
+  if (used == kFusedSums) {
+#pragma GCC unroll 16
+    for (int r = 0; r < kFusedSums; ++r) {
+      const V b = A::Broadcast(s + r);
+#pragma GCC unroll 16
+      for (int w = 0; w < W; ++w) acc[r][w] = A::Mul(b, xv[w]);
+    }
+  } else {  // N < 4: the partials past N stay unused (zeroed only to be defined)
+#pragma GCC unroll 16
+    for (int r = 0; r < kFusedSums; ++r) {
+      const V b = r < used ? A::Broadcast(s + r) : V{};
+#pragma GCC unroll 16
+      for (int w = 0; w < W; ++w) acc[r][w] = r < used ? A::Mul(b, xv[w]) : V{};
+    }
+  }
+  int64_t k = kFusedSums;
+  for (; k + kFusedSums <= n; k += kFusedSums) {
+#pragma GCC unroll 16
+    for (int r = 0; r < kFusedSums; ++r) {
+      const V b = A::Broadcast(s + k + r);
+#pragma GCC unroll 16
+      for (int w = 0; w < W; ++w) acc[r][w] = A::Fma(b, xv[w], acc[r][w]);
+    }
+  }
+  // The last N mod 4 products (constant indices after unrolling, so the
+  // accumulators stay in registers).
+#pragma GCC unroll 16
+  for (int r = 0; r < kFusedSums - 1; ++r) {
+    if (k + r < n) {
+      const V b = A::Broadcast(s + k + r);
+#pragma GCC unroll 16
+      for (int w = 0; w < W; ++w) acc[r][w] = A::Fma(b, xv[w], acc[r][w]);
+    }
+  }
+  // CombinePartials, on vectors.
+#pragma GCC unroll 16
+  for (int w = 0; w < W; ++w) {
+    V sum = acc[0][w];
+    if (used >= 2) sum = A::Add(acc[0][w], acc[1][w]);
+    if (used == 3) sum = A::Add(sum, acc[2][w]);
+    if (used == 4) sum = A::Add(sum, A::Add(acc[2][w], acc[3][w]));
+    A::Store(out + w * A::kLanes, sum);
+  }
+}
+
+template <typename T>
+FLOPD_TARGET_AVX2_FMA FLOPD_ALWAYS_INLINE void FusedOuterBodyAvx2(const T* __restrict s,
+                                                                   const T* __restrict x,
+                                                                   int64_t n, int64_t o0,
+                                                                   int64_t o1, T* __restrict out) {
+  constexpr int64_t kL = Avx2<T>::kLanes;
+  constexpr int64_t kB = kFusedRegisters * kL;
+  int64_t o = o0;
+  for (; o + kB <= o1; o += kB) FusedBlockAvx2<T, kFusedRegisters>(s, n, x + o, out + o);
+  // The rest (< 3 registers) through a zero-padded copy, as 2 or 3 registers
+  // (one register would give 4 chains, half the FMA rate, for the same time
+  // as two); the padding lanes are computed and dropped.
+  const int64_t rest = o1 - o;
+  if (rest > 0) {
+    alignas(32) T xs[kB] = {};
+    alignas(32) T os[kB];
+    for (int64_t l = 0; l < rest; ++l) xs[l] = x[o + l];
+    if (rest <= 2 * kL) {
+      FusedBlockAvx2<T, 2>(s, n, xs, os);
+    } else {
+      FusedBlockAvx2<T, kFusedRegisters>(s, n, xs, os);
+    }
+    for (int64_t l = 0; l < rest; ++l) out[o + l] = os[l];
+  }
+}
+#endif  // FLOPD_HAVE_AVX2_VARIANT
 
 // The two compiled variants of each body.
 template <typename T>
@@ -234,23 +363,16 @@ FLOPD_TARGET_AVX2_FMA void RowSumsAvx2(const T* p, int64_t n, int64_t r0, int64_
   RowSumsBody(p, n, r0, r1, out);
 }
 template <typename T>
-void FusedColumnSumsGeneric(const T* u, const T* v, int64_t n, int64_t c0, int64_t c1, T* out) {
-  FusedColumnSumsBody(u, v, n, c0, c1, out);
+void FusedOuterGeneric(const T* s, const T* x, int64_t n, int64_t o0, int64_t o1, T* out) {
+  FusedOuterBodyGeneric(s, x, n, o0, o1, out);
 }
+#if FLOPD_HAVE_AVX2_VARIANT
 template <typename T>
-FLOPD_TARGET_AVX2_FMA void FusedColumnSumsAvx2(const T* u, const T* v, int64_t n, int64_t c0,
-                                               int64_t c1, T* out) {
-  FusedColumnSumsBody(u, v, n, c0, c1, out);
+FLOPD_TARGET_AVX2_FMA void FusedOuterAvx2(const T* s, const T* x, int64_t n, int64_t o0,
+                                          int64_t o1, T* out) {
+  FusedOuterBodyAvx2(s, x, n, o0, o1, out);
 }
-template <typename T>
-void FusedRowSumsGeneric(const T* u, const T* v, int64_t n, int64_t r0, int64_t r1, T* out) {
-  FusedRowSumsBody(u, v, n, r0, r1, out);
-}
-template <typename T>
-FLOPD_TARGET_AVX2_FMA void FusedRowSumsAvx2(const T* u, const T* v, int64_t n, int64_t r0,
-                                            int64_t r1, T* out) {
-  FusedRowSumsBody(u, v, n, r0, r1, out);
-}
+#endif
 
 // Runs body(begin, end) on `threads` threads of the shared team, each over its
 // own contiguous part of [0, total); part boundaries are multiples of
@@ -303,16 +425,17 @@ void ReduceRows(const T* p, int64_t n, T* out, int threads, KernelIsa isa) {
 template <typename T>
 void FusedOuterSum(const T* u, const T* v, int64_t n, int axis, T* out, int threads,
                    KernelIsa isa) {
-  if (axis == 0) {
-    const auto body = UseAvx2(isa) ? &FusedColumnSumsAvx2<T> : &FusedColumnSumsGeneric<T>;
-    // Parts of whole register blocks, so only the last part has a ragged end.
-    ParallelParts(n, kFusedBlock<T>, threads,
-                  [&](int64_t begin, int64_t end) { body(u, v, n, begin, end, out); });
-  } else {
-    const auto body = UseAvx2(isa) ? &FusedRowSumsAvx2<T> : &FusedRowSumsGeneric<T>;
-    ParallelParts(n, kLineElements<T>, threads,
-                  [&](int64_t begin, int64_t end) { body(u, v, n, begin, end, out); });
-  }
+  // The owned vector x and the summed one s (see FusedBlockAvx2's comment).
+  const T* x = axis == 0 ? v : u;
+  const T* s = axis == 0 ? u : v;
+  auto body = &FusedOuterGeneric<T>;
+#if FLOPD_HAVE_AVX2_VARIANT
+  if (UseAvx2(isa)) body = &FusedOuterAvx2<T>;
+#endif
+  // Equal parts of whole cache lines of the output (the work per output is
+  // the same N steps), so parts never share a written line.
+  ParallelParts(n, kLineElements<T>, threads,
+                [&](int64_t begin, int64_t end) { body(s, x, n, begin, end, out); });
 }
 
 template void ReduceColumns<float>(const float*, int64_t, float*, int, KernelIsa);

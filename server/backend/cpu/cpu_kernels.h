@@ -92,8 +92,18 @@ void ReduceRows(const T* p, int64_t n, T* out, int threads, KernelIsa isa = Best
 //   axis 0: out[j] = sum_i u[i] * v[j]
 //   axis 1: out[i] = sum_j u[i] * v[j]
 // Every product u[i] * v[j] is computed (N^2 multiplications) and every sum
-// takes N-1 additions, as ReduceColumns/ReduceRows would on P; the inputs and
-// output (3N elements) are the only memory touched.
+// takes N-1 additions; the inputs and output (3N elements) are the only
+// memory touched. Both axes are one kernel: out[o] = sum_k s[k] * x[o] with
+// x the vector that owns the outputs (v for axis 0, u for axis 1) and s the
+// one summed over (u, resp. v); u[i] * v[j] == v[j] * u[i] exactly, so axis
+// 1 is axis 0 with u and v swapped, bit for bit.
+// Sum order (fixed; the same for every output, both axes, any thread count
+// and ISA): the products go to 4 partial sums by k mod 4; partial r starts at
+// s[r] * x[o] and adds s[k] * x[o] for k = r + 4, r + 8, ... in increasing k
+// (AVX2+FMA: one fused multiply-add per product, rounded once; generic: a
+// multiplication then an addition); the result is (p0 + p1) + (p2 + p3)
+// (N < 4: p0, p0 + p1, (p0 + p1) + p2). The AVX2 code keeps 3 registers of
+// owned x and their 12 accumulators in registers and streams s from L1.
 // REQUIRES: n >= 1, axis is 0 or 1, threads >= 1, `out` overlaps neither input.
 template <typename T>
 void FusedOuterSum(const T* u, const T* v, int64_t n, int axis, T* out, int threads,

@@ -1,5 +1,6 @@
 #include "server/backend/cpu/cpu_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -15,10 +16,10 @@ namespace flopd {
 namespace {
 
 // Sizes around the kernels' boundaries: below, at and above the lane widths
-// (32 and 64 f32 / 16 and 32 f64), the fused register block (32 f32 / 16
-// f64), the 64-byte line split between threads, and the f64 column block
-// (2048); odd sizes give unaligned rows, odd row counts a row left over by
-// the two-rows-at-a-time loops.
+// (32 and 64 f32 / 16 and 32 f64), the 64-byte line split between threads,
+// and the f64 column block (2048); odd sizes give unaligned rows, odd row
+// counts a row left over by the two-rows-at-a-time loops. (The fused
+// kernel's own boundaries are in kFusedSizes below.)
 const int64_t kSizes[] = {1, 2, 7, 31, 33, 63, 64, 65, 127, 1000, 1023, 1025, 2049};
 
 PointSpec OuterPoint(DType dtype, int64_t n, int axis) {
@@ -110,6 +111,103 @@ TYPED_TEST(CpuKernelsTest, FusedOuterSumMatchesTheReference) {
           EXPECT_TRUE(result.passed) << Context(n, axis, threads, isa) << ": " << result.detail;
         }
       }
+    }
+  }
+}
+
+// The fused kernel's boundaries: fewer products than its 4 partial sums
+// (1-3), N mod 4 leftovers, the 8/4-lane register, the 3-register block (24
+// f32 / 12 f64) and its padded 2- or 3-register tail, thread parts of whole
+// 64-byte lines, and the awkward sizes of issue 12 (1, 7, 33, 1000, 4001).
+const int64_t kFusedSizes[] = {1, 2, 3, 4, 5, 7, 11, 12, 13, 23, 24, 25, 33, 49, 1000, 4001};
+
+TYPED_TEST(CpuKernelsTest, FusedOuterSumMatchesTheReferenceAtAwkwardSizes) {
+  using T = TypeParam;
+  for (int64_t n : kFusedSizes) {
+    std::vector<T> u(n), v(n);
+    FillUniform(u.data(), n, kInputSeed);
+    FillUniform(v.data(), n, kInputSeed + 1);
+    for (int axis : {0, 1}) {
+      const PointSpec point = OuterPoint(DTypeOf<T>(), n, axis);
+      const std::vector<double> reference = ReferenceResult<T>(point, {u.data(), v.data()});
+      for (int threads : {1, 2, 3}) {
+        for (KernelIsa isa : RunnableIsas()) {
+          std::vector<T> out(n, std::numeric_limits<T>::quiet_NaN());
+          FusedOuterSum(u.data(), v.data(), n, axis, out.data(), threads, isa);
+          const VerificationResult result = Verify(point, out.data(), reference);
+          EXPECT_TRUE(result.passed) << Context(n, axis, threads, isa) << ": " << result.detail;
+        }
+      }
+    }
+  }
+}
+
+// The sum order that cpu_kernels.h documents (and the catalog's description
+// states), computed here one output at a time in the element type:
+// out[o] = sum_k s[k] * x[o] over 4 partial sums by k mod 4, each started at
+// its first product and continued in increasing k, then (p0 + p1) + (p2 +
+// p3). `fused`: each later product is added by one fused multiply-add
+// (std::fma, correctly rounded as the hardware's); else multiplied, rounded,
+// then added. (This file is built for baseline x86-64, which has no FMA
+// instruction for the compiler to contract a * b + c into.)
+template <typename T>
+std::vector<T> DocumentedOrder(const std::vector<T>& x, const std::vector<T>& s, bool fused) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<T> out(n);
+  for (int64_t o = 0; o < n; ++o) {
+    T p[4] = {};
+    const int64_t used = std::min<int64_t>(n, 4);
+    for (int64_t r = 0; r < used; ++r) p[r] = s[r] * x[o];
+    for (int64_t k = 4; k < n; ++k) {
+      if (fused) {
+        p[k % 4] = std::fma(s[k], x[o], p[k % 4]);
+      } else {
+        const T product = s[k] * x[o];
+        p[k % 4] = p[k % 4] + product;
+      }
+    }
+    T sum = p[0];
+    if (used >= 2) sum = p[0] + p[1];
+    if (used == 3) sum = sum + p[2];
+    if (used == 4) sum = sum + (p[2] + p[3]);
+    out[o] = sum;
+  }
+  return out;
+}
+
+// Pins the arithmetic: every output bit for bit as the documented order
+// gives it, on both axes (axis 0 owns v and sums u, axis 1 owns u and sums
+// v), every thread split and ISA; so the two axes do the same work, and a
+// change of the order shows here (then update cpu_kernels.h and the
+// catalog's description with it).
+TYPED_TEST(CpuKernelsTest, FusedOuterSumAddsInTheDocumentedOrder) {
+  using T = TypeParam;
+#if !defined(__x86_64__) && !defined(__i386__)
+  GTEST_SKIP() << "the generic variant's mul + add may be contracted into an FMA off x86";
+#endif
+  for (int64_t n : kFusedSizes) {
+    std::vector<T> u(n), v(n);
+    FillUniform(u.data(), n, kInputSeed + 2);
+    FillUniform(v.data(), n, kInputSeed + 3);
+    for (KernelIsa isa : RunnableIsas()) {
+      const bool fused = isa == KernelIsa::kAvx2Fma;
+      const std::vector<T> columns = DocumentedOrder(v, u, fused);  // axis 0
+      const std::vector<T> rows = DocumentedOrder(u, v, fused);     // axis 1
+      for (int threads : {1, 2, 3}) {
+        for (int axis : {0, 1}) {
+          const std::vector<T>& expected = axis == 0 ? columns : rows;
+          std::vector<T> out(n, std::numeric_limits<T>::quiet_NaN());
+          FusedOuterSum(u.data(), v.data(), n, axis, out.data(), threads, isa);
+          for (int64_t k = 0; k < n; ++k) {
+            ASSERT_EQ(out[k], expected[k]) << Context(n, axis, threads, isa) << " k=" << k;
+          }
+        }
+      }
+      // Axis 1 is axis 0 with u and v swapped, bit for bit.
+      std::vector<T> axis1(n), swapped(n);
+      FusedOuterSum(u.data(), v.data(), n, 1, axis1.data(), 2, isa);
+      FusedOuterSum(v.data(), u.data(), n, 0, swapped.data(), 2, isa);
+      for (int64_t k = 0; k < n; ++k) ASSERT_EQ(axis1[k], swapped[k]) << "N=" << n << " k=" << k;
     }
   }
 }
