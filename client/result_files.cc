@@ -9,8 +9,11 @@
 #include <iostream>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <sstream>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -22,7 +25,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/struct.pb.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/wire/wire.h"
 
@@ -33,6 +39,8 @@ using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
+using google::protobuf::UnknownField;
+using google::protobuf::UnknownFieldSet;
 using google::protobuf::Value;
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
@@ -76,6 +84,101 @@ bool ParseIsoTime(absl::string_view text, int64_t* unix_ms) {
   if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &error)) return false;
   *unix_ms = absl::ToUnixMillis(t);
   return true;
+}
+
+// -------------------------------------------------------------- map fields
+//
+// No map field is touched through protobuf's map code across the line
+// between libprotobuf and our code: map fields (Result.params, .observations,
+// ...) are read and written through the wire format and their entry messages,
+// never through reflection on a map field (FieldSize, GetRepeatedMessage,
+// AddMessage, MapBegin; MessageDifferencer), and the JSON objects protobuf
+// parses (google.protobuf.Struct) are read through the wire format too, never
+// through Struct::fields().
+//
+// Why: Debian's libprotobuf (3.21) is not built with -fsanitize=thread, and
+// its map_field.h gives MapFieldBase two more members (seq1_, seq2_) under
+// __SANITIZE_THREAD__. A TSan build of our code lays every map field out 8
+// bytes further on (MapFieldBase 80 bytes, repeated_field_ at 24, state_ at
+// 72) than the library's own code does (72; 16; 64). Reflection on one of
+// our map fields runs the library's MapFieldBase::SyncRepeatedFieldWithMap:
+// it locks its mutex_ (at 24) over our repeated_field_, which leaves 1 in the
+// pointer, then calls our inline SyncRepeatedFieldWithMapNoLock, which takes
+// 0x1 for the repeated field: the SEGV at address 0x9 in
+// RepeatedPtrFieldBase::Clear. And a Struct the library's JSON parser built,
+// iterated by our inline Map code, is read 8 bytes off: a SEGV in
+// Map::InnerMap::iterator_base::SearchFrom. The generated serializers and
+// parsers are safe: each message's map code runs on one side of the line
+// (ours for our messages, the library's for Struct), and an entry is a plain
+// message (key = 1, value = 2).
+
+// A new (empty) entry of map field `f` of `m`.
+std::unique_ptr<Message> NewMapEntry(const Message& m, const FieldDescriptor* f) {
+  return std::unique_ptr<Message>(
+      m.GetReflection()->GetMessageFactory()->GetPrototype(f->message_type())->New());
+}
+
+// The entries of map field `f` of `m`, in wire order.
+std::vector<std::unique_ptr<Message>> MapEntries(const Message& m, const FieldDescriptor* f) {
+  std::vector<std::unique_ptr<Message>> entries;
+  UnknownFieldSet wire;
+  if (!wire.ParseFromString(m.SerializePartialAsString())) return entries;
+  for (int i = 0; i < wire.field_count(); ++i) {
+    const UnknownField& field = wire.field(i);
+    if (field.number() != f->number() || field.type() != UnknownField::TYPE_LENGTH_DELIMITED) {
+      continue;
+    }
+    std::unique_ptr<Message> entry = NewMapEntry(m, f);
+    if (!entry->ParsePartialFromString(field.length_delimited())) continue;
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+// Puts `entries` into map field `f` of `m` (a key already there takes the
+// entry's value; of two entries with one key, the later wins).
+void AddMapEntries(const std::vector<std::unique_ptr<Message>>& entries, const FieldDescriptor* f,
+                   Message* m) {
+  if (entries.empty()) return;
+  UnknownFieldSet wire;
+  for (const auto& entry : entries) {
+    entry->SerializePartialToString(wire.AddLengthDelimited(f->number()));
+  }
+  std::string bytes;
+  wire.SerializeToString(&bytes);
+  (void)m->MergeFromString(bytes);
+}
+
+// The members of a JSON object protobuf parsed, in key order.
+std::vector<std::pair<std::string, Value>> StructFields(const google::protobuf::Struct& s) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);  // keys sorted
+    s.SerializePartialToCodedStream(&out);
+  }
+  std::vector<std::pair<std::string, Value>> fields;
+  UnknownFieldSet wire;
+  if (!wire.ParseFromString(bytes)) return fields;
+  for (int i = 0; i < wire.field_count(); ++i) {
+    const UnknownField& entry = wire.field(i);
+    if (entry.number() != google::protobuf::Struct::kFieldsFieldNumber ||
+        entry.type() != UnknownField::TYPE_LENGTH_DELIMITED) {
+      continue;
+    }
+    UnknownFieldSet parts;
+    if (!parts.ParseFromString(entry.length_delimited())) continue;
+    std::pair<std::string, Value> field;
+    for (int k = 0; k < parts.field_count(); ++k) {
+      const UnknownField& part = parts.field(k);
+      if (part.type() != UnknownField::TYPE_LENGTH_DELIMITED) continue;
+      if (part.number() == 1) field.first = part.length_delimited();
+      if (part.number() == 2) (void)field.second.ParseFromString(part.length_delimited());
+    }
+    fields.push_back(std::move(field));
+  }
+  return fields;
 }
 
 // ------------------------------------------------------------ JSON writing
@@ -208,18 +311,17 @@ void AppendJsonValue(const Message& m, const FieldDescriptor* f, int index, std:
 
 // A map field as a JSON object, keys sorted.
 void AppendJsonMap(const Message& m, const FieldDescriptor* f, std::string* out) {
-  const Reflection* r = m.GetReflection();
   const FieldDescriptor* key_field = f->message_type()->map_key();
   const FieldDescriptor* value_field = f->message_type()->map_value();
+  const std::vector<std::unique_ptr<Message>> map = MapEntries(m, f);
   std::vector<std::pair<std::string, const Message*>> entries;
-  for (int i = 0; i < r->FieldSize(m, f); ++i) {
-    const Message& entry = r->GetRepeatedMessage(m, f, i);
+  for (const std::unique_ptr<Message>& entry : map) {
     std::string key;
-    AppendJsonValue(entry, key_field, -1, &key);
+    AppendJsonValue(*entry, key_field, -1, &key);
     if (key_field->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
-      key = entry.GetReflection()->GetString(entry, key_field);
+      key = entry->GetReflection()->GetString(*entry, key_field);
     }
-    entries.emplace_back(std::move(key), &entry);
+    entries.emplace_back(std::move(key), entry.get());
   }
   std::sort(entries.begin(), entries.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -437,7 +539,7 @@ absl::Status JsonToMessage(const Value& v, Message* m, const std::string& where)
     return NotAResult(where, absl::StrCat("expected a JSON object, got ", Shown(v)));
   }
   const Descriptor* d = m->GetDescriptor();
-  for (const auto& [key, value] : v.struct_value().fields()) {
+  for (const auto& [key, value] : StructFields(v.struct_value())) {
     const FieldDescriptor* f = d->FindFieldByName(key);
     for (int i = 0; f == nullptr && i < d->field_count(); ++i) {
       if (d->field(i)->json_name() == key) f = d->field(i);
@@ -451,8 +553,10 @@ absl::Status JsonToMessage(const Value& v, Message* m, const std::string& where)
       }
       const FieldDescriptor* key_field = f->message_type()->map_key();
       const FieldDescriptor* value_field = f->message_type()->map_value();
-      for (const auto& [map_key, map_value] : value.struct_value().fields()) {
-        Message* entry = m->GetReflection()->AddMessage(m, f);
+      std::vector<std::unique_ptr<Message>> entries;
+      for (const auto& [map_key, map_value] : StructFields(value.struct_value())) {
+        entries.push_back(NewMapEntry(*m, f));
+        Message* entry = entries.back().get();
         Value key_value;
         key_value.set_string_value(map_key);
         if (key_field->cpp_type() == FieldDescriptor::CPPTYPE_BOOL) {
@@ -467,6 +571,7 @@ absl::Status JsonToMessage(const Value& v, Message* m, const std::string& where)
           return st;
         }
       }
+      AddMapEntries(entries, f, m);
     } else if (f->is_repeated()) {
       if (value.kind_case() == Value::kNullValue) continue;
       if (value.kind_case() != Value::kListValue) {
@@ -766,7 +871,7 @@ const std::vector<Column>& Columns() {
          if (!json.ok() || json->kind_case() != Value::kStructValue) {
            return absl::InvalidArgumentError("expected a JSON object");
          }
-         for (const auto& [key, value] : json->struct_value().fields()) {
+         for (const auto& [key, value] : StructFields(json->struct_value())) {
            if (value.kind_case() != Value::kStringValue) {
              return absl::InvalidArgumentError("expected string values");
            }
