@@ -17,6 +17,7 @@
 #include "client/host_client.h"
 #include "client/host_list.h"
 #include "common/command_line.h"
+#include "common/roofline.h"
 
 namespace flopd {
 namespace {
@@ -57,8 +58,12 @@ bool ParseHostFlags(const std::vector<std::string>& args, const std::string& usa
   return true;
 }
 
-// The device's ceilings, measured beside derived, or why there are none.
-std::string CeilingsText(const v1::DeviceInfo& d) {
+}  // namespace
+
+// The device's ceilings, measured beside derived, with their age, or why
+// there are none.
+std::string CeilingsText(const v1::DeviceInfo& d, int64_t now_unix_ms,
+                         int64_t flopd_started_unix_ms) {
   if (!d.has_ceilings()) {
     return absl::StrCat("    ceilings: ",
                         d.ceilings_status().empty() ? "not measured" : d.ceilings_status(),
@@ -68,11 +73,22 @@ std::string CeilingsText(const v1::DeviceInfo& d) {
                         "\n");
   }
   const v1::DeviceCeilings& c = d.ceilings();
+  const std::string age =
+      CeilingsAgeText(c.measured_unix_ms(), now_unix_ms, flopd_started_unix_ms);
   std::string out = absl::StrFormat(
-      "    ceilings (measured %s UTC in %.2f s):\n      memory bandwidth  %.4g GB/s measured\n",
-      absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(c.measured_unix_ms()),
+      "    ceilings (%s%sUTC in %.2f s%s):\n      memory bandwidth  %.4g GB/s measured%s\n",
+      age.empty() ? "measured " : absl::StrCat(age, "; at "),
+      absl::FormatTime("%Y-%m-%d %H:%M:%S ", absl::FromUnixMillis(c.measured_unix_ms()),
                        absl::UTCTimeZone()),
-      c.seconds_spent(), c.bandwidth_bytes_per_s() / 1e9);
+      c.seconds_spent(),
+      c.attempts() > 1 ? absl::StrFormat(", %d attempts: the first was doubtful", c.attempts())
+                       : "",
+      c.bandwidth_bytes_per_s() / 1e9,
+      c.derived_bandwidth_bytes_per_s() > 0
+          ? absl::StrFormat(", %.4g GB/s theoretical (%.0f%% of it)",
+                            c.derived_bandwidth_bytes_per_s() / 1e9,
+                            100 * c.bandwidth_bytes_per_s() / c.derived_bandwidth_bytes_per_s())
+          : "");
   std::map<std::string, double> peaks(c.peak_flops_per_s().begin(), c.peak_flops_per_s().end());
   for (const auto& [dtype, flops] : peaks) {
     auto derived = c.derived_peak_flops_per_s().find(dtype);
@@ -99,6 +115,8 @@ std::string CeilingsText(const v1::DeviceInfo& d) {
   for (const std::string& doubt : c.doubts()) absl::StrAppend(&out, "      DOUBTFUL: ", doubt, "\n");
   return out;
 }
+
+namespace {
 
 std::string Bytes(int64_t bytes) { return absl::StrFormat("%.1f GiB", bytes / 1073741824.0); }
 
@@ -287,7 +305,7 @@ int InfoCommand(const std::vector<std::string>& args) {
                 << d.queued_jobs() << "\n";
       std::map<std::string, std::string> sorted(d.properties().begin(), d.properties().end());
       for (const auto& [key, value] : sorted) std::cout << "    " << key << ": " << value << "\n";
-      std::cout << CeilingsText(d);
+      std::cout << CeilingsText(d, absl::ToUnixMillis(absl::Now()), info->started_unix_ms());
     }
     for (const std::string& reason : info->unavailable()) {
       std::cout << "  not offered: " << reason << "\n";

@@ -24,12 +24,15 @@
 #ifndef FLOPD_COMMON_ROOFLINE_H_
 #define FLOPD_COMMON_ROOFLINE_H_
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace flopd {
@@ -56,6 +59,12 @@ struct DeviceCeilings {
   std::map<std::string, double> kernel_isa_peak_flops;
   // Sanity checks that failed (see v1::DeviceCeilings.doubts); empty = none.
   std::vector<std::string> doubts;
+  // Measurements made to arrive at these figures: 1, or 2 when the first
+  // failed a sanity check and was repeated (MeasureCeilingsWithRetry).
+  int attempts = 1;
+  // The memory's theoretical bandwidth (GPU: memory clock x bus width x 2
+  // transfers per clock); 0 when unknown.
+  double derived_bandwidth_bytes_per_s = 0;
 };
 
 enum class Bound { kUnknown, kMemory, kCompute, kLatency };
@@ -105,6 +114,44 @@ double RidgeIntensity(double peak_flops_per_s, double peak_bandwidth_bytes_per_s
 inline constexpr double kPlausibleCeilingsFactor = 2.0;
 absl::Status CheckPlausibleRemeasurement(const DeviceCeilings& previous,
                                          const DeviceCeilings& fresh);
+
+// One measurement of a device's ceilings, its doubts already checked, and
+// how far apart its timed runs were: the largest best / worst (or best /
+// median) ratio over its figures, 1 = every run alike.
+struct CeilingsAttempt {
+  DeviceCeilings ceilings;
+  double run_spread = 1;
+};
+
+// Re-measuring doubtful ceilings (issue 11): `measure` is called once; when
+// that attempt has doubts, `pause_seconds` later once more (unless the first
+// took longer than `retry_within_seconds`: the callers wait for ceilings
+// with a budget). The result is the first attempt without doubts, else
+// ChooseCeilings of both. `stop` (may be null) is checked during the pause:
+// CANCELLED once it is set, as is any CANCELLED attempt. Any other error of
+// the first attempt is returned; of the second, the first is kept and its
+// doubts say that the repeat failed.
+absl::StatusOr<DeviceCeilings> MeasureCeilingsWithRetry(
+    const std::function<absl::StatusOr<CeilingsAttempt>()>& measure,
+    const std::atomic<bool>* stop, double pause_seconds, double retry_within_seconds);
+
+// The ceilings kept from doubtful attempts (at least one, in the order
+// measured): the one whose timed runs agreed best (smallest run_spread;
+// within 1% of each other, the one with fewer doubts, then the earlier). Its
+// doubts stay, followed by a summary naming every attempt's doubts, and one
+// for each figure (bandwidth, a dtype's peak) on which the attempts differ by
+// more than kCeilingsRepeatSpread. attempts = their count; seconds_spent the
+// sum of theirs.
+inline constexpr double kCeilingsRepeatSpread = 1.15;
+DeviceCeilings ChooseCeilings(const std::vector<CeilingsAttempt>& attempts);
+
+// How old ceilings are, for people: "measured 3 h 12 min ago, at flopd's
+// start" when measured within a minute of `flopd_started_unix_ms`, else "...
+// ago, 2 h 5 min after flopd started" ("" after it when the start is
+// unknown, i.e. 0). "measured in the future (clocks differ)" when now is
+// earlier; "" when measured_unix_ms is 0.
+std::string CeilingsAgeText(int64_t measured_unix_ms, int64_t now_unix_ms,
+                            int64_t flopd_started_unix_ms);
 
 }  // namespace flopd
 

@@ -96,29 +96,40 @@ MachineSnapshot TakeMachineSnapshot() {
   return s;
 }
 
+CpuShares CpuSharesDuring(const MachineSnapshot& before, const MachineSnapshot& after,
+                          int cpus_usable) {
+  CpuShares shares;
+  const uint64_t total = after.cpu_total_ticks - before.cpu_total_ticks;
+  if (before.cpu_total_ticks == 0 || after.cpu_total_ticks < before.cpu_total_ticks ||
+      total < 20) {
+    return shares;
+  }
+  const double busy = static_cast<double>(total - (after.cpu_idle_ticks - before.cpu_idle_ticks) -
+                                          (after.cpu_steal_ticks - before.cpu_steal_ticks));
+  const double ours = static_cast<double>(after.self_ticks - before.self_ticks);
+  // /proc/stat counts every CPU of the host; the share is of the CPUs flopd
+  // may use (the ticks those CPUs had in the interval).
+  const long hz = sysconf(_SC_CLK_TCK);
+  const double seconds = after.monotonic_seconds - before.monotonic_seconds;
+  const double usable_ticks = std::max(1.0, seconds * hz * std::max(1, cpus_usable));
+  shares.other_processes = std::clamp((busy - ours) / usable_ticks, 0.0, 1.0);
+  shares.steal = static_cast<double>(after.cpu_steal_ticks - before.cpu_steal_ticks) / total;
+  return shares;
+}
+
 void DescribeMachineDuring(const MachineSnapshot& before, const MachineSnapshot& after,
                            int cpus_usable, std::map<std::string, std::string>* observations,
                            std::vector<std::string>* warnings) {
-  const uint64_t total = after.cpu_total_ticks - before.cpu_total_ticks;
-  if (before.cpu_total_ticks > 0 && after.cpu_total_ticks >= before.cpu_total_ticks &&
-      total >= 20) {
-    const double busy = static_cast<double>(total - (after.cpu_idle_ticks - before.cpu_idle_ticks) -
-                                            (after.cpu_steal_ticks - before.cpu_steal_ticks));
-    const double ours = static_cast<double>(after.self_ticks - before.self_ticks);
-    // /proc/stat counts every CPU of the host; the share is of the CPUs flopd
-    // may use (the ticks those CPUs had in the interval).
-    const long hz = sysconf(_SC_CLK_TCK);
-    const double seconds = after.monotonic_seconds - before.monotonic_seconds;
-    const double usable_ticks = std::max(1.0, seconds * hz * cpus_usable);
-    const double others = std::clamp((busy - ours) / usable_ticks, 0.0, 1.0);
+  const CpuShares shares = CpuSharesDuring(before, after, cpus_usable);
+  if (shares.other_processes >= 0) {
+    const double others = shares.other_processes;
     (*observations)["other_cpu_share"] = Percent(others);
     if (others > kOtherProcessesShare) {
       warnings->push_back(absl::StrCat("busy machine: other processes used ", Percent(others),
                                        " of the ", cpus_usable,
                                        " CPU(s) flopd may use while this point was measured"));
     }
-    const double steal =
-        static_cast<double>(after.cpu_steal_ticks - before.cpu_steal_ticks) / total;
+    const double steal = shares.steal;
     (*observations)["cpu_steal_share"] = Percent(steal);
     if (steal > kStealShare) {
       warnings->push_back(absl::StrCat("CPU steal ", Percent(steal),

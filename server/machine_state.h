@@ -42,6 +42,17 @@ inline constexpr double kOtherProcessesShare = 0.10;
 inline constexpr double kStealShare = 0.02;
 inline constexpr double kClockChangeShare = 0.10;
 
+// The CPU time of the interval between two snapshots: other processes'
+// share of the CPUs flopd may use (`cpus_usable`), and steal's share of all
+// CPU time. Both -1 when the interval is under 20 clock ticks over all CPUs
+// (too coarse to judge) or /proc/stat was unreadable.
+struct CpuShares {
+  double other_processes = -1;
+  double steal = -1;
+};
+CpuShares CpuSharesDuring(const MachineSnapshot& before, const MachineSnapshot& after,
+                          int cpus_usable);
+
 // Compares two snapshots (before -> after one point). `cpus_usable` is the
 // number of CPUs flopd may run on. Writes observations "other_cpu_share",
 // "cpu_steal_share", "load_avg_1m", "cpu_mhz_before"/"cpu_mhz_after" and

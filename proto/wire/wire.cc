@@ -361,6 +361,8 @@ v1::DeviceCeilings ToProto(const DeviceCeilings& c) {
   for (const auto& [dtype, flops] : c.kernel_isa_peak_flops) {
     (*out.mutable_kernel_isa_peak_flops_per_s())[dtype] = flops;
   }
+  out.set_attempts(c.attempts);
+  out.set_derived_bandwidth_bytes_per_s(c.derived_bandwidth_bytes_per_s);
   return out;
 }
 

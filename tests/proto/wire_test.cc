@@ -206,5 +206,32 @@ TEST(WireTest, StatusesKeepCodeAndMessageBothWays) {
   EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
 }
 
+// Ceilings carry their age, how often they were measured and why they may
+// not be true (issue 11).
+TEST(WireTest, CeilingsCarryEveryField) {
+  DeviceCeilings c;
+  c.bandwidth_bytes_per_s = 2.9e12;
+  c.peak_flops = {{"f32", 61e12}};
+  c.derived_peak_flops = {{"f32", 66.9e12}};
+  c.clock_hz = 1.98e9;
+  c.measured_unix_ms = 1764547200000;
+  c.seconds_spent = 0.6;
+  c.doubts = {"the copies' timed runs were 20% apart"};
+  c.kernel_isa = "avx2+fma";
+  c.kernel_isa_peak_flops = {{"f32", 30e12}};
+  c.attempts = 2;
+  c.derived_bandwidth_bytes_per_s = 3.35e12;
+  const v1::DeviceCeilings p = ToProto(c);
+  EXPECT_EQ(p.measured_unix_ms(), 1764547200000);
+  EXPECT_EQ(p.attempts(), 2);
+  EXPECT_DOUBLE_EQ(p.derived_bandwidth_bytes_per_s(), 3.35e12);
+  ASSERT_EQ(p.doubts_size(), 1);
+  EXPECT_EQ(p.doubts(0), "the copies' timed runs were 20% apart");
+  EXPECT_DOUBLE_EQ(p.peak_flops_per_s().at("f32"), 61e12);
+  EXPECT_DOUBLE_EQ(p.derived_peak_flops_per_s().at("f32"), 66.9e12);
+  EXPECT_DOUBLE_EQ(p.kernel_isa_peak_flops_per_s().at("f32"), 30e12);
+  EXPECT_EQ(ToProto(DeviceCeilings{}).attempts(), 1);  // measured once unless said otherwise
+}
+
 }  // namespace
 }  // namespace flopd

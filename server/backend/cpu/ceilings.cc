@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/backend/cpu/thread_team.h"
+#include "server/machine_state.h"
 
 namespace flopd {
 namespace {
@@ -319,6 +320,24 @@ double ChainRate(double target) {
 }
 #endif
 
+// Fills the load fields of `in` from two snapshots (server/machine_state.h);
+// left unknown (negative) when the interval was too short to judge.
+void DescribeLoad(const MachineSnapshot& before, const MachineSnapshot& after,
+                  CeilingsCheckInputs* in) {
+  in->cpus_usable = UsableCpuCount();
+  const CpuShares shares = CpuSharesDuring(before, after, in->cpus_usable);
+  if (shares.other_processes < 0) return;
+  in->other_cpu_share = shares.other_processes;
+  in->steal_share = shares.steal;
+}
+
+// The largest best / worst ratio of a map of spreads (1 when empty).
+double WorstSpread(const std::map<std::string, double>& spreads) {
+  double worst = 1;
+  for (const auto& [unused, spread] : spreads) worst = std::max(worst, spread);
+  return worst;
+}
+
 }  // namespace
 
 int PhysicalCoresUsable() {
@@ -358,7 +377,23 @@ double MeasureCpuClockHz(int threads, std::string* method) {
 }
 
 absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& config) {
+  auto once = [&config] { return MeasureCpuCeilingsOnce(config); };
+  if (!config.remeasure_doubtful) {
+    absl::StatusOr<CeilingsAttempt> attempt = once();
+    if (!attempt.ok()) return attempt.status();
+    return std::move(attempt->ceilings);
+  }
+  absl::StatusOr<DeviceCeilings> c = MeasureCeilingsWithRetry(
+      once, config.stop, config.retry_pause_seconds, config.retry_within_seconds);
+  if (!c.ok() && c.status().code() == absl::StatusCode::kCancelled) {
+    return absl::CancelledError("cpu:0: ceilings not measured: flopd is stopping");
+  }
+  return c;
+}
+
+absl::StatusOr<CeilingsAttempt> MeasureCpuCeilingsOnce(const CpuCeilingsConfig& config) {
   const Clock::time_point start = Clock::now();
+  const MachineSnapshot load_before = TakeMachineSnapshot();
   const int threads = std::max(1, config.threads);
   const std::function<bool()> stopped = [&config] {
     return config.stop != nullptr && config.stop->load();
@@ -478,10 +513,14 @@ absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& confi
   check.peak_run_spread = {{"f32", f32_spread}, {"f64", f64_spread}};
   check.clock_hz = c.clock_hz;
   check.cpuinfo_mhz = ProcCpuinfoMhz();
+  DescribeLoad(load_before, TakeMachineSnapshot(), &check);
   c.doubts = CeilingsDoubts(check);
   c.measured_unix_ms = UnixMillis();
   c.seconds_spent = Seconds(start);
-  return c;
+  CeilingsAttempt attempt;
+  attempt.ceilings = std::move(c);
+  attempt.run_spread = WorstSpread(check.peak_run_spread);
+  return attempt;
 }
 
 std::vector<std::string> CeilingsDoubts(const CeilingsCheckInputs& in) {
@@ -510,6 +549,18 @@ std::vector<std::string> CeilingsDoubts(const CeilingsCheckInputs& in) {
           "its clock moved",
           dtype, 100 * (spread - 1)));
     }
+  }
+  if (in.other_cpu_share > kCeilingsOtherProcessesShare) {
+    doubts.push_back(absl::StrFormat(
+        "other processes used %.0f%% of the %d CPU(s) flopd may use while the ceilings were "
+        "measured",
+        100 * in.other_cpu_share, in.cpus_usable));
+  }
+  if (in.steal_share > kCeilingsStealShare) {
+    doubts.push_back(absl::StrFormat(
+        "CPU steal was %.1f%% while the ceilings were measured: the hypervisor ran other guests "
+        "on this host's CPUs",
+        100 * in.steal_share));
   }
   return doubts;
 }

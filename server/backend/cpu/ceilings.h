@@ -20,8 +20,15 @@
 //    /proc/cpuinfo's "cpu MHz" (what the kernel last saw) is used. The
 //    method text says which.
 //
-// Takes about a second on a 2-core VM. Not thread-safe against other work on
-// the CPU device: the scheduler runs it on the device's worker.
+// Every measurement is checked (CeilingsDoubts), including what the rest of
+// the machine did meanwhile (other processes' CPU time and steal, read from
+// /proc/stat around it); a doubtful one is measured once more after a short
+// pause (MeasureCeilingsWithRetry, common/roofline.h) and the better attempt
+// kept, its doubts saying why and DeviceCeilings::attempts how many.
+//
+// Takes about a second on a 2-core VM (two when repeated). Not thread-safe
+// against other work on the CPU device: the scheduler runs it on the
+// device's worker.
 #ifndef FLOPD_SERVER_BACKEND_CPU_CEILINGS_H_
 #define FLOPD_SERVER_BACKEND_CPU_CEILINGS_H_
 
@@ -45,11 +52,26 @@ struct CpuCeilingsConfig {
   // When set (not owned), checked between timed runs: CANCELLED soon after
   // it becomes true (flopd stopping), within one run (~0.1 s).
   const std::atomic<bool>* stop = nullptr;
+  // A doubtful measurement is repeated after this pause, unless it took
+  // longer than retry_within_seconds (callers wait for the ceilings with a
+  // budget: flopctl info --ceilings 30 s).
+  bool remeasure_doubtful = true;
+  double retry_pause_seconds = 0.5;
+  double retry_within_seconds = 10;
 };
 
-// RESOURCE_EXHAUSTED when the STREAM arrays cannot be allocated; CANCELLED
-// once config.stop is set.
+// Measures (and re-measures when doubtful, see above). RESOURCE_EXHAUSTED
+// when the STREAM arrays cannot be allocated; CANCELLED once config.stop is
+// set.
 absl::StatusOr<DeviceCeilings> MeasureCpuCeilings(const CpuCeilingsConfig& config);
+
+// One measurement, never repeated, with its doubts and run spread.
+absl::StatusOr<CeilingsAttempt> MeasureCpuCeilingsOnce(const CpuCeilingsConfig& config);
+
+// Other processes' share of the usable CPUs and CPU steal above these make a
+// measurement doubtful (the thresholds of server/machine_state.h's points).
+inline constexpr double kCeilingsOtherProcessesShare = 0.10;
+inline constexpr double kCeilingsStealShare = 0.02;
 
 // What the sanity checks of a CPU measurement look at.
 struct CeilingsCheckInputs {
@@ -58,6 +80,12 @@ struct CeilingsCheckInputs {
   std::map<std::string, double> peak_run_spread;     // by dtype: best / worst of its timed runs
   double clock_hz = 0;                               // measured
   double cpuinfo_mhz = 0;                            // /proc/cpuinfo "cpu MHz"; 0 unknown
+  // While it was measured (-1 unknown): other processes' CPU time as a share
+  // of the `cpus_usable` CPUs flopd may use, and the hypervisor's steal as a
+  // share of all CPU time.
+  double other_cpu_share = -1;
+  double steal_share = -1;
+  int cpus_usable = 0;
 };
 // Why the figures may not be true (DeviceCeilings::doubts); empty when
 // every check passes:
@@ -65,7 +93,9 @@ struct CeilingsCheckInputs {
 //     or the assumed FMA pipes are off: one of the two figures is false);
 //   - a measured clock below 60% or above 200% of /proc/cpuinfo's;
 //   - a dtype's timed runs more than 15% apart (the machine was busy or its
-//     clock moved while the peak was measured).
+//     clock moved while the peak was measured);
+//   - other processes using more than kCeilingsOtherProcessesShare of the
+//     usable CPUs, or steal above kCeilingsStealShare, meanwhile.
 std::vector<std::string> CeilingsDoubts(const CeilingsCheckInputs& in);
 
 // The clock of `threads` busy threads in Hz (0 when unknown); *method says

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/roofline.h"
 #include "server/backend/cuda/support_kernels.cuh"
 
 namespace flopd {
@@ -104,6 +105,7 @@ absl::Status MeasureCopyCeiling(GpuContext& ctx, int64_t bytes, CopyCeiling* out
 struct FmaCeiling {
   double flops_per_s = 0;
   double seconds = 0;     // of the best run
+  double worst_seconds = 0;
   double clock_mhz = -1;  // clock64 / %globaltimer across the best run
   int nvml_mhz = -1;      // NVML, read while the best run was on the GPU
   int blocks = 0;
@@ -199,10 +201,12 @@ absl::Status MeasureFmaCeiling(GpuContext& ctx, FmaCeiling* out) {
       std::clamp(static_cast<double>(iterations) * scale, 1.0, static_cast<double>(1 << 30)));
 
   Run best;
+  double worst_seconds = 0;
   for (int k = 0; k < kCeilingsFmaRuns; ++k) {
     absl::StatusOr<Run> r = run(iterations, kCeilingsFmaRunSeconds);
     if (!r.ok()) return r.status();
     if (r->seconds > 0 && (best.seconds == 0 || r->seconds < best.seconds)) best = *r;
+    worst_seconds = std::max(worst_seconds, r->seconds);
   }
   if (best.seconds <= 0) {
     return absl::InternalError(absl::StrCat(ctx.id(), ": FMA kernel timed as 0 s"));
@@ -211,6 +215,7 @@ absl::Status MeasureFmaCeiling(GpuContext& ctx, FmaCeiling* out) {
       static_cast<double>(threads) * iterations * kernels::kFmaPeakChains * kernels::kFmaPeakUnroll;
   out->flops_per_s = 2.0 * fmas / best.seconds;
   out->seconds = best.seconds;
+  out->worst_seconds = worst_seconds;
   out->clock_mhz = best.clock_mhz;
   out->nvml_mhz = best.nvml_mhz;
   out->blocks = blocks;
@@ -234,7 +239,71 @@ int Fp64LanesPerSm(int major, int minor) {
   return 0;
 }
 
-absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx, const std::atomic<bool>& stop) {
+double TheoreticalBandwidth(double memory_clock_khz, int bus_width_bits) {
+  if (memory_clock_khz <= 0 || bus_width_bits <= 0) return 0;
+  return memory_clock_khz * 1e3 * 2 * bus_width_bits / 8.0;
+}
+
+std::vector<std::string> CudaCeilingsDoubts(const CudaCeilingsCheckInputs& in) {
+  std::vector<std::string> doubts;
+  for (const auto& [dtype, measured] : in.peak_flops) {
+    auto derived = in.derived_peak_flops.find(dtype);
+    if (derived == in.derived_peak_flops.end() || derived->second <= 0 || measured <= 0) continue;
+    const double share = measured / derived->second;
+    if (share > 1.10) {
+      doubts.push_back(absl::StrFormat(
+          "%s peak %.4g TFLOP/s measured is %.0f%% of the %.4g derived from the SMs, lanes and "
+          "clock: the lanes per SM or the clock reading are off",
+          dtype, measured / 1e12, 100 * share, derived->second / 1e12));
+    } else if (share < 0.5) {
+      doubts.push_back(absl::StrFormat(
+          "%s peak %.4g TFLOP/s measured is only %.0f%% of the %.4g derived from the SMs, lanes "
+          "and clock: the GPU was shared or throttled, or the lanes per SM are off",
+          dtype, measured / 1e12, 100 * share, derived->second / 1e12));
+    }
+  }
+  if (in.theoretical_bandwidth_bytes_per_s > 0 && in.bandwidth_bytes_per_s > 0) {
+    const double share = in.bandwidth_bytes_per_s / in.theoretical_bandwidth_bytes_per_s;
+    if (share > 1.05 || share < 0.5) {
+      doubts.push_back(absl::StrFormat(
+          "memory bandwidth %.4g GB/s measured is %.0f%% of the memory's theoretical %.4g GB/s "
+          "(memory clock x bus width x 2): %s",
+          in.bandwidth_bytes_per_s / 1e9, 100 * share, in.theoretical_bandwidth_bytes_per_s / 1e9,
+          share > 1 ? "more than the memory can move; the copy's timing or byte count is off"
+                    : "the GPU was shared or its memory clock low"));
+    }
+  }
+  for (const auto& [what, spread] : in.run_spread) {
+    if (spread > 1.15) {
+      doubts.push_back(absl::StrFormat(
+          "the %s timed runs were %.0f%% apart (best vs %s): the GPU was shared or its clock "
+          "moved",
+          what == "bandwidth" ? std::string("copies'") : absl::StrCat(what, " peak's"),
+          100 * (spread - 1), what == "bandwidth" ? "median" : "worst"));
+    }
+  }
+  if (in.clock_mhz > 0 && in.nvml_clock_mhz > 0) {
+    const double ratio = std::max(in.clock_mhz, in.nvml_clock_mhz) /
+                         std::min(in.clock_mhz, in.nvml_clock_mhz);
+    if (ratio > 1.15) {
+      doubts.push_back(absl::StrFormat(
+          "the FMA kernel's clock %.0f MHz (clock64() / %%globaltimer) and NVML's %.0f MHz, read "
+          "during the same run, are %.0f%% apart",
+          in.clock_mhz, in.nvml_clock_mhz, 100 * (ratio - 1)));
+    }
+  }
+  if (in.compute_processes > 1) {
+    doubts.push_back(absl::StrFormat(
+        "%d other process(es) had a compute context on the GPU while the ceilings were measured",
+        in.compute_processes - 1));
+  }
+  return doubts;
+}
+
+namespace {
+
+absl::StatusOr<CeilingsAttempt> MeasureCudaCeilingsOnce(GpuContext& ctx,
+                                                        const std::atomic<bool>& stop) {
   const auto started = std::chrono::steady_clock::now();
   const cudaDeviceProp& p = ctx.props();
 
@@ -260,6 +329,8 @@ absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx, const std::a
   if (absl::Status s = MeasureFmaCeiling<float>(ctx, &f32); !s.ok()) return s;
   if (stop.load()) return stopped;
   if (absl::Status s = MeasureFmaCeiling<double>(ctx, &f64); !s.ok()) return s;
+  const int compute_processes = ctx.nvml() != nullptr ? ctx.nvml()->ComputeProcesses() : -1;
+  const int nvml_memory_mhz = ctx.nvml() != nullptr ? ctx.nvml()->MemoryClockMhz() : -1;
 
   DeviceCeilings c;
   c.bandwidth_bytes_per_s = copy.best_bytes_per_s;
@@ -318,17 +389,72 @@ absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx, const std::a
   };
   derive("f32", lanes32, f32.clock_mhz > 0 ? f32.clock_mhz : f32.nvml_mhz);
   derive("f64", lanes64, f64.clock_mhz > 0 ? f64.clock_mhz : f64.nvml_mhz);
+  // The memory's theoretical bandwidth: its rated clock, else NVML's.
+  int memory_khz = 0;
+  if (cudaDeviceGetAttribute(&memory_khz, cudaDevAttrMemoryClockRate, ctx.index()) != cudaSuccess) {
+    cudaGetLastError();  // not sticky; cleared so that no later check reports it
+    memory_khz = 0;
+  }
+  std::string memory_source = "cudaDevAttrMemoryClockRate";
+  if (memory_khz <= 0 && nvml_memory_mhz > 0) {
+    memory_khz = nvml_memory_mhz * 1000;
+    memory_source = "NVML's memory clock after the copies";
+  }
+  c.derived_bandwidth_bytes_per_s = TheoreticalBandwidth(memory_khz, p.memoryBusWidth);
+  const std::string bandwidth_part =
+      c.derived_bandwidth_bytes_per_s > 0
+          ? absl::StrFormat("bandwidth: %.0f MHz memory clock (%s) x %d-bit bus / 8 x 2 = %.4g "
+                            "GB/s",
+                            memory_khz / 1e3, memory_source, p.memoryBusWidth,
+                            c.derived_bandwidth_bytes_per_s / 1e9)
+          : absl::StrFormat(
+                "bandwidth: not derived, the memory clock is unknown (no "
+                "cudaDevAttrMemoryClockRate, %s), so the measured bandwidth is not checked",
+                ctx.nvml() == nullptr ? absl::StrCat("NVML unavailable: ", ctx.nvml_status())
+                                      : "NVML's memory clock read failed");
   c.derived_method = absl::StrCat(
       absl::StrJoin(parts, "; "),
       absl::StrFormat(" (lanes per SM from compute capability %d.%d; clock: clock64() / "
-                      "%%globaltimer during that dtype's FMA run)",
-                      p.major, p.minor));
+                      "%%globaltimer during that dtype's FMA run); ",
+                      p.major, p.minor),
+      bandwidth_part);
+
+  CudaCeilingsCheckInputs check;
+  check.peak_flops = c.peak_flops;
+  check.derived_peak_flops = c.derived_peak_flops;
+  auto spread = [](double high, double low) { return high > 0 && low > 0 ? high / low : 1; };
+  check.run_spread["f32"] = spread(f32.worst_seconds, f32.seconds);
+  check.run_spread["f64"] = spread(f64.worst_seconds, f64.seconds);
+  check.run_spread["bandwidth"] = spread(copy.best_bytes_per_s, copy.median_bytes_per_s);
+  check.bandwidth_bytes_per_s = c.bandwidth_bytes_per_s;
+  check.theoretical_bandwidth_bytes_per_s = c.derived_bandwidth_bytes_per_s;
+  check.clock_mhz = f32.clock_mhz;
+  check.nvml_clock_mhz = f32.nvml_mhz;
+  check.compute_processes = compute_processes;
+  c.doubts = CudaCeilingsDoubts(check);
 
   c.measured_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
   c.seconds_spent =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  CeilingsAttempt attempt;
+  attempt.ceilings = std::move(c);
+  for (const auto& [unused, value] : check.run_spread) {
+    attempt.run_spread = std::max(attempt.run_spread, value);
+  }
+  return attempt;
+}
+
+}  // namespace
+
+absl::StatusOr<DeviceCeilings> MeasureCudaCeilings(GpuContext& ctx, const std::atomic<bool>& stop) {
+  absl::StatusOr<DeviceCeilings> c = MeasureCeilingsWithRetry(
+      [&] { return MeasureCudaCeilingsOnce(ctx, stop); }, &stop, /*pause_seconds=*/0.2,
+      /*retry_within_seconds=*/10);
+  if (!c.ok() && c.status().code() == absl::StatusCode::kCancelled) {
+    return absl::CancelledError(absl::StrCat(ctx.id(), ": ceilings not measured: flopd is stopping"));
+  }
   return c;
 }
 

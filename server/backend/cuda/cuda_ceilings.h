@@ -13,6 +13,12 @@
 //    128 / 64) x 2 x the clock of that dtype's run; a dtype whose lanes are
 //    unknown is left out and derived_method says so.
 //  - latency_threshold_seconds = LatencyThresholdSeconds("cuda") (10 us).
+//  - derived_bandwidth_bytes_per_s: the memory's theoretical bandwidth, its
+//    peak clock (cudaDevAttrMemoryClockRate, else NVML's memory clock after
+//    the copies) x bus width x 2 transfers per clock; 0 when neither clock is
+//    known (derived_method says so).
+//  - doubts: CudaCeilingsDoubts; a doubtful measurement is repeated once
+//    after 0.2 s and the better attempt kept (MeasureCeilingsWithRetry).
 //
 // About 0.3 s on an H100; every buffer is freed before it returns. Errors:
 // INTERNAL from CUDA (sticky ones mark the context unhealthy),
@@ -23,6 +29,9 @@
 #define FLOPD_SERVER_BACKEND_CUDA_CUDA_CEILINGS_H_
 
 #include <atomic>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/roofline.h"
@@ -43,6 +52,36 @@ int Fp32LanesPerSm(int major, int minor);
 // FP32 rate (Volta, A100, Hopper, B200), the others at 1/64 of the FP32
 // lanes' 128. 0 = unknown (e.g. sm_103).
 int Fp64LanesPerSm(int major, int minor);
+
+// What the sanity checks of a GPU measurement look at (host-only: testable
+// without a GPU). Zero or -1 means unknown; a check whose figures are
+// unknown is skipped.
+struct CudaCeilingsCheckInputs {
+  std::map<std::string, double> peak_flops;          // measured, by dtype
+  std::map<std::string, double> derived_peak_flops;  // SMs x lanes x 2 x run clock, by dtype
+  // best / worst of each dtype's timed FMA runs (by dtype) and best / median
+  // of the timed copies ("bandwidth").
+  std::map<std::string, double> run_spread;
+  double bandwidth_bytes_per_s = 0;                  // measured (copies)
+  double theoretical_bandwidth_bytes_per_s = 0;      // memory clock x bus width x 2
+  double clock_mhz = 0;                              // clock64() / %globaltimer, f32 run
+  double nvml_clock_mhz = 0;                         // NVML, read during that run
+  int compute_processes = -1;                        // NVML, flopd's own included
+};
+
+// Why the figures may not be true (DeviceCeilings::doubts); empty when every
+// check passes:
+//   - a measured peak above 110% of the derived one (the lanes per SM or the
+//     clock are wrong), or below 50% of it (the GPU was shared or throttled);
+//   - bandwidth above 105% of the theoretical one, or below 50% of it;
+//   - a figure's timed runs more than 15% apart;
+//   - the kernel's clock and NVML's more than 15% apart;
+//   - other processes with a compute context on the GPU.
+std::vector<std::string> CudaCeilingsDoubts(const CudaCeilingsCheckInputs& in);
+
+// memory clock (kHz) x bus width (bits) / 8 x 2: bytes per second; 0 when
+// either is unknown (<= 0).
+double TheoreticalBandwidth(double memory_clock_khz, int bus_width_bits);
 
 }  // namespace flopd
 

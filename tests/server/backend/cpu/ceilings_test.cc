@@ -1,5 +1,10 @@
 #include "server/backend/cpu/ceilings.h"
 
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -11,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "server/backend/cpu/thread_team.h"
 
@@ -87,8 +93,11 @@ TEST(CpuCeilings, PeaksBandwidthAndClockAgreeWithIndependentFigures) {
   std::string detail;
   int unimproved = 0;  // measurements in a row that raised no best by more than 3%
   for (int attempt = 0; attempt < 20 && (attempt < 4 || unimproved < 3); ++attempt) {
-    absl::StatusOr<DeviceCeilings> c = MeasureCpuCeilings(config);
-    ASSERT_TRUE(c.ok()) << c.status();
+    // One measurement each (no repeat when doubtful): this loop is the repeat.
+    absl::StatusOr<CeilingsAttempt> measured = MeasureCpuCeilingsOnce(config);
+    ASSERT_TRUE(measured.ok()) << measured.status();
+    const DeviceCeilings* c = &measured->ceilings;
+    EXPECT_GE(measured->run_spread, 1.0);
     ASSERT_EQ(c->peak_flops.count("f32"), 1u);
     ASSERT_EQ(c->peak_flops.count("f64"), 1u);
     EXPECT_FALSE(c->method.empty());
@@ -218,6 +227,205 @@ TEST(CeilingsDoubts, RunsThatDisagreeAreDoubtedAndSaneFiguresAreNot) {
   const std::vector<std::string> doubts = CeilingsDoubts(in);
   ASSERT_EQ(doubts.size(), 1u);
   EXPECT_NE(doubts[0].find("f64 peak's timed runs were 40% apart"), std::string::npos) << doubts[0];
+}
+
+// The machine's load while the ceilings were measured (issue 11: identical
+// hosts with 3-4x different floors).
+TEST(CeilingsDoubts, OtherProcessesAndStealDuringTheMeasurementAreDoubted) {
+  CeilingsCheckInputs in;
+  in.cpus_usable = 2;
+  in.other_cpu_share = 0.08;
+  in.steal_share = 0.01;
+  EXPECT_TRUE(CeilingsDoubts(in).empty());
+  in.other_cpu_share = 0.38;
+  in.steal_share = 0.05;
+  const std::vector<std::string> doubts = CeilingsDoubts(in);
+  ASSERT_EQ(doubts.size(), 2u);
+  EXPECT_EQ(doubts[0],
+            "other processes used 38% of the 2 CPU(s) flopd may use while the ceilings were "
+            "measured");
+  EXPECT_NE(doubts[1].find("CPU steal was 5.0% while the ceilings were measured"),
+            std::string::npos)
+      << doubts[1];
+  in.other_cpu_share = -1;  // unknown (interval too short): not judged
+  in.steal_share = -1;
+  EXPECT_TRUE(CeilingsDoubts(in).empty());
+}
+
+// A real measurement reads the machine's load: processes spinning on half
+// of the usable CPUs meanwhile make it doubtful, naming their share.
+TEST(CpuCeilings, OtherProcessesBusyDuringTheMeasurementAreDoubted) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  const int cpus = std::max(1, CPU_COUNT(&set));
+  std::vector<pid_t> spinners;
+  for (int i = 0; i < std::max(1, cpus / 2); ++i) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      for (;;) asm volatile("");  // killed by the parent
+    }
+    spinners.push_back(pid);
+  }
+  CpuCeilingsConfig config;
+  config.threads = 1;
+  config.fma_seconds = 0.005;
+  config.bandwidth_passes = 1;
+  absl::StatusOr<CeilingsAttempt> measured = MeasureCpuCeilingsOnce(config);
+  for (pid_t pid : spinners) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  ASSERT_TRUE(measured.ok()) << measured.status();
+  bool named = false;
+  for (const std::string& d : measured->ceilings.doubts) {
+    named = named || (d.find("other processes used") != std::string::npos &&
+                      d.find(absl::StrFormat(" of the %d CPU(s) flopd may use while the ceilings "
+                                             "were measured",
+                                             cpus)) != std::string::npos);
+  }
+  EXPECT_TRUE(named) << absl::StrJoin(measured->ceilings.doubts, "\n");
+}
+
+// The real measurement, repeated when doubtful: how many attempts it took,
+// and a doubtful result says why it was kept.
+TEST(CpuCeilings, AMeasurementSaysHowManyAttemptsItTook) {
+  CpuCeilingsConfig config;
+  config.threads = 1;
+  config.fma_seconds = 0.005;
+  config.bandwidth_passes = 1;
+  config.retry_pause_seconds = 0.01;
+  absl::StatusOr<DeviceCeilings> c = MeasureCpuCeilings(config);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_GE(c->attempts, 1);
+  ASSERT_LE(c->attempts, 2);
+  if (c->doubts.empty()) return;  // one attempt passed every check
+  const std::string all = absl::StrJoin(c->doubts, "\n");
+  if (c->attempts == 1) {
+    EXPECT_NE(all.find("not measured again"), std::string::npos) << all;
+  } else {
+    EXPECT_TRUE(all.find("measured 2 times and doubtful each time") != std::string::npos ||
+                all.find("measuring again failed") != std::string::npos)
+        << all;
+  }
+}
+
+CeilingsAttempt Attempt(double f32, double spread, std::vector<std::string> doubts,
+                        double seconds = 1) {
+  CeilingsAttempt a;
+  a.ceilings.peak_flops["f32"] = f32;
+  a.ceilings.bandwidth_bytes_per_s = 10e9;
+  a.ceilings.doubts = std::move(doubts);
+  a.ceilings.seconds_spent = seconds;
+  a.run_spread = spread;
+  return a;
+}
+
+// Re-measuring (issue 11: "re-measured or marked doubtful when they fail"),
+// with the measurement injected: no timing involved.
+TEST(MeasureCeilingsWithRetry, ADoubtFreeFirstAttemptIsKeptAlone) {
+  int calls = 0;
+  absl::StatusOr<DeviceCeilings> c = MeasureCeilingsWithRetry(
+      [&]() -> absl::StatusOr<CeilingsAttempt> {
+        ++calls;
+        return Attempt(100e9, 1.01, {});
+      },
+      nullptr, 0, 10);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(c->attempts, 1);
+  EXPECT_TRUE(c->doubts.empty());
+}
+
+TEST(MeasureCeilingsWithRetry, ADoubtfulAttemptIsRepeatedAndTheDoubtFreeOneKept) {
+  int calls = 0;
+  absl::StatusOr<DeviceCeilings> c = MeasureCeilingsWithRetry(
+      [&]() -> absl::StatusOr<CeilingsAttempt> {
+        ++calls;
+        return calls == 1 ? Attempt(60e9, 1.4, {"the f32 peak's timed runs were 40% apart"}, 1.0)
+                          : Attempt(100e9, 1.02, {}, 1.5);
+      },
+      nullptr, 0, 10);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(c->attempts, 2);
+  EXPECT_TRUE(c->doubts.empty());
+  EXPECT_DOUBLE_EQ(c->peak_flops.at("f32"), 100e9);
+  EXPECT_DOUBLE_EQ(c->seconds_spent, 2.5);  // both attempts' time
+}
+
+TEST(MeasureCeilingsWithRetry, TwoDoubtfulAttemptsKeepTheBetterAgreeingOneAndSayWhy) {
+  int calls = 0;
+  absl::StatusOr<DeviceCeilings> c = MeasureCeilingsWithRetry(
+      [&]() -> absl::StatusOr<CeilingsAttempt> {
+        ++calls;
+        return calls == 1 ? Attempt(90e9, 1.05, {"other processes used 38% of the 2 CPU(s)"})
+                          : Attempt(60e9, 1.4, {"the f32 peak's timed runs were 40% apart"});
+      },
+      nullptr, 0, 10);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(c->attempts, 2);
+  EXPECT_DOUBLE_EQ(c->peak_flops.at("f32"), 90e9);  // its runs agreed best
+  ASSERT_EQ(c->doubts.size(), 3u);
+  EXPECT_EQ(c->doubts[0], "other processes used 38% of the 2 CPU(s)");
+  EXPECT_NE(c->doubts[1].find("measured 2 times and doubtful each time; kept attempt 1"),
+            std::string::npos)
+      << c->doubts[1];
+  EXPECT_NE(c->doubts[1].find("attempt 2 (runs 40% apart): the f32 peak's timed runs were 40% "
+                              "apart"),
+            std::string::npos)
+      << c->doubts[1];
+  EXPECT_NE(c->doubts[2].find("the attempts' f32 peaks (FLOP/s) were 50% apart"),
+            std::string::npos)
+      << c->doubts[2];
+}
+
+TEST(MeasureCeilingsWithRetry, AStopDuringThePauseCancelsPromptly) {
+  std::atomic<bool> stop{false};
+  int calls = 0;
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<DeviceCeilings> c = MeasureCeilingsWithRetry(
+      [&]() -> absl::StatusOr<CeilingsAttempt> {
+        ++calls;
+        stop = true;  // SIGTERM arrives while the first attempt ends
+        return Attempt(60e9, 1.4, {"doubtful"});
+      },
+      &stop, /*pause_seconds=*/30, 10);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kCancelled) << c.status();
+  EXPECT_EQ(calls, 1);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
+}
+
+TEST(MeasureCeilingsWithRetry, NoRepeatBeyondTheBudgetOrAfterAFailedRepeat) {
+  int calls = 0;
+  absl::StatusOr<DeviceCeilings> c = MeasureCeilingsWithRetry(
+      [&]() -> absl::StatusOr<CeilingsAttempt> {
+        ++calls;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return Attempt(60e9, 1.4, {"doubtful"});
+      },
+      nullptr, 0, /*retry_within_seconds=*/0.001);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(c->attempts, 1);
+  ASSERT_EQ(c->doubts.size(), 2u);
+  EXPECT_NE(c->doubts[1].find("not measured again"), std::string::npos) << c->doubts[1];
+
+  calls = 0;
+  c = MeasureCeilingsWithRetry(
+      [&]() -> absl::StatusOr<CeilingsAttempt> {
+        if (++calls == 2) return absl::ResourceExhaustedError("no memory");
+        return Attempt(60e9, 1.4, {"doubtful"});
+      },
+      nullptr, 0, 10);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->attempts, 2);
+  ASSERT_EQ(c->doubts.size(), 2u);
+  EXPECT_NE(c->doubts[1].find("measuring again failed: RESOURCE_EXHAUSTED: no memory"),
+            std::string::npos)
+      << c->doubts[1];
 }
 
 }  // namespace
