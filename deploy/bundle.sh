@@ -5,7 +5,8 @@
 #
 #   deploy/bundle.sh DEST [BUILD_DIR] [--allow-missing]
 #
-#   DEST/bin  flopd, flopctl, flopd_gpu_tests (and flopd_gpu_probe when built)
+#   DEST/bin  flopd, flopctl, flopd_gpu_tests (and flopd_gpu_probe and
+#             flopd_gpu_kernel_bench when built)
 #   DEST/lib  every shared library they load (per ldd) except the C/C++
 #             runtime every Linux host has (libc, libm, libstdc++, libgcc_s,
 #             libpthread, libdl, librt, ld-linux) and the CUDA and driver
@@ -53,6 +54,7 @@ targets=(
   "flopctl:client/flopctl:1"
   "flopd_gpu_tests:tests/server/backend/cuda/flopd_gpu_tests:1"
   "flopd_gpu_probe:bench/gpu/flopd_gpu_probe:0"
+  "flopd_gpu_kernel_bench:bench/gpu/flopd_gpu_kernel_bench:0"
 )
 
 # The binary `name` in the build tree: its usual place, else wherever it is

@@ -10,9 +10,25 @@
 //      algorithm cublasLt's heuristic offers; next to a memset and a plain
 //      kernel writing P (the write floors), our column/row sums alone, the
 //      whole library impl in both orders, and f64's Dgemm in two orders.
-// Prints one table per part. Usage: flopd_gpu_kernel_bench [--quick] [--fused-only]
-// (--quick: N = 20000 only and fewer repetitions; --fused-only: part 1 alone,
-// for a profiler pass.)
+//   3. (--balanced only) The balanced ("stream-K") candidate of issue 12
+//      (fused_balanced.cuh), every compiled variant against today's kernel
+//      (LaunchOuterFused with PlanOuterFused) at N = 4000 ... 20000 step 500,
+//      f32 and f64, interleaved in rounds; each output checked against the
+//      fp64 GPU reference, against today's kernel and across two launches.
+//   4. (--anatomy only) Difference timing of today's fused kernel (issue 12):
+//      with the production plan (PlanOuterFused) at N = 2000 ... 20000, f32
+//      and f64, an empty kernel on the same grid, the kernel without its FMA
+//      loop, with its FMAs done twice, and its FMA loop on one fixed staged
+//      piece (fused_anatomy.cuh, a copy of outer_fused_kernel.cu), next to
+//      the copy's and production's today, interleaved in rounds; then the
+//      differences (launch floor, fixed cost, FMA-loop cost and efficiency).
+// Prints one table per part. Usage:
+//   flopd_gpu_kernel_bench [--quick] [--fused-only] [--balanced] [--anatomy [--sizes a,b,c]]
+// (--quick: N = 20000 only and fewer repetitions (with --balanced: the eight
+// sizes 4000, 8000, 8500, 12500, 13000, 16500, 17000, 20000, one round; with
+// --anatomy: one round of 5 samples instead of 3 rounds of 9);
+// --fused-only: part 1 alone, for a profiler pass; --balanced: part 3 alone;
+// --anatomy: part 4 alone, --sizes replacing its list of N.)
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -24,10 +40,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "bench/gpu/fused_anatomy.cuh"
+#include "bench/gpu/fused_balanced.cuh"
 #include "bench/gpu/fused_baseline.cuh"
+#include "common/dtype.h"
 #include "common/verification.h"
 #include "server/backend/cuda/cuda_kernels.cuh"
 #include "server/backend/cuda/split_plan.h"
@@ -552,16 +572,559 @@ void BenchLibrary(int sms) {
   CUDA_OK(cudaFree(workspace));
 }
 
+// ---------------------------------------------------------------------------
+// Part 3 (--balanced): the balanced candidate (fused_balanced.cuh) against
+// today's kernel.
+
+// One compiled variant of the candidate, behind function pointers.
+template <typename T>
+struct BalancedEntry {
+  std::string name;
+  std::string bits_key;  // variants with the same key must give the same bits
+  int blocks_per_sm = 1;
+  size_t shared_bytes = 0;
+  cudaError_t (*prepare)(int*) = nullptr;
+  cudaError_t (*launch)(const T*, const T*, T*, int64_t, int, T*, uint32_t*, cudaStream_t) = nullptr;
+  int64_t (*workspace)(int) = nullptr;
+  int64_t (*counters)(int64_t) = nullptr;
+  int64_t (*blocks)(int64_t, int) = nullptr;
+};
+
+template <typename T, int kJ, int kWarps, int kBlocksPerSm, int kFirstPiece, bool kPrefetch>
+BalancedEntry<T> MakeBalanced() {
+  using V = balanced::Balanced<T, kJ, kWarps, kBlocksPerSm, kFirstPiece, kPrefetch>;
+  BalancedEntry<T> e;
+  char name[64];
+  std::snprintf(name, sizeof(name), "bal J%d W%dx%d p%d%s", kJ, kWarps, kBlocksPerSm, kFirstPiece,
+                kPrefetch ? " pre" : "");
+  e.name = name;
+  std::snprintf(name, sizeof(name), "J%d W%d x%d", kJ, kWarps, kBlocksPerSm);
+  e.bits_key = name;
+  e.blocks_per_sm = kBlocksPerSm;
+  e.shared_bytes = V::kSharedBytes;
+  e.prepare = &V::Prepare;
+  e.launch = &V::Launch;
+  e.workspace = &V::WorkspaceElements;
+  e.counters = &V::CounterCount;
+  e.blocks = &V::Blocks;
+  return e;
+}
+
+// The variants timed. Template arguments: element type, kJ (outputs per
+// lane; tile 16 kJ), warps per block, blocks per SM, first piece (elements),
+// prefetch. The first four of each type differ only in (a) and (b).
+template <typename T>
+std::vector<BalancedEntry<T>> BalancedVariants();
+
+template <>
+std::vector<BalancedEntry<float>> BalancedVariants<float>() {
+  return {
+      MakeBalanced<float, 10, 32, 1, 128, false>(),
+      MakeBalanced<float, 10, 32, 1, 128, true>(),
+      MakeBalanced<float, 10, 32, 1, 64, true>(),
+      MakeBalanced<float, 10, 32, 1, 32, true>(),
+      MakeBalanced<float, 10, 16, 2, 64, true>(),
+      MakeBalanced<float, 10, 16, 1, 64, true>(),
+      MakeBalanced<float, 12, 32, 1, 64, true>(),
+      MakeBalanced<float, 8, 32, 1, 64, true>(),
+  };
+}
+
+template <>
+std::vector<BalancedEntry<double>> BalancedVariants<double>() {
+  return {
+      MakeBalanced<double, 10, 16, 1, 128, false>(),
+      MakeBalanced<double, 10, 16, 1, 128, true>(),
+      MakeBalanced<double, 10, 16, 1, 64, true>(),
+      MakeBalanced<double, 10, 16, 1, 32, true>(),
+      MakeBalanced<double, 10, 8, 2, 64, true>(),
+      MakeBalanced<double, 6, 32, 1, 64, true>(),
+      MakeBalanced<double, 6, 16, 2, 64, true>(),
+  };
+}
+
+// The measured FMA peak of T (FMAs per second): the ceilings' FMA kernel
+// (support_kernels.cuh) filling every SM, best of 5.
+template <typename T>
+double MeasuredPeakFma(int sms) {
+  int per_sm = 0;
+  CUDA_OK(kernels::FmaPeakBlocksPerSm<T>(&per_sm));
+  const int blocks = sms * std::max(1, per_sm);
+  const int iterations = sizeof(T) == 4 ? 4000 : 2000;
+  T* sink = nullptr;
+  unsigned long long* clock_words = nullptr;
+  CUDA_OK(cudaMalloc(&sink, static_cast<size_t>(blocks) * kernels::kFmaPeakThreads * sizeof(T)));
+  CUDA_OK(cudaMalloc(&clock_words, 2 * sizeof(unsigned long long)));
+  auto launch = [&]() {
+    CUDA_OK(kernels::LaunchFmaPeak<T>(blocks, iterations, T(0.9999), T(1e-5), sink, clock_words,
+                                      g_stream));
+  };
+  launch();
+  CUDA_OK(cudaStreamSynchronize(g_stream));
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    CUDA_OK(cudaEventRecord(g_start, g_stream));
+    launch();
+    CUDA_OK(cudaEventRecord(g_stop, g_stream));
+    CUDA_OK(cudaEventSynchronize(g_stop));
+    float ms = 0;
+    CUDA_OK(cudaEventElapsedTime(&ms, g_start, g_stop));
+    best = std::min(best, ms * 1e-3);
+  }
+  CUDA_OK(cudaFree(sink));
+  CUDA_OK(cudaFree(clock_words));
+  const double fmas = static_cast<double>(blocks) * kernels::kFmaPeakThreads * iterations *
+                      kernels::kFmaPeakChains * kernels::kFmaPeakUnroll;
+  return fmas / best;
+}
+
+template <typename T>
+void BenchBalanced(int sms, bool quick) {
+  const bool f32 = sizeof(T) == 4;
+  const double peak = MeasuredPeakFma<T>(sms);
+  const double unit_roundoff = DTypeUnitRoundoff(f32 ? DType::kF32 : DType::kF64);
+  std::printf("\n== balanced fused candidate vs today's kernel, %s: measured FMA peak %.1f "
+              "TFLOP/s (support kernel, best of 5)\n",
+              f32 ? "f32" : "f64", 2 * peak / 1e12);
+  std::vector<BalancedEntry<T>> variants = BalancedVariants<T>();
+  for (const BalancedEntry<T>& e : variants) {
+    int resident = 0;
+    CUDA_OK(e.prepare(&resident));
+    std::printf("  %-26s shared %6zu B/block, resident blocks/SM %d (wants %d)%s\n", e.name.c_str(),
+                e.shared_bytes, resident, e.blocks_per_sm,
+                resident < e.blocks_per_sm ? "  FEWER THAN WANTED: not one wave" : "");
+  }
+  std::fflush(stdout);
+
+  // Timed sizes, then sizes checked only (ragged N, N < 8 x blocks, tiny N).
+  std::vector<int64_t> timed;
+  if (quick) {
+    timed = {4000, 8000, 8500, 12500, 13000, 16500, 17000, 20000};
+  } else {
+    for (int64_t n = 4000; n <= 20000; n += 500) timed.push_back(n);
+  }
+  const std::vector<int64_t> check_only = {1, 7, 100, 1000, 4097, 12345, 19999};
+  const int rounds = quick ? 1 : 3;
+  const int iters = 200;
+  const int64_t kMaxN = 20000;
+  const int64_t kGuard = 64;  // elements past out[N) that must stay untouched
+
+  T *u = nullptr, *v = nullptr, *out = nullptr, *workspace = nullptr, *partials = nullptr;
+  double* reference = nullptr;
+  uint32_t *counters = nullptr, *today_counters = nullptr;
+  int64_t workspace_elements = 0, counter_count = 0, partial_elements = 0, today_counter_count = 0;
+  for (const BalancedEntry<T>& e : variants) {
+    workspace_elements = std::max(workspace_elements, e.workspace(sms));
+    for (int64_t n : {int64_t{1}, kMaxN}) counter_count = std::max(counter_count, e.counters(n));
+  }
+  for (int64_t n = 1; n <= kMaxN; n += (n < 100 ? 1 : 37)) {
+    const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+    partial_elements = std::max(partial_elements, plan.PartialElements());
+    today_counter_count = std::max(today_counter_count, plan.CounterCount());
+  }
+  for (int64_t n : timed) {
+    const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+    partial_elements = std::max(partial_elements, plan.PartialElements());
+    today_counter_count = std::max(today_counter_count, plan.CounterCount());
+  }
+  for (int64_t n : check_only) {
+    const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+    partial_elements = std::max(partial_elements, plan.PartialElements());
+    today_counter_count = std::max(today_counter_count, plan.CounterCount());
+  }
+  CUDA_OK(cudaMalloc(&u, kMaxN * sizeof(T)));
+  CUDA_OK(cudaMalloc(&v, kMaxN * sizeof(T)));
+  CUDA_OK(cudaMalloc(&out, (kMaxN + kGuard) * sizeof(T)));
+  CUDA_OK(cudaMalloc(&reference, kMaxN * sizeof(double)));
+  CUDA_OK(cudaMalloc(&workspace, std::max<int64_t>(1, workspace_elements) * sizeof(T)));
+  CUDA_OK(cudaMalloc(&partials, std::max<int64_t>(1, partial_elements) * sizeof(T)));
+  CUDA_OK(cudaMalloc(&counters, std::max<int64_t>(1, counter_count) * sizeof(uint32_t)));
+  CUDA_OK(cudaMalloc(&today_counters, std::max<int64_t>(1, today_counter_count) * sizeof(uint32_t)));
+  CUDA_OK(cudaMemset(counters, 0, std::max<int64_t>(1, counter_count) * sizeof(uint32_t)));
+  CUDA_OK(cudaMemset(today_counters, 0, std::max<int64_t>(1, today_counter_count) * sizeof(uint32_t)));
+  CUDA_OK(kernels::LaunchFillUniform(u, kMaxN, kInputSeed + 0, g_stream));
+  CUDA_OK(kernels::LaunchFillUniform(v, kMaxN, kInputSeed + 1, g_stream));
+  CUDA_OK(cudaStreamSynchronize(g_stream));
+
+  // As BenchFused: owned = v, summed = u (axis 0; axis 1 is the same kernel
+  // with the vectors swapped).
+  const int count = 1 + static_cast<int>(variants.size());
+  auto launcher = [&](int which, int64_t n) -> std::function<void()> {
+    if (which == 0) {
+      const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+      return [=]() {
+        CUDA_OK(kernels::LaunchOuterFused<T>(v, u, out, n, plan,
+                                             plan.splits > 1 ? partials : nullptr,
+                                             plan.splits > 1 ? today_counters : nullptr, g_stream));
+      };
+    }
+    const BalancedEntry<T> e = variants[which - 1];
+    return [=]() { CUDA_OK(e.launch(v, u, out, n, sms, workspace, counters, g_stream)); };
+  };
+  auto name_of = [&](int which) {
+    return which == 0 ? std::string("today (PlanOuterFused)") : variants[which - 1].name;
+  };
+
+  // Runs `launch` on an output poisoned with NaN (0xFF bytes) and returns
+  // out[0, n + kGuard).
+  auto run_poisoned = [&](const std::function<void()>& launch, int64_t n) {
+    CUDA_OK(cudaMemsetAsync(out, 0xFF, (n + kGuard) * sizeof(T), g_stream));
+    launch();
+    CUDA_OK(cudaStreamSynchronize(g_stream));
+    CUDA_OK(cudaGetLastError());
+    std::vector<T> got(n + kGuard);
+    CUDA_OK(cudaMemcpy(got.data(), out, (n + kGuard) * sizeof(T), cudaMemcpyDeviceToHost));
+    return got;
+  };
+
+  int failures = 0;
+  // Checks every variant at N: fp64 reference, guard, two launches
+  // bit-identical, bits shared within a bits_key, distance to today's kernel.
+  auto check = [&](int64_t n, bool print_ok) {
+    CUDA_OK(kernels::LaunchReferenceOuter<T>(v, u, reference, n, g_stream));
+    CUDA_OK(cudaStreamSynchronize(g_stream));
+    std::vector<double> ref(n);
+    CUDA_OK(cudaMemcpy(ref.data(), reference, n * sizeof(double), cudaMemcpyDeviceToHost));
+    const double tol = 8.0 * std::sqrt(static_cast<double>(n) + 2.0) * unit_roundoff;
+    std::vector<T> today;
+    std::map<std::string, std::pair<std::string, std::vector<T>>> by_key;
+    for (int which = 0; which < count; ++which) {
+      const std::function<void()> launch = launcher(which, n);
+      const std::vector<T> a = run_poisoned(launch, n);
+      const std::vector<T> b = run_poisoned(launch, n);
+      std::string problems;
+      double max_rel = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const double x = static_cast<double>(a[k]);
+        const double rel = std::isfinite(x) ? std::fabs(x - ref[k]) / std::fabs(ref[k]) : INFINITY;
+        max_rel = std::max(max_rel, rel);
+      }
+      if (!(max_rel <= tol)) problems += " REFERENCE";
+      bool guard_ok = true;
+      for (int64_t k = n; k < n + kGuard; ++k) {
+        uint8_t bytes[sizeof(T)];
+        std::memcpy(bytes, &a[k], sizeof(T));
+        for (uint8_t byte : bytes) guard_ok = guard_ok && byte == 0xFF;
+      }
+      if (!guard_ok) problems += " WROTE-PAST-N";
+      const bool stable = std::memcmp(a.data(), b.data(), n * sizeof(T)) == 0;
+      if (!stable) problems += " NOT-BIT-STABLE";
+      double vs_today = 0;
+      std::string same_bits;
+      if (which == 0) {
+        today = a;
+      } else {
+        for (int64_t k = 0; k < n; ++k) {
+          const double t = static_cast<double>(today[k]);
+          vs_today = std::max(vs_today, std::fabs(static_cast<double>(a[k]) - t) / std::fabs(t));
+        }
+        if (!(vs_today <= tol)) problems += " VS-TODAY";
+        const std::string& key = variants[which - 1].bits_key;
+        auto it = by_key.find(key);
+        if (it == by_key.end()) {
+          by_key[key] = {variants[which - 1].name, a};
+        } else if (std::memcmp(it->second.second.data(), a.data(), n * sizeof(T)) != 0) {
+          problems += " BITS-DIFFER-FROM(" + it->second.first + ")";
+        } else {
+          same_bits = " = bits of " + it->second.first;
+        }
+      }
+      if (!problems.empty()) ++failures;
+      if (print_ok || !problems.empty()) {
+        std::printf("  check N=%-6lld %-26s max rel err %.2e (tol %.2e)  vs today %.2e  %s%s%s\n",
+                    static_cast<long long>(n), name_of(which).c_str(), max_rel, tol, vs_today,
+                    problems.empty() ? "ok" : "FAILED:", problems.c_str(), same_bits.c_str());
+      }
+    }
+    std::fflush(stdout);
+  };
+
+  for (int64_t n : check_only) check(n, false);
+  std::printf("  checks at N = 1, 7, 100, 1000, 4097, 12345, 19999: %s\n",
+              failures == 0 ? "all ok" : "FAILURES above");
+
+  // hot[which][size index], graph[...]: medians over rounds.
+  std::vector<std::vector<double>> hot(count, std::vector<double>(timed.size()));
+  std::vector<std::vector<double>> graph(count, std::vector<double>(timed.size()));
+  for (size_t si = 0; si < timed.size(); ++si) {
+    const int64_t n = timed[si];
+    check(n, n == 20000 || quick);
+    std::vector<std::vector<double>> h(count), g(count);
+    for (int r = 0; r < rounds; ++r) {
+      for (int which = 0; which < count; ++which) {
+        const std::function<void()> launch = launcher(which, n);
+        h[which].push_back(TimeHot(launch, iters));
+        g[which].push_back(TimeGraph(launch, iters));
+      }
+    }
+    const double fmas = static_cast<double>(n) * n;
+    const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+    for (int which = 0; which < count; ++which) {
+      hot[which][si] = Median(h[which]);
+      graph[which][si] = Median(g[which]);
+      char shape[64];
+      if (which == 0) {
+        std::snprintf(shape, sizeof(shape), "tile %lld x %lld splits = %lld blocks",
+                      static_cast<long long>(plan.tile_width), static_cast<long long>(plan.splits),
+                      static_cast<long long>(plan.tiles * plan.splits));
+      } else {
+        std::snprintf(shape, sizeof(shape), "%lld blocks",
+                      static_cast<long long>(variants[which - 1].blocks(n, sms)));
+      }
+      std::printf("N=%-6lld %-26s hot %8.2f us %6.2f TFLOP/s %5.1f%%   graph %8.2f us %6.2f "
+                  "TFLOP/s %5.1f%%   (%s)\n",
+                  static_cast<long long>(n), name_of(which).c_str(), hot[which][si] * 1e6,
+                  2 * fmas / hot[which][si] / 1e12, 100 * fmas / hot[which][si] / peak,
+                  graph[which][si] * 1e6, 2 * fmas / graph[which][si] / 1e12,
+                  100 * fmas / graph[which][si] / peak, shape);
+    }
+    std::fflush(stdout);
+  }
+
+  // Summary: % of the measured peak per variant, the worst size from 8000 on,
+  // and the largest drop between consecutive sizes (targets: >= 80% at
+  // 20000, >= 70% from 8000, no drop > 5%).
+  std::printf("\n-- summary %s (hot / graph, %% of measured peak %.1f TFLOP/s)\n",
+              f32 ? "f32" : "f64", 2 * peak / 1e12);
+  for (int which = 0; which < count; ++which) {
+    for (int mode = 0; mode < 2; ++mode) {
+      const std::vector<double>& t = mode == 0 ? hot[which] : graph[which];
+      auto pct = [&](size_t si) {
+        return 100 * static_cast<double>(timed[si]) * timed[si] / t[si] / peak;
+      };
+      double at_max = 0, worst_8000 = 1e9, worst_drop = 0;
+      int64_t worst_8000_n = 0, worst_drop_n = 0;
+      for (size_t si = 0; si < timed.size(); ++si) {
+        if (timed[si] == 20000) at_max = pct(si);
+        if (timed[si] >= 8000 && pct(si) < worst_8000) {
+          worst_8000 = pct(si);
+          worst_8000_n = timed[si];
+        }
+        if (si > 0) {
+          const double drop = (pct(si - 1) - pct(si)) / pct(si - 1);
+          if (drop > worst_drop) {
+            worst_drop = drop;
+            worst_drop_n = timed[si];
+          }
+        }
+      }
+      std::printf("%-26s %-5s N=20000 %5.1f%%  min N>=8000 %5.1f%% (N=%lld)  largest drop %4.1f%% "
+                  "(to N=%lld)%s\n",
+                  name_of(which).c_str(), mode == 0 ? "hot" : "graph", at_max, worst_8000,
+                  static_cast<long long>(worst_8000_n), 100 * worst_drop,
+                  static_cast<long long>(worst_drop_n),
+                  at_max >= 80 && worst_8000 >= 70 && worst_drop <= 0.05 ? "  MEETS TARGETS" : "");
+    }
+  }
+  std::printf("checks: %s\n", failures == 0 ? "all passed" : "SOME FAILED (see FAILED lines)");
+  std::fflush(stdout);
+
+  CUDA_OK(cudaFree(u));
+  CUDA_OK(cudaFree(v));
+  CUDA_OK(cudaFree(out));
+  CUDA_OK(cudaFree(reference));
+  CUDA_OK(cudaFree(workspace));
+  CUDA_OK(cudaFree(partials));
+  CUDA_OK(cudaFree(counters));
+  CUDA_OK(cudaFree(today_counters));
+}
+
+// ---------------------------------------------------------------------------
+// Part 4 (--anatomy): difference timing of today's fused kernel
+// (fused_anatomy.cuh) with the production plan.
+// Per N: each variant's hot / graph us and "%" = ideal / time, ideal = N^2
+// FMAs at the measured FMA peak. Then per mode: floor = empty; fixed = no-fma
+// - empty; loop = fma-x2 - today (one more set of FMAs) and its efficiency
+// ideal / loop; fma-only - empty (the FMA loop at its best) and ideal / that;
+// today at 100% loop = today - loop + ideal; excess = today - no-fma - ideal
+// (what neither the fixed part nor ideal FMAs explain: loop inefficiency,
+// minus any overlap). "hot-mode bound" = ideal / (empty hot + ideal): the
+// best % of peak a kernel with this launch floor could reach in hot mode.
+
+template <typename T>
+void BenchAnatomy(int sms, bool quick, const std::vector<int64_t>& sizes) {
+  const bool f32 = sizeof(T) == 4;
+  const char* type = f32 ? "f32" : "f64";
+  const double peak = MeasuredPeakFma<T>(sms);  // FMAs per second
+  const int rounds = quick ? 1 : 3;
+  const int iters = 200;
+  std::printf("\n== anatomy of today's fused kernel, %s: measured FMA peak %.1f TFLOP/s; production "
+              "plan (PlanOuterFused, %d SMs); %d interleaved round(s) x (hot: %d x %d launches, "
+              "graph: %d x a %d-launch graph), medians\n",
+              type, 2 * peak / 1e12, sms, rounds, g_reps, iters, g_reps, iters);
+  int64_t max_n = 1, partial_elements = 1, counter_count = 1;
+  for (int64_t n : sizes) {
+    const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+    max_n = std::max(max_n, n);
+    partial_elements = std::max(partial_elements, plan.PartialElements());
+    counter_count = std::max(counter_count, plan.CounterCount());
+  }
+  T *u = nullptr, *v = nullptr, *out = nullptr, *partials = nullptr;
+  uint32_t* counters = nullptr;
+  CUDA_OK(cudaMalloc(&u, max_n * sizeof(T)));
+  CUDA_OK(cudaMalloc(&v, max_n * sizeof(T)));
+  CUDA_OK(cudaMalloc(&out, max_n * sizeof(T)));
+  CUDA_OK(cudaMalloc(&partials, partial_elements * sizeof(T)));
+  CUDA_OK(cudaMalloc(&counters, counter_count * sizeof(uint32_t)));
+  CUDA_OK(cudaMemset(counters, 0, counter_count * sizeof(uint32_t)));
+  CUDA_OK(kernels::LaunchFillUniform(u, max_n, kInputSeed + 0, g_stream));
+  CUDA_OK(kernels::LaunchFillUniform(v, max_n, kInputSeed + 1, g_stream));
+  CUDA_OK(cudaStreamSynchronize(g_stream));
+
+  // Variants, in timing order. As BenchFused: owned = v, summed = u.
+  enum { kEmpty, kNoFma, kToday, kProduction, kFmaX2, kFmaOnly, kCount };
+  const char* names[kCount] = {"empty", "no-fma", "today (copy)", "today (production)", "fma-x2",
+                               "fma-only"};
+  struct Row {
+    int64_t n;
+    double hot[kCount];
+    double graph[kCount];
+  };
+  std::vector<Row> rows;
+  for (int64_t n : sizes) {
+    const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+    T* const p = plan.splits > 1 ? partials : nullptr;
+    uint32_t* const c = plan.splits > 1 ? counters : nullptr;
+    auto launcher = [&](int which) -> std::function<void()> {
+      switch (which) {
+        case kEmpty:
+          return [=]() { CUDA_OK(anatomy::LaunchEmpty<T>(out, n, plan, g_stream)); };
+        case kProduction:
+          return [=]() { CUDA_OK(kernels::LaunchOuterFused<T>(v, u, out, n, plan, p, c, g_stream)); };
+        default: {
+          const int variant = which == kNoFma   ? anatomy::kNoFma
+                              : which == kToday ? anatomy::kToday
+                              : which == kFmaX2 ? anatomy::kFmaX2
+                                                : anatomy::kFmaOnly;
+          return [=]() {
+            CUDA_OK(anatomy::LaunchAnatomy<T>(variant, v, u, out, n, plan, p, c, g_stream));
+          };
+        }
+      }
+    };
+    std::printf("\nN=%lld %s: tile %lld x %lld tiles x %lld splits = %lld blocks, chunk %lld\n",
+                static_cast<long long>(n), type, static_cast<long long>(plan.tile_width),
+                static_cast<long long>(plan.tiles), static_cast<long long>(plan.splits),
+                static_cast<long long>(plan.tiles * plan.splits),
+                static_cast<long long>(plan.chunk));
+    // The copy's kJ must be compiled (fused_anatomy.cuh: 4, 6, 8, 10).
+    const cudaError_t probe =
+        anatomy::LaunchAnatomy<T>(anatomy::kToday, v, u, out, n, plan, p, c, g_stream);
+    if (probe == cudaErrorNotSupported) {
+      std::printf("  tile %lld (kJ %lld) is not compiled in fused_anatomy.cuh: N skipped\n",
+                  static_cast<long long>(plan.tile_width),
+                  static_cast<long long>(plan.tile_width / kernels::kFusedLaneGroup));
+      continue;
+    }
+    CUDA_OK(probe);
+    // Fidelity: the copy's today and production give the same bits.
+    std::vector<T> a(n), b(n);
+    launcher(kToday)();
+    CUDA_OK(cudaStreamSynchronize(g_stream));
+    CUDA_OK(cudaMemcpy(a.data(), out, n * sizeof(T), cudaMemcpyDeviceToHost));
+    CUDA_OK(cudaMemsetAsync(out, 0, n * sizeof(T), g_stream));
+    launcher(kProduction)();
+    CUDA_OK(cudaStreamSynchronize(g_stream));
+    CUDA_OK(cudaMemcpy(b.data(), out, n * sizeof(T), cudaMemcpyDeviceToHost));
+    const bool same_bits = std::memcmp(a.data(), b.data(), n * sizeof(T)) == 0;
+
+    std::vector<double> h[kCount], g[kCount];
+    for (int r = 0; r < rounds; ++r) {
+      for (int which = 0; which < kCount; ++which) {
+        const std::function<void()> launch = launcher(which);
+        h[which].push_back(TimeHot(launch, iters));
+        g[which].push_back(TimeGraph(launch, iters));
+      }
+    }
+    Row row;
+    row.n = n;
+    const double fmas = static_cast<double>(n) * n;
+    const double ideal = fmas / peak;  // the N^2 FMAs at the measured peak
+    for (int which = 0; which < kCount; ++which) {
+      row.hot[which] = Median(h[which]);
+      row.graph[which] = Median(g[which]);
+      std::printf("  %-19s hot %8.2f us %5.1f%%   graph %8.2f us %5.1f%%\n", names[which],
+                  row.hot[which] * 1e6, 100 * ideal / row.hot[which], row.graph[which] * 1e6,
+                  100 * ideal / row.graph[which]);
+    }
+    std::printf("  copy / production: hot %.3f graph %.3f, output bits %s\n",
+                row.hot[kToday] / row.hot[kProduction], row.graph[kToday] / row.graph[kProduction],
+                same_bits ? "identical" : "DIFFER");
+    for (int mode = 0; mode < 2; ++mode) {
+      const double* t = mode == 0 ? row.hot : row.graph;
+      const double floor = t[kEmpty];
+      const double fixed = t[kNoFma] - t[kEmpty];
+      const double loop = t[kFmaX2] - t[kToday];
+      const double best_loop = t[kFmaOnly] - t[kEmpty];
+      const double at_full = t[kToday] - loop + ideal;
+      std::printf("  %-5s floor %6.2f  fixed %6.2f  loop %6.2f us (eff %5.1f%%)  fma-only-empty "
+                  "%6.2f us (eff %5.1f%%)  today at 100%% loop %6.2f us (%5.1f%%)  "
+                  "excess (today - no-fma - ideal) %+6.2f us\n",
+                  mode == 0 ? "hot" : "graph", floor * 1e6, fixed * 1e6, loop * 1e6,
+                  100 * ideal / loop, best_loop * 1e6, 100 * ideal / best_loop, at_full * 1e6,
+                  100 * ideal / at_full, (t[kToday] - t[kNoFma] - ideal) * 1e6);
+    }
+    std::printf("  ideal N^2 FMAs at peak %.2f us; hot-mode bound 2N^2 / (empty hot + ideal) / "
+                "peak = %.1f%%\n",
+                ideal * 1e6, 100 * ideal / (row.hot[kEmpty] + ideal));
+    std::fflush(stdout);
+    rows.push_back(row);
+  }
+
+  // Summary, one line per N (us; % = of the measured peak).
+  std::printf("\n-- anatomy summary %s (hot | graph; us): N  empty no-fma today fma-x2 fma-only | "
+              "fixed loop loop-eff%% today%% bound%%\n",
+              type);
+  for (const Row& row : rows) {
+    const double ideal = static_cast<double>(row.n) * row.n / peak;
+    for (int mode = 0; mode < 2; ++mode) {
+      const double* t = mode == 0 ? row.hot : row.graph;
+      const double loop = t[kFmaX2] - t[kToday];
+      std::printf("%s N=%-6lld %-5s %6.2f %6.2f %6.2f %6.2f %6.2f | %6.2f %6.2f %5.1f%% %5.1f%% "
+                  "%5.1f%%\n",
+                  type, static_cast<long long>(row.n), mode == 0 ? "hot" : "graph",
+                  t[kEmpty] * 1e6, t[kNoFma] * 1e6, t[kToday] * 1e6, t[kFmaX2] * 1e6,
+                  t[kFmaOnly] * 1e6, (t[kNoFma] - t[kEmpty]) * 1e6, loop * 1e6,
+                  100 * ideal / loop, 100 * ideal / t[kToday], 100 * ideal / (t[kEmpty] + ideal));
+    }
+  }
+  std::fflush(stdout);
+  CUDA_OK(cudaFree(u));
+  CUDA_OK(cudaFree(v));
+  CUDA_OK(cudaFree(out));
+  CUDA_OK(cudaFree(partials));
+  CUDA_OK(cudaFree(counters));
+}
+
 int Main(int argc, char** argv) {
-  bool quick = false, fused_only = false;
+  bool quick = false, fused_only = false, balanced_only = false, anatomy_only = false;
+  std::vector<int64_t> anatomy_sizes = {2000, 4000, 6000, 8000, 8500, 12000, 12500, 16000, 20000};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
       g_reps = 5;
     } else if (std::strcmp(argv[i], "--fused-only") == 0) {
       fused_only = true;
+    } else if (std::strcmp(argv[i], "--balanced") == 0) {
+      balanced_only = true;
+    } else if (std::strcmp(argv[i], "--anatomy") == 0) {
+      anatomy_only = true;
+    } else if (std::strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
+      anatomy_sizes.clear();
+      for (const char* p = argv[++i]; *p != '\0';) {
+        char* end = nullptr;
+        const long long n = std::strtoll(p, &end, 10);
+        if (end == p || n < 1 || n > INT32_MAX || (*end != ',' && *end != '\0')) {
+          std::fprintf(stderr, "--sizes: expected positive integers separated by commas\n");
+          return 2;
+        }
+        anatomy_sizes.push_back(n);
+        p = *end == ',' ? end + 1 : end;
+      }
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--fused-only]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--fused-only] [--balanced] [--anatomy [--sizes a,b,c]]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -590,6 +1153,16 @@ int Main(int argc, char** argv) {
   std::printf("%s, %d SMs, max SM clock %d MHz: FP32 peak %.1f TFLOP/s, D2D copy %.0f GB/s (read + "
               "written)\n",
               props.name, sms, clock_khz / 1000, 2 * g_peak_fma / 1e12, g_copy_bw / 1e9);
+  if (anatomy_only) {
+    BenchAnatomy<float>(sms, quick, anatomy_sizes);
+    BenchAnatomy<double>(sms, quick, anatomy_sizes);
+    return 0;
+  }
+  if (balanced_only) {
+    BenchBalanced<float>(sms, quick);
+    BenchBalanced<double>(sms, quick);
+    return 0;
+  }
   BenchFused<float>(sms, quick);
   if (fused_only) return 0;
   BenchFused<double>(sms, true);
