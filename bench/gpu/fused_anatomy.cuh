@@ -1,4 +1,4 @@
-// GPU host: build-kb/bench/gpu/flopd_gpu_kernel_bench --anatomy   (from the bundle root)
+// GPU host: bin/flopd_gpu_kernel_bench --anatomy   (from a deploy/bundle.sh bundle)
 //
 // Copied from server/backend/cuda/outer_fused_kernel.cu at commit 850174a, for
 // timing only (issue 12: "where ncu can't, time variants that leave one stage

@@ -1,4 +1,4 @@
-// GPU host: build-kb/bench/gpu/flopd_gpu_kernel_bench --balanced [--quick]   (from the bundle root)
+// GPU host: bin/flopd_gpu_kernel_bench --balanced [--quick]   (from a deploy/bundle.sh bundle)
 //
 // A candidate for outer/fused (issue 12): a balanced ("stream-K") version of
 // server/backend/cuda/outer_fused_kernel.cu's kernel, timed against it by
