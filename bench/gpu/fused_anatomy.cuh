@@ -1,12 +1,13 @@
 // GPU host: bin/flopd_gpu_kernel_bench --anatomy   (from a deploy/bundle.sh bundle)
 //
-// Copied from server/backend/cuda/outer_fused_kernel.cu at commit 850174a, for
-// timing only (issue 12: "where ncu can't, time variants that leave one stage
-// out or do it twice and take differences"); timed by flopd_gpu_kernel_bench
-// --anatomy (kernel_bench.cu). Not part of flopd.
+// outer/fused's kernel with stages left out or done twice, for timing only
+// (issue 12: "where ncu can't, time variants that leave one stage out or do it
+// twice and take differences"); timed by flopd_gpu_kernel_bench --anatomy
+// (kernel_bench.cu). Not part of flopd.
 //
-// The helpers below (kFusedWarps ... ConsumePartialPiece) are byte-for-byte
-// the production ones; OuterFusedAnatomyKernel<T, kJ, kToday> is the
+// The steps (staging, loads, FMA runs) are the production ones
+// (server/backend/cuda/outer_fused_steps.cuh); the kernel body is copied from
+// outer_fused_kernel.cu (as of 850174a): OuterFusedAnatomyKernel<T, kJ, kToday> is the
 // production OuterFusedKernel<T, kJ> (same statements; the variant branches
 // are if constexpr and vanish), and the bench times it next to the production
 // LaunchOuterFused to show the copy's fidelity. The other variants:
@@ -34,6 +35,7 @@
 
 #include "server/backend/cuda/cuda_kernels.cuh"
 #include "server/backend/cuda/kernel_common.cuh"
+#include "server/backend/cuda/outer_fused_steps.cuh"
 #include "server/backend/cuda/split_plan.h"
 
 namespace flopd {
@@ -48,110 +50,8 @@ using kernels::StoreSplitResult;
 
 enum Variant : int { kToday = 0, kNoFma = 1, kFmaX2 = 2, kFmaOnly = 3 };
 
-// ---- copied verbatim from outer_fused_kernel.cu (its anonymous namespace) ----
-template <typename T>
-inline constexpr int kFusedWarps = sizeof(T) == 4 ? kFusedWarpsF32 : kFusedWarpsF64;
-// Elements of one stage: 128 (512 bytes of f32, 1 KB of f64).
-inline constexpr int kFusedPiece = 128;
-// Elements one warp consumes per step: 4 per half-warp.
-inline constexpr int kFusedStep = 8;
-
-// cp.async global -> shared: 16 bytes (through L2 only) or one element.
-template <typename T>
-__device__ __forceinline__ void CopyAsync16(T* shared_destination, const T* global_source) {
-  const unsigned destination = static_cast<unsigned>(__cvta_generic_to_shared(shared_destination));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(destination), "l"(global_source)
-               : "memory");
-}
-template <typename T>
-__device__ __forceinline__ void CopyAsyncElement(T* shared_destination, const T* global_source) {
-  const unsigned destination = static_cast<unsigned>(__cvta_generic_to_shared(shared_destination));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(destination), "l"(global_source),
-               "n"(sizeof(T))
-               : "memory");
-}
-__device__ __forceinline__ void CopyAsyncCommit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void CopyAsyncWait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
-}
-
-// Copies `len` (<= kFusedPiece) elements from `source` (16-byte aligned) to
-// `stage` in 16-byte pieces, plus single elements for a ragged end, as one
-// commit group of the calling lane. Every lane of the warp calls it.
-template <typename T>
-__device__ __forceinline__ void StagePiece(T* stage, const T* source, int len, int lane) {
-  constexpr int kV = 16 / static_cast<int>(sizeof(T));
-  constexpr int kMaxVectors = kFusedPiece / kV;
-  const int vectors = len / kV;
-#pragma unroll
-  for (int v = lane; v < kMaxVectors; v += 32) {
-    if (v < vectors) CopyAsync16(stage + v * kV, source + v * kV);
-  }
-  const int rest = len - vectors * kV;
-  if (lane < rest) CopyAsyncElement(stage + vectors * kV + lane, source + vectors * kV + lane);
-  CopyAsyncCommit();
-}
-
-template <typename T>
-__device__ __forceinline__ void LoadFour(const T* p, T (&v)[4]) {
-  if constexpr (sizeof(T) == 4) {
-    const float4 q = *reinterpret_cast<const float4*>(p);
-    v[0] = q.x;
-    v[1] = q.y;
-    v[2] = q.z;
-    v[3] = q.w;
-  } else {
-    const double2 q0 = *reinterpret_cast<const double2*>(p);
-    const double2 q1 = *reinterpret_cast<const double2*>(p + 2);
-    v[0] = q0.x;
-    v[1] = q0.y;
-    v[2] = q1.x;
-    v[3] = q1.y;
-  }
-}
-
-// acc[m] += own[m] * s[q] for q = 0..3 in order, each m independent.
-template <typename T, int kJ>
-__device__ __forceinline__ void FmaFour(const T (&own)[kJ], const T (&s)[4], T (&acc)[kJ]) {
-#pragma unroll
-  for (int q = 0; q < 4; ++q) {
-#pragma unroll
-    for (int m = 0; m < kJ; ++m) acc[m] = Fma(own[m], s[q], acc[m]);
-  }
-}
-
-// A full piece: kFusedPiece / 8 steps, unrolled. `mine` = piece + 4 * half.
-template <typename T, int kJ>
-__device__ __forceinline__ void ConsumeFullPiece(const T* mine, const T (&own)[kJ], T (&acc)[kJ]) {
-#pragma unroll
-  for (int i = 0; i < kFusedPiece / kFusedStep; ++i) {
-    T s[4];
-    LoadFour(mine + kFusedStep * i, s);
-    FmaFour<T, kJ>(own, s, acc);
-  }
-}
-
-// A shorter piece (the end of a share): whole steps, then the elements past
-// the last whole step, each taken by the half-warp whose 4-element group it
-// falls in (element e belongs to half (e / 4) % 2).
-template <typename T, int kJ>
-__device__ __forceinline__ void ConsumePartialPiece(const T* piece, int len, int half,
-                                                    const T (&own)[kJ], T (&acc)[kJ]) {
-  const int steps = len / kFusedStep;
-  for (int i = 0; i < steps; ++i) {
-    T s[4];
-    LoadFour(piece + kFusedStep * i + 4 * half, s);
-    FmaFour<T, kJ>(own, s, acc);
-  }
-  for (int e = steps * kFusedStep; e < len; ++e) {
-    if (((e >> 2) & 1) != half) continue;
-    const T s = piece[e];
-#pragma unroll
-    for (int m = 0; m < kJ; ++m) acc[m] = Fma(own[m], s, acc[m]);
-  }
-}
-// ---- end of the verbatim copy ----
+// The kernel's steps, the production ones (server/backend/cuda/outer_fused_steps.cuh).
+using namespace kernels::fused;
 
 // Production's OuterFusedKernel<T, kJ> plus the variant branches (marked
 // "anatomy:"). With kVariant == kToday every branch is production's code.

@@ -77,6 +77,7 @@
 
 #include "server/backend/cuda/cuda_kernels.cuh"
 #include "server/backend/cuda/kernel_common.cuh"
+#include "server/backend/cuda/outer_fused_steps.cuh"
 
 namespace flopd {
 namespace balanced {
@@ -91,106 +92,10 @@ inline constexpr int kStep = 8;
 // Elements of the summed axis per unit of work (one step).
 inline constexpr int kUnit = kStep;
 
-// ---------------------------------------------------------------------------
-// Copied from outer_fused_kernel.cu (anonymous namespace there).
-
-// cp.async global -> shared: 16 bytes (through L2 only) or one element.
-template <typename T>
-__device__ __forceinline__ void CopyAsync16(T* shared_destination, const T* global_source) {
-  const unsigned destination = static_cast<unsigned>(__cvta_generic_to_shared(shared_destination));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(destination), "l"(global_source)
-               : "memory");
-}
-template <typename T>
-__device__ __forceinline__ void CopyAsyncElement(T* shared_destination, const T* global_source) {
-  const unsigned destination = static_cast<unsigned>(__cvta_generic_to_shared(shared_destination));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(destination), "l"(global_source),
-               "n"(sizeof(T))
-               : "memory");
-}
-__device__ __forceinline__ void CopyAsyncCommit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void CopyAsyncWait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
-}
-
-// Copies `len` (<= kPiece) elements from `source` (16-byte aligned) to
-// `stage` in 16-byte pieces, plus single elements for a ragged end, as one
-// commit group of the calling lane (an empty group when len == 0). Every lane
-// of the warp calls it.
-template <typename T>
-__device__ __forceinline__ void StagePiece(T* stage, const T* source, int len, int lane) {
-  constexpr int kV = 16 / static_cast<int>(sizeof(T));
-  constexpr int kMaxVectors = kPiece / kV;
-  const int vectors = len / kV;
-#pragma unroll
-  for (int v = lane; v < kMaxVectors; v += 32) {
-    if (v < vectors) CopyAsync16(stage + v * kV, source + v * kV);
-  }
-  const int rest = len - vectors * kV;
-  if (lane < rest) CopyAsyncElement(stage + vectors * kV + lane, source + vectors * kV + lane);
-  CopyAsyncCommit();
-}
-
-template <typename T>
-__device__ __forceinline__ void LoadFour(const T* p, T (&v)[4]) {
-  if constexpr (sizeof(T) == 4) {
-    const float4 q = *reinterpret_cast<const float4*>(p);
-    v[0] = q.x;
-    v[1] = q.y;
-    v[2] = q.z;
-    v[3] = q.w;
-  } else {
-    const double2 q0 = *reinterpret_cast<const double2*>(p);
-    const double2 q1 = *reinterpret_cast<const double2*>(p + 2);
-    v[0] = q0.x;
-    v[1] = q0.y;
-    v[2] = q1.x;
-    v[3] = q1.y;
-  }
-}
-
-// acc[m] += own[m] * s[q] for q = 0..3 in order, each m independent.
-template <typename T, int kJ>
-__device__ __forceinline__ void FmaFour(const T (&own)[kJ], const T (&s)[4], T (&acc)[kJ]) {
-#pragma unroll
-  for (int q = 0; q < 4; ++q) {
-#pragma unroll
-    for (int m = 0; m < kJ; ++m) acc[m] = Fma(own[m], s[q], acc[m]);
-  }
-}
-
-// A full piece of kLen elements: kLen / 8 steps, unrolled. `mine` = piece +
-// 4 * half. (Today's ConsumeFullPiece with kLen = kFusedPiece.)
-template <typename T, int kJ, int kLen>
-__device__ __forceinline__ void ConsumeFullPiece(const T* mine, const T (&own)[kJ], T (&acc)[kJ]) {
-#pragma unroll
-  for (int i = 0; i < kLen / kStep; ++i) {
-    T s[4];
-    LoadFour(mine + kStep * i, s);
-    FmaFour<T, kJ>(own, s, acc);
-  }
-}
-
-// A shorter piece (the end of a share): whole steps, then the elements past
-// the last whole step, each taken by the half-warp whose 4-element group it
-// falls in (element e belongs to half (e / 4) % 2).
-template <typename T, int kJ>
-__device__ __forceinline__ void ConsumePartialPiece(const T* piece, int len, int half,
-                                                    const T (&own)[kJ], T (&acc)[kJ]) {
-  const int steps = len / kStep;
-  for (int i = 0; i < steps; ++i) {
-    T s[4];
-    LoadFour(piece + kStep * i + 4 * half, s);
-    FmaFour<T, kJ>(own, s, acc);
-  }
-  for (int e = steps * kStep; e < len; ++e) {
-    if (((e >> 2) & 1) != half) continue;
-    const T s = piece[e];
-#pragma unroll
-    for (int m = 0; m < kJ; ++m) acc[m] = Fma(own[m], s, acc[m]);
-  }
-}
+// The production kernel's steps (staging, loads, FMA runs; kPiece and kStep
+// above are its kFusedPiece and kFusedStep).
+using namespace kernels::fused;
+static_assert(kPiece == kFusedPiece && kStep == kFusedStep, "the production steps' sizes");
 
 // ---------------------------------------------------------------------------
 // The balanced kernel's own helpers.
