@@ -585,7 +585,8 @@ TEST(Scheduler, JobIdsAreGloballyUniqueAcrossDaemons) {
   s.measure.fixed_samples = 3;
   absl::StatusOr<SubmittedJob> ja = a.Submit(s);
   absl::StatusOr<SubmittedJob> jb = b.Submit(s);
-  ASSERT_TRUE(ja.ok() && jb.ok());
+  ASSERT_TRUE(ja.ok()) << ja.status();
+  ASSERT_TRUE(jb.ok()) << jb.status();
   EXPECT_NE(ja->job->id(), jb->job->id());
   EXPECT_TRUE(IsJobId(ja->job->id())) << ja->job->id();
   EXPECT_TRUE(IsJobId(jb->job->id())) << jb->job->id();
