@@ -252,10 +252,23 @@ void PlaceOnRoofline(const DeviceCeilings& ceilings, const std::string& backend,
   for (const std::string& doubt : ceilings.doubts) {
     outcome->warnings.push_back(absl::StrCat("roofline from doubtful ceilings: ", doubt));
   }
-  outcome->roofline = PlaceOnRoofline(
-      outcome->flops, outcome->min_bytes, outcome->summary.median,
-      peak == ceilings.peak_flops.end() ? 0 : peak->second, ceilings.bandwidth_bytes_per_s,
-      outcome->latency_threshold_seconds);
+  const double peak_flops = peak == ceilings.peak_flops.end() ? 0 : peak->second;
+  outcome->roofline =
+      PlaceOnRoofline(outcome->flops, outcome->min_bytes, outcome->summary.median, peak_flops,
+                      ceilings.bandwidth_bytes_per_s, outcome->latency_threshold_seconds);
+  // Faster than the memory roof is a cache; faster than the compute roof is
+  // impossible: the peak was measured too low (seen on a 16-core Xeon VM,
+  // whose FMA loops ran at half their one-thread rate per thread on 16).
+  const double rate = outcome->summary.median > 0
+                          ? static_cast<double>(outcome->flops) / outcome->summary.median
+                          : 0;
+  if (peak_flops > 0 && rate > kAboveComputeRoof * peak_flops) {
+    outcome->warnings.push_back(absl::StrFormat(
+        "ran at %.4g GFLOP/s, %.0f%% of the measured %s peak (%.4g GFLOP/s): the ceilings are too "
+        "low, so this point's floor and efficiency are not to be trusted; `flopctl info "
+        "--remeasure` measures them again",
+        rate / 1e9, 100 * rate / peak_flops, DTypeName(outcome->point.dtype), peak_flops / 1e9));
+  }
 }
 
 }  // namespace flopd

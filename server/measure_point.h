@@ -43,9 +43,14 @@ absl::StatusOr<PointOutcome> MeasurePoint(Device& device, const PointSpec& point
                                           const DeviceCeilings* ceilings,
                                           const std::atomic<bool>& cancelled);
 
+// A point faster than this times the measured compute peak gets a warning:
+// the ceilings, not the point, are wrong.
+inline constexpr double kAboveComputeRoof = 1.05;
+
 // Sets outcome->roofline (and the threshold and age fields beside it) from
 // the device's ceilings: FLOPs and minimum bytes from the catalog, the peak of
-// the point's dtype, the measured median.
+// the point's dtype, the measured median. Adds the ceilings' doubts as
+// warnings, and one when the point ran above kAboveComputeRoof x the peak.
 void PlaceOnRoofline(const DeviceCeilings& ceilings, const std::string& backend,
                      PointOutcome* outcome);
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "common/op_catalog.h"
 #include "gtest/gtest.h"
 #include "tests/server/fake_device.h"
@@ -149,6 +150,30 @@ TEST(MeasurePoint, PlacesThePointWithItsDtypesPeakAndItsImplsBytes) {
   EXPECT_EQ(roof.bound, Bound::kMemory);
   EXPECT_EQ(outcome->ceilings_measured_unix_ms, 1234);
   EXPECT_DOUBLE_EQ(outcome->latency_threshold_seconds, LatencyThresholdSeconds("cpu"));
+}
+
+// Issue 11 item 3: a point faster than the measured compute peak says the
+// ceilings are too low (seen: outer/fused at 1.2 TFLOP/s on a Xeon whose
+// 16-thread "peak" was 0.72); one below it does not.
+TEST(MeasurePoint, APointAboveTheComputeRoofSaysTheCeilingsAreTooLow) {
+  const PointSpec point = Point("outer", "fused", {{"axis", 0}}, DType::kF32, 1000);
+  auto warnings_at = [&](double peak_flops) {
+    DeviceCeilings ceilings;
+    ceilings.bandwidth_bytes_per_s = 100e9;
+    ceilings.peak_flops = {{"f32", peak_flops}};
+    PointOutcome outcome;
+    outcome.point = point;
+    outcome.flops = 1999000;  // 2N^2 - N
+    outcome.min_bytes = 12000;
+    outcome.summary.median = 1e-5;  // 199.9 GFLOP/s
+    PlaceOnRoofline(ceilings, "cpu", &outcome);
+    return absl::StrJoin(outcome.warnings, "\n");
+  };
+  const std::string above = warnings_at(150e9);
+  EXPECT_TRUE(absl::StrContains(above, "133% of the measured f32 peak")) << above;
+  EXPECT_TRUE(absl::StrContains(above, "the ceilings are too low")) << above;
+  EXPECT_EQ(warnings_at(195e9), "") << "within 5% of the peak: measurement noise";
+  EXPECT_EQ(warnings_at(400e9), "");
 }
 
 TEST(MeasurePoint, CancelledBeforeSamplingReturnsCancelled) {

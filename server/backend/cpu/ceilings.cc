@@ -534,6 +534,14 @@ std::vector<std::string> CeilingsDoubts(const CeilingsCheckInputs& in) {
           "(%.3f GHz): the clock reading or the assumed FMA pipes are off",
           dtype, measured / 1e9, 100 * measured / derived->second, derived->second / 1e9,
           in.clock_hz / 1e9));
+    } else if (derived != in.derived_peak_flops.end() && derived->second > 0 &&
+               measured < kCeilingsLowPeakShare * derived->second) {
+      doubts.push_back(absl::StrFormat(
+          "%s peak %.4g GFLOP/s measured is only %.0f%% of the %.4g derived from the measured "
+          "clock (%.3f GHz): the FMA loops did not run at the cores' rate (threads sharing "
+          "cores, a power limit while they ran) or the cores have fewer FMA pipes than assumed",
+          dtype, measured / 1e9, 100 * measured / derived->second, derived->second / 1e9,
+          in.clock_hz / 1e9));
     }
   }
   if (in.clock_hz > 0 && in.cpuinfo_mhz > 0 &&

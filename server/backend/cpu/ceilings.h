@@ -70,6 +70,9 @@ absl::StatusOr<CeilingsAttempt> MeasureCpuCeilingsOnce(const CpuCeilingsConfig& 
 
 // Other processes' share of the usable CPUs and CPU steal above these make a
 // measurement doubtful (the thresholds of server/machine_state.h's points).
+// A measured peak below this share of the derived one is doubted (seen on
+// a 16-core Xeon VM: 47% on 16 threads, 95-100% on one).
+inline constexpr double kCeilingsLowPeakShare = 0.5;
 inline constexpr double kCeilingsOtherProcessesShare = 0.10;
 inline constexpr double kCeilingsStealShare = 0.02;
 
@@ -90,7 +93,8 @@ struct CeilingsCheckInputs {
 // Why the figures may not be true (DeviceCeilings::doubts); empty when
 // every check passes:
 //   - a measured peak more than 10% above the derived one (the clock reading
-//     or the assumed FMA pipes are off: one of the two figures is false);
+//     or the assumed FMA pipes are off: one of the two figures is false),
+//     or below kCeilingsLowPeakShare of it (the loops ran slow);
 //   - a measured clock below 60% or above 200% of /proc/cpuinfo's;
 //   - a dtype's timed runs more than 15% apart (the machine was busy or its
 //     clock moved while the peak was measured);

@@ -215,6 +215,21 @@ TEST(CeilingsDoubts, APeakAboveTheDerivedOneAndAWrongClockAreDoubted) {
   EXPECT_NE(doubts[1].find("far from /proc/cpuinfo's 2.100 GHz"), std::string::npos) << doubts[1];
 }
 
+// Seen on the H200 host's Xeon with 16 threads: AVX-512 peak 1351 GFLOP/s
+// against 2877 derived (47%), while flopd's AVX2 kernel then ran at 1190.
+TEST(CeilingsDoubts, APeakFarBelowTheDerivedOneIsDoubted) {
+  CeilingsCheckInputs in;
+  in.peak_flops = {{"f32", 1351e9}, {"f64", 1100e9}};
+  in.derived_peak_flops = {{"f32", 2877e9}, {"f64", 1439e9}};
+  in.clock_hz = 2.81e9;
+  in.cpuinfo_mhz = 2100;
+  const std::vector<std::string> doubts = CeilingsDoubts(in);
+  ASSERT_EQ(doubts.size(), 1u) << "f64 at 76% of derived is not doubted";
+  EXPECT_NE(doubts[0].find("f32 peak 1351 GFLOP/s measured is only 47% of the 2877 derived"),
+            std::string::npos)
+      << doubts[0];
+}
+
 TEST(CeilingsDoubts, RunsThatDisagreeAreDoubtedAndSaneFiguresAreNot) {
   CeilingsCheckInputs in;
   in.peak_flops = {{"f32", 180e9}, {"f64", 90e9}};
