@@ -321,7 +321,7 @@ grpc::Status FlopdService::CancelJob(grpc::ServerContext* context,
         only_owner);
     if (!job.ok()) return ToGrpcStatus(job.status());
     (*job)->WaitEnded(HistoryApi::kCancelWait);
-    *response = ToProto((*job)->record(), host_.hostname);
+    *response = ToProto((*job)->RecordAfterCancel(), host_.hostname);
     return grpc::Status::OK;
   }
   return Answer(history_->CancelJob(*request, caller->identity, only_owner), response);

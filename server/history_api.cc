@@ -109,7 +109,7 @@ absl::StatusOr<v1::JobInfo> HistoryApi::CancelJob(const v1::CancelJobRequest& re
   if (!job.ok()) return job.status();
   LogLine(absl::StrCat((*job)->id(), ": cancel requested by ", Sanitized(who, kLogFieldBytes)));
   (*job)->WaitEnded(kCancelWait);
-  return ToProto((*job)->record(), hostname_);
+  return ToProto((*job)->RecordAfterCancel(), hostname_);
 }
 
 absl::StatusOr<ResultFilter> HistoryApi::CheckWatch(

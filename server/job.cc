@@ -68,6 +68,13 @@ JobRecord Job::record() const {
   return record_;
 }
 
+JobRecord Job::RecordAfterCancel() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  JobRecord record = record_;
+  if (cancelled_.load() && !IsTerminal(record.state)) record.status = cancel_reason_;
+  return record;
+}
+
 void Job::Apply(const JobEvent& event, int64_t unix_ms) {
   bool ended = false;
   {

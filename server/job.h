@@ -77,6 +77,10 @@ class Job {
 
   // The job as it stands now (a copy).
   JobRecord record() const;
+  // The answer to a CancelJob: record(), except that a cancelled job that has
+  // not ended yet (its sample, or the device's ceilings, finish first) carries
+  // its cancel reason as its status, so the caller learns who cancelled it.
+  JobRecord RecordAfterCancel() const;
   // Brings the record up to date with `event` (started: running; a result:
   // one more point; finished or an error: ended with its state and status)
   // and, for the last event, wakes WaitEnded. The scheduler calls it once

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "server/job.h"
 #include "tests/server/fake_device.h"
 
 namespace flopd {
@@ -389,6 +390,30 @@ TEST(Scheduler, ARemeasurementQueuesLikeAJobAfterTheJobsAlreadyWaiting) {
 // the sampling (after the warm-up's two batches and the first sample), so
 // the warm-up's own check cannot be what stops it. "Free" is seen from the
 // outside: the job queued behind it starts.
+// CancelJob's answer names who cancelled even while the job is still
+// stopping: a job cancelled while its device measures the ceilings (seconds
+// under a sanitizer) ends only after them, past CancelJob's wait.
+TEST(Job, TheAnswerToACancelCarriesItsReasonBeforeTheJobHasEnded) {
+  JobRecord accepted;
+  accepted.id = "j-test";
+  Job job(accepted, 0, nullptr, JobPlan{}, MeasureSettings{});
+  JobEvent started;
+  started.kind = JobEvent::Kind::kStarted;
+  job.Apply(started, 1);
+  job.Cancel(absl::CancelledError("cancelled by CancelJob from token:boss"));
+  EXPECT_EQ(job.RecordAfterCancel().state, JobState::kRunning);
+  EXPECT_EQ(job.RecordAfterCancel().status.message(), "cancelled by CancelJob from token:boss");
+  EXPECT_TRUE(job.record().status.ok()) << "record() stays the job as it stands";
+  JobEvent ended;
+  ended.kind = JobEvent::Kind::kError;
+  ended.error = absl::CancelledError("cancelled by CancelJob from token:boss (after 3 points)");
+  job.Apply(ended, 2);
+  EXPECT_EQ(job.RecordAfterCancel().state, JobState::kCancelled);
+  EXPECT_EQ(job.RecordAfterCancel().status.message(),
+            "cancelled by CancelJob from token:boss (after 3 points)")
+      << "once ended, as it ended";
+}
+
 TEST(Scheduler, CancelFreesTheDeviceWithinOneSample) {
   constexpr double kSampleSeconds = 0.2;
   FakeDeviceOptions options;
