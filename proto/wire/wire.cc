@@ -320,7 +320,9 @@ v1::JobInfo ToProto(const JobRecord& job, const std::string& hostname) {
   out.set_created_unix_ms(job.created_unix_ms);
   out.set_started_unix_ms(job.started_unix_ms);
   out.set_ended_unix_ms(job.ended_unix_ms);
-  if (IsTerminal(job.state)) {
+  // Ended: its final status. Not ended but cancelled (Job::RecordAfterCancel):
+  // the cancel reason, while the job stops.
+  if (IsTerminal(job.state) || !job.status.ok()) {
     out.set_status_code(absl::StatusCodeToString(job.status.code()));
     out.set_status_message(std::string(job.status.message()));
   }

@@ -111,6 +111,13 @@ TEST(WireHistory, AJobRecordBecomesJobInfoWithItsFinalStatusOnlyOnceEnded) {
   EXPECT_EQ(info.hostname(), "gpu01");
   EXPECT_EQ(info.status_code(), "") << "no final status while running";
 
+  // Cancelled but still stopping (Job::RecordAfterCancel): who cancelled it.
+  job.status = absl::CancelledError("cancelled by CancelJob from token:boss");
+  info = ToProto(job, "gpu01");
+  EXPECT_EQ(info.state(), "running");
+  EXPECT_EQ(info.status_code(), "CANCELLED");
+  EXPECT_EQ(info.status_message(), "cancelled by CancelJob from token:boss");
+
   job.state = JobState::kInterrupted;
   job.ended_unix_ms = 12;
   job.status = absl::UnavailableError("flopd stopped");
