@@ -3,8 +3,10 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <string>
@@ -28,6 +30,13 @@ constexpr int kColdEventPairs = 32;
 constexpr int64_t kMaxGraphIterations = 1024;
 constexpr size_t kMaxCachedGraphs = 8;
 constexpr auto kNvmlReadInterval = std::chrono::milliseconds(20);
+// Hot mode enqueues at most this many executions behind the stream gate
+// before opening it (halved after each gate timeout: a launch queue that
+// filled up, or a host thread that stalled).
+constexpr int64_t kGatedBatchStart = 256;
+// How long the gate waits for the host to enqueue a batch: 256 executions of
+// even a slow cuBLAS call take a few ms to enqueue.
+constexpr int64_t kGateTimeoutNs = 200'000'000;
 // Buffers beyond this many bytes overflow int64 byte counts once the
 // extras are added; no GPU comes near it.
 constexpr double kMaxBufferBytes = 0x1p62;
@@ -117,7 +126,16 @@ class CudaPoint : public PreparedPoint {
     }
     return Check(status.cuda, status.what);
   }
+  // Hot mode: batches of up to gated_batch_ executions, each enqueued behind
+  // the closed stream gate and timed by one event pair once it opens, so
+  // that the executions run back to back at the GPU's pace rather than the
+  // host's launch rate (nvbench's blocking kernel, with a timeout). A batch
+  // whose gate timed out is discarded and retried at half the size; at size
+  // 0 the rest is timed ungated (and the result says so).
   absl::StatusOr<double> TimeHot(int64_t iterations);
+  // One event-timed batch of `count` executions, behind the gate when
+  // `gated`; sets *gate_timed_out.
+  absl::StatusOr<double> TimeHotBatch(int64_t count, bool gated, bool* gate_timed_out);
   absl::StatusOr<double> TimeGraph(int64_t iterations);
   absl::StatusOr<double> TimeCold(int64_t iterations);
   // The graph of `iterations` executions, captured on first use.
@@ -146,6 +164,12 @@ class CudaPoint : public PreparedPoint {
   std::vector<cudaEvent_t> events_;
   std::vector<std::pair<int64_t, cudaGraphExec_t>> graphs_;  // oldest first
   int flush_value_ = 0;
+
+  // Hot mode's gate: words()[0] opens it, words()[1] is its timeout flag.
+  MappedWords gate_;
+  int64_t gated_batch_ = 0;  // 0: ungated (no gate, or it never held)
+  int gate_timeouts_ = 0;
+  std::string gate_problem_;  // why hot mode is ungated, when it is
 
   ClockDropTracker probe_clock_;
   ClockDropTracker nvml_clock_;
@@ -210,6 +234,19 @@ absl::Status CudaPoint<T>::Init() {
   if (absl::Status s = MakeInputsAndReference<T>(ctx, ctx.stream(), point_, inputs, &reference_);
       !s.ok()) {
     return s;
+  }
+
+  if (timing_ == TimingMode::kHot) {
+    // Without the gate hot mode still measures, host-paced for short
+    // executions; the result then says so.
+    const char* gate_setting = std::getenv("FLOPD_CUDA_HOT_GATE");
+    if (gate_setting != nullptr && std::string(gate_setting) == "off") {
+      gate_problem_ = "FLOPD_CUDA_HOT_GATE=off";
+    } else if (absl::Status s = gate_.Allocate(ctx, 2); s.ok()) {
+      gated_batch_ = kGatedBatchStart;
+    } else {
+      gate_problem_ = std::string(s.message());
+    }
   }
 
   events_.resize(2 + (timing_ == TimingMode::kCold ? 2 * kColdEventPairs : 0), nullptr);
@@ -309,19 +346,57 @@ absl::StatusOr<double> CudaPoint<T>::TimeBatch(int64_t iterations) {
 
 template <typename T>
 absl::StatusOr<double> CudaPoint<T>::TimeHot(int64_t iterations) {
+  double total = 0;
+  for (int64_t done = 0; done < iterations;) {
+    const bool gated = gated_batch_ > 0;
+    const int64_t count = gated ? std::min(gated_batch_, iterations - done) : iterations - done;
+    bool timed_out = false;
+    absl::StatusOr<double> seconds = TimeHotBatch(count, gated, &timed_out);
+    if (!seconds.ok()) return seconds.status();
+    if (timed_out) {
+      ++gate_timeouts_;
+      gated_batch_ /= 2;
+      if (gated_batch_ == 0) {
+        gate_problem_ = absl::StrCat("the stream gate timed out ", gate_timeouts_,
+                                     " times, down to one execution behind it");
+      }
+      continue;
+    }
+    total += *seconds;
+    done += count;
+  }
+  return total;
+}
+
+template <typename T>
+absl::StatusOr<double> CudaPoint<T>::TimeHotBatch(int64_t count, bool gated,
+                                                  bool* gate_timed_out) {
   cudaStream_t stream = context_->stream();
-  if (absl::Status s = Check(cudaEventRecord(events_[0], stream), "cudaEventRecord"); !s.ok()) {
-    return s;
+  volatile int* gate = gate_.words();
+  auto open_gate = [&] {
+    if (!gated) return;
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the enqueues before the opening
+    gate[0] = 1;
+  };
+  if (gated) {
+    // The previous batch's gate has run: its events were synchronized.
+    gate[0] = 0;
+    gate[1] = 0;
+    if (absl::Status s = Check(kernels::LaunchStreamGate(gate, kGateTimeoutNs, stream),
+                               "launching the stream gate");
+        !s.ok()) {
+      return s;
+    }
   }
-  for (int64_t i = 0; i < iterations; ++i) {
-    if (absl::Status s = Execute(); !s.ok()) return s;
-  }
-  if (absl::Status s = Check(cudaEventRecord(events_[1], stream), "cudaEventRecord"); !s.ok()) {
-    return s;
-  }
+  absl::Status status = Check(cudaEventRecord(events_[0], stream), "cudaEventRecord");
+  for (int64_t i = 0; status.ok() && i < count; ++i) status = Execute();
+  if (status.ok()) status = Check(cudaEventRecord(events_[1], stream), "cudaEventRecord");
+  open_gate();
+  if (!status.ok()) return status;
   if (absl::Status s = Check(cudaEventSynchronize(events_[1]), "timed executions"); !s.ok()) {
     return s;
   }
+  *gate_timed_out = gated && gate[1] != 0;
   return Elapsed(events_[0], events_[1]);
 }
 
@@ -480,6 +555,16 @@ void CudaPoint<T>::CollectObservations(std::map<std::string, std::string>* obser
   auto mhz = [](double value) {
     return value > 0 ? absl::StrFormat("%.0f", value) : std::string("unknown");
   };
+  if (timing_ == TimingMode::kHot) {
+    (*observations)["hot_launch_queue"] =
+        gated_batch_ > 0
+            ? absl::StrCat("gated: up to ", gated_batch_,
+                           " executions enqueued behind a closed stream gate per event pair",
+                           gate_timeouts_ > 0
+                               ? absl::StrCat(" (", gate_timeouts_, " gate timeout(s), halved)")
+                               : "")
+            : absl::StrCat("ungated: ", gate_problem_);
+  }
   (*observations)["sm_clock_mhz_before"] = mhz(clock_before_.probe_mhz);
   (*observations)["sm_clock_mhz_after"] = mhz(after_read_ok_ ? clock_after_.probe_mhz : -1);
   // Which GPU this was and its state, so that a fleet's slow member can be
@@ -516,6 +601,11 @@ void CudaPoint<T>::CollectObservations(std::map<std::string, std::string>* obser
 template <typename T>
 void CudaPoint<T>::CollectWarnings(std::vector<std::string>* warnings) {
   GpuContext& ctx = *context_;
+  if (timing_ == TimingMode::kHot && gated_batch_ == 0) {
+    warnings->push_back(absl::StrCat(
+        ctx.id(), ": hot mode timed without its stream gate (", gate_problem_,
+        "): executions shorter than the host's launch time were paced by the host"));
+  }
   if (ctx.nvml() != nullptr) {
     // flopd's own context is one of them (NVML reports host pids, which a
     // container's flopd cannot match with its own, so it is counted, not named).

@@ -232,4 +232,24 @@ absl::Status DeviceBuffer::Allocate(GpuContext& context, int64_t bytes, absl::st
   return context.Check(e, absl::StrCat("cudaMalloc(", what, ")"));
 }
 
+// ---------------------------------------------------------------------------
+// MappedWords.
+
+MappedWords::~MappedWords() {
+  if (words_ != nullptr) cudaFreeHost(const_cast<int*>(words_));
+}
+
+absl::Status MappedWords::Allocate(GpuContext& context, int count) {
+  void* memory = nullptr;
+  const size_t bytes = sizeof(int) * static_cast<size_t>(std::max(count, 1));
+  if (absl::Status s = context.Check(cudaHostAlloc(&memory, bytes, cudaHostAllocMapped),
+                                     "cudaHostAlloc(mapped words)");
+      !s.ok()) {
+    return s;
+  }
+  words_ = static_cast<volatile int*>(memory);
+  for (int i = 0; i < count; ++i) words_[i] = 0;
+  return absl::OkStatus();
+}
+
 }  // namespace flopd

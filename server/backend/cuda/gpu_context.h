@@ -162,6 +162,28 @@ class DeviceBuffer {
   void* data_ = nullptr;
 };
 
+// A few ints of pinned host memory that the GPU reads and writes directly
+// (cudaHostAllocMapped; with unified addressing the same pointer serves
+// both): the hot mode's stream gate (support_kernels.cuh). Freed on
+// destruction. Not copyable or movable.
+class MappedWords {
+ public:
+  MappedWords() = default;
+  MappedWords(const MappedWords&) = delete;
+  MappedWords& operator=(const MappedWords&) = delete;
+  ~MappedWords();
+
+  // Allocates `count` zeroed ints. INTERNAL naming the CUDA error when the
+  // allocation fails. REQUIRES: nothing allocated yet.
+  absl::Status Allocate(GpuContext& context, int count);
+
+  // Null before Allocate succeeded.
+  volatile int* words() const { return words_; }
+
+ private:
+  volatile int* words_ = nullptr;
+};
+
 }  // namespace flopd
 
 #endif  // FLOPD_SERVER_BACKEND_CUDA_GPU_CONTEXT_H_

@@ -85,6 +85,17 @@ __global__ void ClockProbeKernel(int64_t spin_ns, unsigned long long* out) {
   out[1] = static_cast<unsigned long long>(c1 - c0);
 }
 
+__global__ void StreamGateKernel(volatile int* words, int64_t timeout_ns) {
+  const unsigned long long t0 = GlobalTimer();
+  while (words[0] == 0) {
+    if (static_cast<int64_t>(GlobalTimer() - t0) > timeout_ns) {
+      words[1] = 1;
+      return;
+    }
+    __nanosleep(500);  // fewer reads across the bus; opening is noticed within ~1 us
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kFmaPeakThreads)
     FmaPeakKernel(int iterations, T multiplier, T addend, T* sink,
@@ -157,6 +168,11 @@ cudaError_t LaunchReferenceOuter(const T* owned, const T* summed, double* out, i
 
 cudaError_t LaunchClockProbe(int64_t spin_ns, unsigned long long* out, cudaStream_t stream) {
   ClockProbeKernel<<<1, 1, 0, stream>>>(spin_ns, out);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchStreamGate(volatile int* words, int64_t timeout_ns, cudaStream_t stream) {
+  StreamGateKernel<<<1, 1, 0, stream>>>(words, timeout_ns);
   return cudaGetLastError();
 }
 

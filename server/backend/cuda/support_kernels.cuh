@@ -43,6 +43,15 @@ cudaError_t LaunchReferenceOuter(const T* owned, const T* summed, double* out, i
 // SM clock while the kernel ran.
 cudaError_t LaunchClockProbe(int64_t spin_ns, unsigned long long* out, cudaStream_t stream);
 
+// The hot mode's gate: one thread holds the stream until words[0] != 0 (the
+// host writes it; `words` is host-mapped memory) or until `timeout_ns` of
+// %globaltimer have passed, whichever comes first; on a timeout it writes 1
+// to words[1]. Work enqueued behind the gate while it is closed starts at the
+// GPU's pace once it opens, not at the host's launch rate. A timeout means the
+// host could not enqueue that work in time (the launch queue was full, or the
+// host thread stalled): whatever was timed behind it was host-paced.
+cudaError_t LaunchStreamGate(volatile int* words, int64_t timeout_ns, cudaStream_t stream);
+
 // The FMA-throughput kernel behind the ceilings (cuda_ceilings.h): every thread
 // runs kFmaPeakChains independent fma() chains in registers (acc = fma(acc,
 // multiplier, addend), the multiplier and addend kernel arguments, so nothing

@@ -34,6 +34,7 @@ namespace {
 
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 using DeviceList = std::vector<std::unique_ptr<Device>>;
 
@@ -199,6 +200,28 @@ TEST_F(CudaTest, ObservationsCarryTheClockBeforeAndAfter) {
       EXPECT_THAT(observations.at("sm_clock_source"), HasSubstr("NVML"));
     }
   }
+}
+
+// Hot mode times its executions behind the stream gate, in batches, and says
+// so; more executions than one batch holds are still all timed.
+TEST_F(CudaTest, HotModeQueuesItsExecutionsBehindTheStreamGate) {
+  absl::StatusOr<std::unique_ptr<PreparedPoint>> prepared = device(0).Prepare(
+      MakePoint("matvec", "custom", 0, DType::kF32, 2048), Settings(TimingMode::kHot));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  absl::StatusOr<double> one = (*prepared)->TimeBatch(40);
+  absl::StatusOr<double> many = (*prepared)->TimeBatch(600);  // more than one gated batch
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(many.ok()) << many.status();
+  // 15x the executions take 15x the time, give or take the card's jitter.
+  EXPECT_GT(*many / *one, 10.0);
+  EXPECT_LT(*many / *one, 20.0);
+  std::map<std::string, std::string> observations;
+  std::vector<std::string> warnings;
+  (*prepared)->CollectObservations(&observations);
+  (*prepared)->CollectWarnings(&warnings);
+  ASSERT_TRUE(observations.count("hot_launch_queue"));
+  EXPECT_THAT(observations.at("hot_launch_queue"), HasSubstr("gated: up to "));
+  for (const std::string& warning : warnings) EXPECT_THAT(warning, Not(HasSubstr("gate")));
 }
 
 TEST_F(CudaTest, MeasureCeilingsIsPlausible) {
