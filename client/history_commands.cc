@@ -26,6 +26,7 @@
 #include "client/host_client.h"
 #include "client/host_list.h"
 #include "client/output_file.h"
+#include "client/param_flags.h"
 #include "client/result_format.h"
 #include "client/result_sink.h"
 #include "common/command_line.h"
@@ -66,7 +67,6 @@ std::vector<FlagSpec> FilterFlags(bool with_until) {
       {"device", "DEV[,DEV...]", "cpu:0, cuda:0, ...", "every device"},
       {"op", "OP[,OP...]", AllowedOps(), "every op"},
       {"impl", "I[,I...]", ImplNames(), "every impl"},
-      {"axis", "A[,A...]", "outer's summed axis: 0, 1", "both"},
       {"dtype", "D[,D...]", "f32, f64", "both"},
       {"min-n", "N", "only N >= this", ""},
       {"max-n", "N", "only N <= this", ""},
@@ -78,6 +78,11 @@ std::vector<FlagSpec> FilterFlags(bool with_until) {
        with_until ? "" : "live results only"},
   };
   if (with_until) flags.push_back({"until", "TIME", "measured before TIME", ""});
+  // One filter per param of the catalog (--axis, --k, --B, ...).
+  for (FlagSpec& param : CatalogParamFlags()) {
+    param.default_text = "every value";
+    flags.push_back(param);
+  }
   return flags;
 }
 
@@ -111,8 +116,11 @@ absl::StatusOr<ResultFilter> ParseResultFilter(const ParsedFlags& flags, int64_t
   if (flags.Get("device") != "all") filter.devices = SplitList(flags.Get("device"));
   filter.ops = SplitList(flags.Get("op"));
   filter.impls = SplitList(flags.Get("impl"));
-  for (const std::string& axis : SplitList(flags.Get("axis"))) {
-    filter.params.push_back(absl::StrCat("axis=", axis));
+  // Any catalog param (--axis 1, --k 4,8): results whose label has it.
+  for (const FlagSpec& param : CatalogParamFlags()) {
+    for (const std::string& value : SplitList(flags.Get(param.name))) {
+      filter.params.push_back(absl::StrCat(param.name, "=", value));
+    }
   }
   filter.dtypes = SplitList(flags.Get("dtype"));
   for (absl::Status st :

@@ -176,13 +176,24 @@ std::string CatalogText(const v1::ListOpsResponse& ops) {
     absl::StrAppend(&out, op.name(), ": ", op.description(), "\n", "  FLOPs:       ",
                     op.flop_formula(), "\n", "  min bytes:   ", op.min_bytes_formula(),
                     " (the op itself)\n");
+    if (!op.n_meaning().empty()) absl::StrAppend(&out, "  N:           ", op.n_meaning(), "\n");
+    if (!op.default_sizes().empty()) {
+      // Sorted by backend: the map's order is not the wire's.
+      std::map<std::string, std::string> sizes(op.default_sizes().begin(),
+                                               op.default_sizes().end());
+      std::vector<std::string> parts;
+      for (const auto& [backend, spec] : sizes) parts.push_back(absl::StrCat(backend, " ", spec));
+      absl::StrAppend(&out, "  sizes:       ", absl::StrJoin(parts, "; "),
+                      " (default; other backends: the device's)\n");
+    }
+    if (!op.baseline().empty()) absl::StrAppend(&out, "  vs:          ", op.baseline(), "\n");
     for (const v1::OpParam& param : op.params()) {
       absl::StrAppend(&out, "  param ", param.name(), " in {",
                       absl::StrJoin(param.allowed_values(), ", "), "}: ", param.description(),
                       "\n");
     }
     for (const v1::OpImpl& impl : op.impls()) {
-      absl::StrAppend(&out, absl::StrFormat("  %-5s %-8s bytes %-28s %s\n", impl.backend(),
+      absl::StrAppend(&out, absl::StrFormat("  %-5s %-12s bytes %-30s %s\n", impl.backend(),
                                             impl.name(), impl.min_bytes_formula(),
                                             impl.description()));
     }

@@ -4,13 +4,16 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/fleet_view.h"
 #include "client/result_format.h"
+#include "common/op_catalog.h"
 #include "common/statistics.h"
 #include "proto/wire/wire.h"
 
@@ -26,9 +29,13 @@ constexpr double kPlotTop = 30;
 constexpr double kPlotHeight = 260;
 constexpr double kLegendLeft = kPlotLeft + kPlotWidth + 20;
 
-// Tableau 10: distinguishable, colour-blind tolerant.
+// Tableau 10 (distinguishable, colour-blind tolerant), then its light
+// variants for the 11th to 20th line (chain has 18 impl/k lines per dtype).
 const char* const kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                               "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+                               "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+                               "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+                               "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"};
+constexpr size_t kColorCount = sizeof(kColors) / sizeof(kColors[0]);
 
 std::string Num(double v) { return absl::StrFormat("%.2f", v); }
 
@@ -168,21 +175,33 @@ std::string DrawPanel(const Panel& panel, double y0) {
       absl::StrAppend(&out, "</g>\n");
     }
   }
-  // Legend, right of the plot.
+  // Legend, right of the plot: one entry per line; the dashed floors of the
+  // lines share one entry (same colour as their line). Entries shrink to
+  // fit the panel's height rather than being cut off.
+  const auto is_floor = [](const Series& s) { return s.dashed && s.line && !s.markers; };
+  const size_t floors = std::count_if(panel.series.begin(), panel.series.end(), is_floor);
+  const size_t entries =
+      panel.series.size() - floors + (floors > 0 ? 1 : 0) + (panel.bars.empty() ? 0 : 1);
+  const double room = bottom + 30 - top;
+  const double step =
+      entries * 15.0 <= room ? 15.0 : std::max(8.0, room / static_cast<double>(entries));
   double ly = top + 4;
-  absl::StrAppend(&out, "<g class=\"legend\" font-size=\"11\">\n");
+  absl::StrAppend(&out, "<g class=\"legend\" font-size=\"", Num(std::min(11.0, step - 1)),
+                  "\">\n");
   auto entry = [&](const std::string& label, const std::string& swatch) {
-    absl::StrAppend(&out, swatch, "<text x=\"", Num(kLegendLeft + 26), "\" y=\"", Num(ly + 4),
-                    "\">", XmlEscape(label), "</text>\n");
-    ly += 15;
+    absl::StrAppend(&out, swatch, "<text x=\"", Num(kLegendLeft + 26), "\" y=\"",
+                    Num(ly + step / 4), "\">", XmlEscape(label), "</text>\n");
+    ly += step;
+  };
+  auto line_swatch = [&](const std::string& color, bool dashed) {
+    return absl::StrCat("<line x1=\"", Num(kLegendLeft), "\" y1=\"", Num(ly), "\" x2=\"",
+                        Num(kLegendLeft + 20), "\" y2=\"", Num(ly), "\" stroke=\"", color,
+                        "\" stroke-width=\"2\"", dashed ? " stroke-dasharray=\"6,4\"" : "", "/>");
   };
   for (const Series& s : panel.series) {
-    if (ly > bottom + 30) break;
-    entry(s.label, absl::StrCat("<line x1=\"", Num(kLegendLeft), "\" y1=\"", Num(ly), "\" x2=\"",
-                                Num(kLegendLeft + 20), "\" y2=\"", Num(ly), "\" stroke=\"",
-                                s.color, "\" stroke-width=\"2\"",
-                                s.dashed ? " stroke-dasharray=\"6,4\"" : "", "/>"));
+    if (!is_floor(s)) entry(s.label, line_swatch(s.color, s.dashed));
   }
+  if (floors > 0) entry("dashed: the roofline floor of each line", line_swatch("#555", true));
   if (!panel.bars.empty()) {
     entry(panel.bars_label,
           absl::StrCat("<line x1=\"", Num(kLegendLeft + 10), "\" y1=\"", Num(ly - 6), "\" x2=\"",
@@ -239,6 +258,21 @@ ByPanel GroupByPanel(const std::vector<v1::Result>& results, const std::vector<s
   return panels;
 }
 
+// "FLOPs per execution (2N^2 - N)": the catalog's formula when every line of
+// the panel is of ops that share one, else without a formula.
+std::string FlopsAxisLabel(
+    const std::map<std::string, std::vector<const v1::Result*>>& series_map) {
+  std::set<std::string> formulas;
+  for (const auto& [label, rs] : series_map) {
+    for (const v1::Result* r : rs) {
+      absl::StatusOr<const OpSpec*> op = FindOp(r->op());
+      formulas.insert(op.ok() ? (*op)->FlopFormula() : std::string("?"));
+    }
+  }
+  if (formulas.size() != 1 || *formulas.begin() == "?") return "FLOPs per execution";
+  return absl::StrCat("FLOPs per execution (", *formulas.begin(), ")");
+}
+
 std::vector<Panel> RuntimePanels(const std::vector<v1::Result>& results,
                                  const std::vector<std::string>& runs, const SeriesNaming& naming,
                                  bool vs_flops) {
@@ -246,14 +280,14 @@ std::vector<Panel> RuntimePanels(const std::vector<v1::Result>& results,
   for (const auto& [panel_key, series_map] : GroupByPanel(results, runs, naming)) {
     Panel panel;
     panel.title = panel_key;
-    panel.x_label = vs_flops ? "FLOPs per execution (2N\u00b2\u2212N)" : "N";
+    panel.x_label = vs_flops ? FlopsAxisLabel(series_map) : "N";
     panel.y_label = "median time per execution (s)";
     size_t color = 0;
     for (const auto& [label, rs] : series_map) {
       std::vector<const v1::Result*> sorted = rs;
       std::sort(sorted.begin(), sorted.end(),
                 [](const v1::Result* a, const v1::Result* b) { return a->n() < b->n(); });
-      Series s = MakeSeries(label, kColors[color++ % 10]);
+      Series s = MakeSeries(label, kColors[color++ % kColorCount]);
       Series floor = MakeSeries(absl::StrCat(label, " floor"), s.color, /*dashed=*/true, true, false);
       for (const v1::Result* r : sorted) {
         const double x = vs_flops ? static_cast<double>(r->flops()) : static_cast<double>(r->n());
@@ -284,7 +318,7 @@ std::vector<Panel> RooflinePanels(const std::vector<v1::Result>& results,
     double x_lo = 0, x_hi = 0;
     size_t color = 0;
     for (const auto& [label, rs] : series_map) {
-      Series s = MakeSeries(label, kColors[color++ % 10], false, /*line=*/false, /*markers=*/true);
+      Series s = MakeSeries(label, kColors[color++ % kColorCount], false, /*line=*/false, /*markers=*/true);
       for (const v1::Result* r : rs) {
         const double x = Intensity(*r);
         s.points.emplace_back(x, Achieved(*r));
@@ -336,7 +370,7 @@ std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results, const std
   const FleetView view = ComputeFleetView(results);
   std::map<std::string, std::string> host_color;
   size_t color = 0;
-  for (const std::string& h : hosts) host_color[h] = kColors[color++ % 10];
+  for (const std::string& h : hosts) host_color[h] = kColors[color++ % kColorCount];
   for (const auto& [key, by_host] : groups) {
     Panel panel;
     panel.title = absl::StrCat(key, ": per-host spread");

@@ -29,6 +29,7 @@
 #include "client/host_client.h"
 #include "client/host_list.h"
 #include "client/output_file.h"
+#include "client/param_flags.h"
 #include "client/plot_svg.h"
 #include "client/result_files.h"
 #include "client/result_format.h"
@@ -38,6 +39,7 @@
 #include "common/job_plan.h"
 #include "common/job_record.h"
 #include "common/measure_settings.h"
+#include "common/op_catalog.h"
 #include "common/sanitize.h"
 #include "common/size_spec.h"
 #include "proto/wire/wire.h"
@@ -45,16 +47,32 @@
 namespace flopd {
 namespace {
 
+// Every impl name of the catalog on `backend`, in catalog order.
+std::string ImplNamesOn(const std::string& backend) {
+  std::vector<std::string> names;
+  for (const OpSpec& op : OpCatalog()) {
+    for (const std::string& name : op.ImplNames(backend)) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  return absl::StrJoin(names, ", ");
+}
+
 const std::vector<FlagSpec>& RunFlags() {
-  static const auto* flags = new std::vector<FlagSpec>{
+  static const auto* flags = [] {
+    auto* list = new std::vector<FlagSpec>{
       {"host", "H[,H...]", "flopd hosts, run concurrently; port 50051 is added when missing; also a hostlist gpu[01-16], @FILE, dns:NAME[:PORT] or slurm",
        "127.0.0.1"},
-      {"op", "OP[,OP...]", "ops to run: matvec, outer (flopctl ops lists them)", ""},
-      {"impl", "I[,I...]", "implementations (cpu: gemv, gemm, library, fused; cuda adds custom)",
+      {"op", "OP[,OP...]", absl::StrCat("ops to run: ", AllowedOps(), " (flopctl ops lists them)"), ""},
+      {"impl", "I[,I...]", absl::StrCat("implementations (cpu: ", ImplNamesOn("cpu"), "; cuda: ",
+                                        ImplNamesOn("cuda"), ")"),
        "all of each op's impls on the device"},
-      {"axis", "A[,A...]", "outer's summed axis: 0 = column sums, 1 = row sums", "0,1"},
+    };
+    // One flag per param of the catalog (--axis, --k, --B, ...).
+    for (FlagSpec& param : CatalogParamFlags()) list->push_back(param);
+    list->insert(list->end(), {
       {"dtype", "D[,D...]", "f32, f64", "f32"},
-      {"sizes", "SPEC", kSizeSpecHelp, "the device's default"},
+      {"sizes", "SPEC", kSizeSpecHelp, "each op's default on the device (flopctl ops)"},
       {"device", "DEV", "cpu:0, cuda:0, ..., or all (every device of every host)",
        "each host's GPUs (all of its cuda devices), else its cpu:0"},
       {"noise-target", "X", "stop sampling a point at this relative noise, (0, 0.5]", "0.005"},
@@ -88,7 +106,9 @@ const std::vector<FlagSpec>& RunFlags() {
       {"run-id", "ID", "label tying this run's jobs together in every host's history "
                        "(flopctl history --run ID)", "a fresh r-... id"},
       {"help", "", "show this help", ""},
-  };
+  });
+    return list;
+  }();
   return *flags;
 }
 
@@ -117,17 +137,10 @@ absl::StatusOr<JobRequest> ParseJob(const ParsedFlags& flags) {
   JobRequest job;
   job.ops = SplitList(flags.Get("op"));
   job.impls = SplitList(flags.Get("impl"));
-  if (flags.Has("axis")) {
-    std::vector<int64_t> axes;
-    for (const std::string& text : SplitList(flags.Get("axis"))) {
-      int64_t axis = 0;
-      if (!absl::SimpleAtoi(text, &axis)) {
-        return absl::InvalidArgumentError("axis: '" + text + "' is not allowed; allowed: 0, 1");
-      }
-      axes.push_back(axis);
-    }
-    job.params.emplace_back("axis", axes);
-  }
+  absl::StatusOr<std::vector<std::pair<std::string, std::vector<int64_t>>>> params =
+      ParseCatalogParams(flags);
+  if (!params.ok()) return params.status();
+  for (auto& param : *params) job.params.push_back(std::move(param));
   job.dtypes = SplitList(flags.Get("dtype"));
   job.sizes = flags.Get("sizes");
   if (flags.Has("sizes") && job.sizes.empty()) {

@@ -14,6 +14,10 @@
 namespace flopd {
 namespace {
 
+bool Contains(const std::vector<int64_t>& list, int64_t value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
 bool Contains(const std::vector<std::string>& list, absl::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
@@ -131,11 +135,21 @@ absl::StatusOr<JobPlan> PlanJob(const JobRequest& request, absl::string_view bac
   }
   if (dtypes.empty()) dtypes.push_back(DType::kF32);
 
+  // Sizes per op: the request's, or each op's default on this backend (the
+  // device's default for an op without its own). plan.sizes is their union,
+  // in the request's order or ascending.
   JobPlan plan;
-  absl::StatusOr<std::vector<int64_t>> sizes =
-      ParseSizeSpec(request.sizes.empty() ? default_sizes : request.sizes);
-  if (!sizes.ok()) return sizes.status();
-  plan.sizes = *sizes;
+  std::vector<std::vector<int64_t>> sizes_per_op;
+  for (const OpSpec* op : ops) {
+    absl::StatusOr<std::vector<int64_t>> sizes = ParseSizeSpec(
+        request.sizes.empty() ? op->DefaultSizes(backend, default_sizes) : request.sizes);
+    if (!sizes.ok()) return sizes.status();
+    for (int64_t n : *sizes) {
+      if (!Contains(plan.sizes, n)) plan.sizes.push_back(n);
+    }
+    sizes_per_op.push_back(*std::move(sizes));
+  }
+  if (request.sizes.empty()) std::sort(plan.sizes.begin(), plan.sizes.end());
 
   // Per op: the impls to run, in catalog order.
   std::vector<std::vector<std::string>> impls_per_op;
@@ -162,6 +176,7 @@ absl::StatusOr<JobPlan> PlanJob(const JobRequest& request, absl::string_view bac
   for (int64_t n : plan.sizes) {
     for (DType dtype : dtypes) {
       for (size_t k = 0; k < ops.size(); ++k) {
+        if (!Contains(sizes_per_op[k], n)) continue;
         for (const std::string& impl : impls_per_op[k]) {
           for (const ParamMap& params : params_per_op[k]) {
             absl::StatusOr<PointSpec> point =

@@ -34,7 +34,9 @@ struct JobPlan {
 
 // `backend` selects the impls ("cpu", "cuda"); an empty backend accepts an
 // impl that any backend has (flopctl's local check, before it knows the
-// host's devices). `default_sizes` is used when request.sizes is empty.
+// host's devices). When request.sizes is empty each op runs its own default
+// sizes on `backend` (OpSpec::default_sizes), or `default_sizes` (the
+// device's) when it has none.
 absl::StatusOr<JobPlan> PlanJob(const JobRequest& request, absl::string_view backend,
                                 absl::string_view default_sizes);
 

@@ -1,8 +1,10 @@
 #include "common/op_catalog.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,6 +23,14 @@ const CountModel kTwoNSquaredMinusN{{{2, 2, ""}, {-1, 1, ""}}};
 const CountModel kN{{{1, 1, ""}}};
 const CountModel kNSquared{{{1, 2, ""}}};
 const CountModel kNothing{};
+// chain: 2kN FLOPs; 2kN elements moved by k passes, 2N by one.
+const CountModel kTwoKN{{{2, 1, "k"}}};
+const CountModel kTwoN{{{2, 1, ""}}};
+// batched_mv: B(2N^2 - N) FLOPs; X and Y are B N-vectors each.
+const CountModel kBatchedFlops{{{2, 2, "B"}, {-1, 1, "B"}}};
+const CountModel kBN{{{1, 1, "B"}}};
+const CountModel kBatchedGemmElements{{{1, 2, ""}, {2, 1, "B"}}};  // A once, X, Y
+const CountModel kBatchedLoopElements{{{1, 2, "B"}, {2, 1, "B"}}};  // A B times, X, Y
 
 ImplSpec Impl(const char* backend, const char* name, const char* description, Kernel kernel,
               const CountModel& min_elements, const CountModel& temp_elements = kNothing) {
@@ -61,6 +71,74 @@ std::vector<double> OuterReference(const PointSpec& point, const std::vector<con
   return ref;
 }
 
+// y = x, then y <- a y + b k times, in fp64 (every step exact or rounded
+// far below the tolerance).
+template <typename T>
+std::vector<double> ChainReference(const PointSpec& point, const std::vector<const T*>& inputs) {
+  const int64_t steps = point.Param("k");
+  std::vector<double> ref(point.n);
+  for (int64_t i = 0; i < point.n; ++i) {
+    double y = inputs[0][i];
+    for (int64_t s = 0; s < steps; ++s) y = kChainA * y + kChainB;
+    ref[i] = y;
+  }
+  return ref;
+}
+
+// y_b = A x_b for each of the B vectors, in fp64.
+template <typename T>
+std::vector<double> BatchedMvReference(const PointSpec& point,
+                                       const std::vector<const T*>& inputs) {
+  const int64_t n = point.n;
+  const int64_t batch = point.Param("B");
+  std::vector<double> ref(n * batch, 0.0);
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* x = inputs[1] + b * n;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* row = inputs[0] + i * n;
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(row[j]) * x[j];
+      ref[b * n + i] = sum;
+    }
+  }
+  return ref;
+}
+
+// O = softmax(Q K^T scale) V in fp64, row by row, as the op states it:
+// s = (q . k) scale, m = max s, e = exp(s - m), l = sum e, o = (sum e v) / l.
+template <typename T>
+std::vector<double> AttentionReference(const PointSpec& point,
+                                       const std::vector<const T*>& inputs) {
+  const int64_t n = point.n;
+  const int64_t d = point.Param("d");
+  const double scale = static_cast<double>(static_cast<T>(1.0 / std::sqrt(static_cast<double>(d))));
+  const T* q = inputs[0];
+  const T* k = inputs[1];
+  const T* v = inputs[2];
+  std::vector<double> ref(n * d, 0.0);
+  std::vector<double> e(n);
+  for (int64_t i = 0; i < n; ++i) {
+    double m = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j < n; ++j) {
+      double dot = 0;
+      for (int64_t c = 0; c < d; ++c) dot += static_cast<double>(q[i * d + c]) * k[j * d + c];
+      e[j] = dot * scale;
+      m = std::max(m, e[j]);
+    }
+    double l = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      e[j] = std::exp(e[j] - m);
+      l += e[j];
+    }
+    double* o = ref.data() + i * d;
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t c = 0; c < d; ++c) o[c] += e[j] * v[j * d + c];
+    }
+    for (int64_t c = 0; c < d; ++c) o[c] /= l;
+  }
+  return ref;
+}
+
 std::vector<OpSpec> BuildCatalog() {
   OpSpec matvec;
   matvec.name = "matvec";
@@ -72,6 +150,8 @@ std::vector<OpSpec> BuildCatalog() {
   matvec.output = kN;
   matvec.reference_f32 = &MatvecReference<float>;
   matvec.reference_f64 = &MatvecReference<double>;
+  matvec.n_meaning = "the matrix's order (N x N) and the vector's length";
+  matvec.error_terms = kN;
   matvec.impls = {
       Impl("cpu", "gemv", "OpenBLAS ?gemv", Kernel::kMatvecGemv, kMatvecElements),
       Impl("cpu", "gemm", "OpenBLAS ?gemm with an N x 1 right-hand side (as torch.mm does it)",
@@ -95,6 +175,8 @@ std::vector<OpSpec> BuildCatalog() {
   outer.output = kN;
   outer.reference_f32 = &OuterReference<float>;
   outer.reference_f64 = &OuterReference<double>;
+  outer.n_meaning = "the length of u and v (the product is N x N)";
+  outer.error_terms = kN;
   outer.params = {{"axis",
                    "0 = column sums out_j = sum_i P_ij; "
                    "1 = row sums out_i = sum_j P_ij",
@@ -116,7 +198,120 @@ std::vector<OpSpec> BuildCatalog() {
       Impl("cuda", "fused", "one kernel, no N x N temporary, the same N^2 mul and N^2-N add",
            Kernel::kOuterFused, kOuterElements),
   };
-  return {matvec, outer};
+
+  OpSpec chain;
+  chain.name = "chain";
+  chain.description = absl::StrCat(
+      "y <- a y + b, k times, over an N-vector x (y = x first; a = 1 - 2^-8, b = 2^-8, exact in "
+      "f32 and f64): k fused multiply-adds per element. Is fusing an elementwise chain worth it?");
+  chain.n_meaning = "the vector's length";
+  chain.flops = kTwoKN;
+  chain.min_elements = kTwoN;
+  chain.params = {{"k", "fused multiply-adds per element (the chain's length)",
+                   {1, 2, 4, 8, 16, 32, 64, 128, 256}}};
+  chain.baseline = {"chain", "unfused", "k separate passes, the way k library calls run"};
+  chain.inputs = {kN};  // x
+  chain.output = kN;
+  chain.reference_f32 = &ChainReference<float>;
+  chain.reference_f64 = &ChainReference<double>;
+  // Each step rounds once and damps the earlier errors by a, so the error
+  // is at most u (1 - a^k) / (1 - a) < min(k, 256) u; near the fixed point
+  // the roundings can all go one way, so it does reach ~150 u at k = 256.
+  // 64k terms make the tolerance 8 sqrt(64k + 2) u ~ 64 sqrt(k) u: 1024 u
+  // at k = 256, still 12x below one missing step's difference there.
+  chain.error_terms = CountModel{{{64, 0, "k"}}};
+  // The vector in L2 (4 MiB in f32), past it, and far past it.
+  chain.default_sizes = {{"cpu", "65536,1048576,8388608"}, {"cuda", "1048576,16777216,67108864"}};
+  chain.impls = {
+      Impl("cpu", "unfused",
+           "k threaded passes, each reading and writing the whole vector (as k separate library "
+           "calls would)",
+           Kernel::kChainUnfused, kTwoKN),
+      Impl("cpu", "fused", "one threaded pass: each block of the vector takes its k steps in "
+           "registers (AVX2+FMA where the CPU has it)",
+           Kernel::kChainFused, kTwoN),
+      Impl("cuda", "unfused", "k kernel launches, each reading and writing the whole vector",
+           Kernel::kChainUnfused, kTwoKN),
+      Impl("cuda", "fused", "one kernel: each thread takes its elements through the k steps in "
+           "registers",
+           Kernel::kChainFused, kTwoN),
+  };
+
+  OpSpec batched;
+  batched.name = "batched_mv";
+  batched.description =
+      "Y = A X: one N x N matrix times B different N-vectors (X and Y hold the vectors one after "
+      "another). Why is batching vectors into a matrix nearly free?";
+  batched.n_meaning = "the matrix's order (N x N) and each vector's length";
+  batched.flops = kBatchedFlops;
+  batched.min_elements = kBatchedGemmElements;
+  batched.params = {{"B", "vectors multiplied by the matrix", {1, 2, 4, 8, 16, 32, 64}}};
+  batched.baseline = {"batched_mv", "loop", "B matrix-vector calls, the matrix read B times"};
+  batched.inputs = {kNSquared, kBN};  // A, X
+  batched.output = kBN;
+  batched.reference_f32 = &BatchedMvReference<float>;
+  batched.reference_f64 = &BatchedMvReference<double>;
+  batched.error_terms = kN;
+  batched.default_sizes = {{"cpu", "1000,2000,4000"}, {"cuda", "2000,4000,8000,16000"}};
+  batched.impls = {
+      Impl("cpu", "loop", "B OpenBLAS ?gemv calls, one per vector", Kernel::kBatchedMvLoop,
+           kBatchedLoopElements),
+      Impl("cpu", "gemm", "one OpenBLAS ?gemm, N x N times N x B", Kernel::kBatchedMvGemm,
+           kBatchedGemmElements),
+      Impl("cuda", "loop", "B cuBLAS ?gemv calls, one per vector", Kernel::kBatchedMvLoop,
+           kBatchedLoopElements),
+      Impl("cuda", "gemm", "one cuBLAS ?gemm, N x N times N x B", Kernel::kBatchedMvGemm,
+           kBatchedGemmElements),
+  };
+
+  // Q K^T: (2d - 1)N^2; scale, subtract, exp: 3N^2; max and sum: 2(N^2 - N);
+  // E V: N d outputs of N products and N - 1 sums, 2dN^2 - dN; the division:
+  // dN. Total 4dN^2 + 4N^2 - 2N.
+  const CountModel attention_flops{{{4, 2, "d"}, {4, 2, ""}, {-2, 1, ""}}};
+  const CountModel nd{{{1, 1, "d"}}};
+  const CountModel qkvo{{{4, 1, "d"}}};                      // Q, K, V read, O written
+  const CountModel qkvo_and_scores{{{4, 1, "d"}, {2, 2, ""}}};  // and S written, read back
+  OpSpec attention;
+  attention.name = "attention";
+  attention.description =
+      "O = softmax(Q K^T / sqrt(d)) V for N tokens, one head of size d (Q, K, V, O are N x d): "
+      "s = (q . k) * scale, m = max s, e = exp(s - m), l = sum e, o = (sum e v) / l (exp "
+      "counted as one FLOP). Why is FlashAttention faster with the same FLOPs?";
+  attention.n_meaning = "the sequence length (tokens); the score matrix is N x N";
+  attention.flops = attention_flops;
+  attention.min_elements = qkvo;
+  attention.params = {{"d", "the head size", {64, 128}}};
+  attention.baseline = {"attention", "materialized", "the textbook way, the N x N scores in memory"};
+  attention.inputs = {nd, nd, nd};  // Q, K, V
+  attention.output = nd;
+  attention.reference_f32 = &AttentionReference<float>;
+  attention.reference_f64 = &AttentionReference<double>;
+  // A score is a d-term dot product whose rounding exp turns into relative
+  // error of every weight, on top of the N-term sums.
+  attention.error_terms = nd;
+  attention.default_sizes = {{"cpu", "256,512,1024,2048"}, {"cuda", "1024,2048,4096,8192,16384"}};
+  const CountModel scores{{{1, 2, ""}, {1, 1, ""}}};  // S (N x N) and l
+  attention.impls = {
+      Impl("cpu", "materialized",
+           "OpenBLAS ?gemm for Q K^T into an N x N buffer, a threaded softmax pass over it, "
+           "?gemm for E V, then the division by l",
+           Kernel::kAttentionMaterialized, qkvo_and_scores, scores),
+      Impl("cpu", "fused",
+           "one threaded pass over query tiles streaming K/V blocks with an online softmax, no "
+           "N x N buffer; when a row's max grows it rescales l and o (1 exp and d + 1 multiplies, "
+           "not counted in the FLOPs)",
+           Kernel::kAttentionFused, qkvo),
+      Impl("cuda", "materialized",
+           "cuBLAS ?gemm for Q K^T into an N x N buffer, flopd's softmax kernel, ?gemm for E V, "
+           "then the division by l",
+           Kernel::kAttentionMaterialized, qkvo_and_scores, scores),
+      Impl("cuda", "fused",
+           "flopd's flash-attention kernel: query tiles of 32 rows, K/V tiles in shared memory, "
+           "online softmax in registers, no N x N buffer; rescales as the cpu one does, and "
+           "merges 2-4 partial rows per block (d + 3 operations each, not counted)",
+           Kernel::kAttentionFused, qkvo),
+  };
+  return {matvec, outer, chain, batched, attention};
 }
 
 std::string SizeofSuffix(const CountModel& elements) {
@@ -182,6 +377,14 @@ const ParamSpec* OpSpec::FindParam(absl::string_view param_name) const {
     if (param.name == param_name) return &param;
   }
   return nullptr;
+}
+
+std::string OpSpec::DefaultSizes(absl::string_view backend,
+                                 absl::string_view device_default) const {
+  for (const auto& [name, sizes] : default_sizes) {
+    if (name == backend) return sizes;
+  }
+  return std::string(device_default);
 }
 
 const std::vector<OpSpec>& OpCatalog() {

@@ -13,6 +13,10 @@
 //            axis 0: out_j = sum_i P_ij (column sums)     N^2 mul + N(N-1) add
 //            axis 1: out_i = sum_j P_ij (row sums)
 //   Both: FLOPs = 2N^2 - N, exactly.
+//   chain:      y <- a y + b, k times, over an N-vector    2kN (k FMAs per element)
+//   batched_mv: Y = A X, A is N x N, X holds B N-vectors  B(2N^2 - N)
+//               (vector b at X + b N; Y likewise)
+//   attention:  O = softmax(Q K^T / sqrt(d)) V, Q, K, V, O are N x d  4dN^2 + 4N^2 - 2N
 //
 // Adding an op: a Kernel value per impl and an OpSpec (its models, buffers
 // and fp64 reference) here, and one kernel per backend that offers it
@@ -24,6 +28,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -42,7 +47,19 @@ enum class Kernel : int {
   kMatvecCustom,  // matvec/custom
   kOuterLibrary,  // outer/library
   kOuterFused,    // outer/fused
+  kChainUnfused,  // chain/unfused
+  kChainFused,    // chain/fused
+  kBatchedMvLoop,  // batched_mv/loop
+  kBatchedMvGemm,  // batched_mv/gemm
+  kAttentionMaterialized,  // attention/materialized
+  kAttentionFused,         // attention/fused
 };
+
+// chain's step y <- kChainA * y + kChainB: exact in f32 and f64, fixed point
+// 1, so values stay in [0.5, 1.5) for any k, and a^k (0.37 at k = 256) keeps
+// every step visible in the result (a kernel that skips one fails).
+inline constexpr double kChainA = 1.0 - 1.0 / 256;
+inline constexpr double kChainB = 1.0 / 256;
 
 // The fp64 reference of an op on the point's inputs (in the point's element
 // type, in the order and sizes of OpSpec::inputs): one value per output
@@ -110,6 +127,14 @@ struct OpSpec {
   CountModel output;
   ReferenceFn<float> reference_f32 = nullptr;
   ReferenceFn<double> reference_f64 = nullptr;
+  // What N means for this op, in the user's words ("the vector's length").
+  std::string n_meaning;
+  // Default sizes (a size spec, common/size_spec.h) per backend; a backend
+  // not listed uses its device's default (the seed's sweep).
+  std::vector<std::pair<std::string, std::string>> default_sizes;
+  // Terms of the longest sum (or chain of roundings) behind one output: the
+  // verification tolerance grows with its square root (common/verification.h).
+  CountModel error_terms;
 
   // "2N^2 - N"
   std::string FlopFormula() const { return flops.Formula(); }
@@ -117,12 +142,14 @@ struct OpSpec {
   // Names of the impls of this op on `backend`, in catalog order.
   std::vector<std::string> ImplNames(absl::string_view backend) const;
   const ParamSpec* FindParam(absl::string_view name) const;
+  // The op's default sizes on `backend`, or `device_default` when it has none.
+  std::string DefaultSizes(absl::string_view backend, absl::string_view device_default) const;
 };
 
 const std::vector<OpSpec>& OpCatalog();
-// "matvec, outer"
+// "matvec, outer, chain, batched_mv"
 std::string AllowedOps();
-// INVALID_ARGUMENT "op: unknown op 'x'; allowed: matvec, outer" when absent.
+// INVALID_ARGUMENT "op: unknown op 'x'; allowed: matvec, outer, ..." when absent.
 absl::StatusOr<const OpSpec*> FindOp(absl::string_view name);
 
 // Sets point.kernel from point.op and point.impl (any backend's impl of that

@@ -26,7 +26,10 @@ std::vector<double> ReferenceResult<double>(const PointSpec& point,
 }
 
 double VerificationTolerance(const PointSpec& point) {
-  return 8.0 * std::sqrt(static_cast<double>(point.n) + 2.0) * DTypeUnitRoundoff(point.dtype);
+  const double terms = point.kernel == Kernel::kNone
+                           ? static_cast<double>(point.n)
+                           : static_cast<double>(OpOf(point.kernel).error_terms.Evaluate(point));
+  return 8.0 * std::sqrt(terms + 2.0) * DTypeUnitRoundoff(point.dtype);
 }
 
 template <typename T>

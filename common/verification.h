@@ -39,7 +39,10 @@ template <typename T>
 std::vector<double> ReferenceResult(const PointSpec& point, const std::vector<const T*>& inputs);
 
 // Tolerance on the max elementwise relative error of a point:
-// 8 * sqrt(N + 2) * u (u = unit roundoff of the dtype). Rounding errors of a
+// 8 * sqrt(T + 2) * u (u = unit roundoff of the dtype; T = the op's
+// error_terms, the terms of its longest sum or its rounding chain: N for
+// matvec and outer, 64k for chain (op_catalog.cc says why); N for an
+// unresolved point). Rounding errors of a
 // sum of N positive terms add up like a random walk, ~sqrt(N/3) * u; this is
 // about 10x that, far below the worst-case bound N * u, so a wrong index, an
 // unwritten element or a skipped block fails (a single dropped term out of N,

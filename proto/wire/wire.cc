@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
 #include "common/dtype.h"
@@ -374,6 +375,9 @@ v1::OpInfo ToProto(const OpSpec& op) {
   info.set_description(op.description);
   info.set_flop_formula(op.FlopFormula());
   info.set_min_bytes_formula(op.MinBytesFormula());
+  info.set_n_meaning(op.n_meaning);
+  for (const auto& [backend, sizes] : op.default_sizes) (*info.mutable_default_sizes())[backend] = sizes;
+  info.set_baseline(absl::StrCat(op.baseline.op, "/", op.baseline.impl));
   for (const ParamSpec& param : op.params) {
     v1::OpParam* p = info.add_params();
     p->set_name(param.name);

@@ -1,6 +1,7 @@
 #include "client/plot_svg.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -134,7 +135,11 @@ TEST(PlotSvg, IsWellFormedXmlWithTheExpectedSeries) {
   // Runtime vs FLOPs and vs N: two lines plus two dashed floors each.
   EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"matvec/gemv f32\""), 2) << svg;
   EXPECT_EQ(Count(svg, "class=\"series\" data-series=\"outer/fused f32 floor\""), 2);
-  EXPECT_EQ(Count(svg, "stroke-dasharray"), 2 * 2 * 2);  // lines + their legend swatches
+  // Two panels, each two dashed floors and one legend entry for all floors.
+  EXPECT_EQ(Count(svg, "stroke-dasharray"), 2 * (2 + 1));
+  EXPECT_EQ(Count(svg, "dashed: the roofline floor of each line"), 2);
+  // The FLOPs axis names the formula both ops share.
+  EXPECT_TRUE(absl::StrContains(svg, "FLOPs per execution (2N^2 - N)")) << svg;
   // Roofline: markers per series and the f32 roof.
   EXPECT_EQ(Count(svg, "class=\"markers\" data-series=\"outer/fused f32\""), 3);
   EXPECT_TRUE(absl::StrContains(svg, "f32 roof: 100 GFLOP/s, 10 GB/s")) << svg;
@@ -147,6 +152,38 @@ TEST(PlotSvg, IsWellFormedXmlWithTheExpectedSeries) {
 
 // Results arrive from several hosts at once, in any order: the same results
 // in another order draw the same picture, byte for byte.
+// A family with many params (chain: 2 impls x 9 k) gets every line into the
+// legend, 18 colours for 18 lines, and its own formula on the FLOPs axis.
+TEST(PlotSvg, EveryLineOfAManyParamFamilyIsInTheLegendInItsOwnColour) {
+  std::vector<v1::Result> results;
+  for (const std::string impl : {"unfused", "fused"}) {
+    for (int k : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
+      for (int64_t n : {1 << 20, 1 << 24}) {
+        v1::Result r = Make("a:1", "chain", impl, n, 1e-9 * n * k, true);
+        (*r.mutable_params())["k"] = k;
+        r.set_flops(2LL * k * n);
+        results.push_back(r);
+      }
+    }
+  }
+  const std::string svg = PlotSvg(results, PlotKind::kRuntimeVsFlops);
+  std::string why;
+  EXPECT_TRUE(WellFormed(svg, &why)) << why;
+  std::set<std::string> colours;
+  for (const std::string impl : {"unfused", "fused"}) {
+    for (int k : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
+      const std::string label = "chain/" + impl + " k=" + std::to_string(k) + " f32";
+      EXPECT_TRUE(absl::StrContains(svg, ">" + label + "</text>")) << label << " not in the legend";
+      const size_t at = svg.find("data-series=\"" + label + "\"");
+      ASSERT_NE(at, std::string::npos) << label;
+      const size_t stroke = svg.find("stroke=\"", at);
+      colours.insert(svg.substr(stroke + 8, 7));
+    }
+  }
+  EXPECT_EQ(colours.size(), 18u);
+  EXPECT_TRUE(absl::StrContains(svg, "FLOPs per execution (2kN)")) << svg;
+}
+
 TEST(PlotSvg, DoesNotDependOnTheOrderResultsArrivedIn) {
   const std::vector<v1::Result> in_order = Sample(true);
   std::vector<v1::Result> reversed(in_order.rbegin(), in_order.rend());

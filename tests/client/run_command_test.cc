@@ -43,6 +43,32 @@ TEST(ParseRunCommand, BuildsTheSubmissionEveryTargetIsSent) {
   EXPECT_TRUE(absl::StartsWith(request.client(), "flopctl pid ")) << request.client();
 }
 
+// Every param of the catalog is a flag of its own (--k, --B, --d like
+// --axis), checked against the catalog before anything is sent.
+TEST(ParseRunCommand, EveryCatalogParamIsAFlag) {
+  absl::StatusOr<RunPlan> plan =
+      ParseRunCommand({"--op", "chain,batched_mv", "--k", "1,256", "--B", "64"});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const v1::RunRequest request = ToProto(plan->submission);
+  ASSERT_EQ(request.params_size(), 2);
+  EXPECT_EQ(request.params(0).name(), "k");
+  EXPECT_EQ(request.params(0).values_size(), 2);
+  EXPECT_EQ(request.params(0).values(1), 256);
+  EXPECT_EQ(request.params(1).name(), "B");
+  EXPECT_EQ(request.params(1).values(0), 64);
+  EXPECT_EQ(ParseRunCommand({"--op", "chain", "--k", "3"}).status().message(),
+            "k: 3 is not allowed; allowed: 1, 2, 4, 8, 16, 32, 64, 128, 256");
+  EXPECT_EQ(ParseRunCommand({"--op", "attention", "--d", "x"}).status().message(),
+            "d: 'x' is not allowed; allowed: 64, 128");
+  EXPECT_EQ(ParseRunCommand({"--op", "matvec", "--B", "2"}).status().message(),
+            "params: unknown param 'B' for ops matvec; allowed: none");
+  // The help lists each param with its ops and values.
+  const std::string help = RunHelp();
+  EXPECT_NE(help.find("-k V[,V...]"), std::string::npos) << help;
+  EXPECT_NE(help.find("chain: fused multiply-adds per element"), std::string::npos) << help;
+  EXPECT_NE(help.find("-d V[,V...]"), std::string::npos) << help;
+}
+
 // No --device: each host's own default (its GPUs, else its CPU), chosen
 // once its devices are known (ChooseDefaultDevices), not cpu:0 for all.
 TEST(ParseRunCommand, DefaultsToTheLocalHostItsOwnDevicesAndTheTable) {

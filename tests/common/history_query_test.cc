@@ -86,7 +86,7 @@ TEST(NormalizeResultFilter, RefusesBadValuesNamingTheField) {
       {[](ResultFilter* f) { f->impls = {"cudnn"}; }, "filter.impls: unknown impl 'cudnn'"},
       {[](ResultFilter* f) { f->dtypes = {"f16"}; }, "filter.dtypes: unknown dtype 'f16'"},
       {[](ResultFilter* f) { f->params = {"axis=2"}; }, "filter.params: axis=2 is not allowed"},
-      {[](ResultFilter* f) { f->params = {"k=2"}; }, "filter.params: unknown param 'k'"},
+      {[](ResultFilter* f) { f->params = {"q=2"}; }, "filter.params: unknown param 'q'"},
       {[](ResultFilter* f) { f->params = {"axis"}; },
        "filter.params: 'axis' is not a params label"},
       {[](ResultFilter* f) { f->devices = {"gpu0"}; }, "filter.devices: 'gpu0' is not a device id"},

@@ -212,7 +212,7 @@ TEST(PlanJobTest, RejectsEmptyOps) {
 TEST(PlanJobTest, RejectsUnknownOp) {
   JobRequest request;
   request.ops = {"matvec", "conv"};
-  EXPECT_EQ(ErrorOf(request, "cpu"), "op: unknown op 'conv'; allowed: matvec, outer");
+  EXPECT_EQ(ErrorOf(request, "cpu"), "op: unknown op 'conv'; allowed: matvec, outer, chain, batched_mv, attention");
 }
 
 TEST(PlanJobTest, RejectsUnknownImplListingTheImplsPerOp) {
@@ -316,6 +316,54 @@ TEST(PlanJobTest, AParamValueRepeatedAMillionTimesIsPlannedOnce) {
   EXPECT_EQ(LabelsOf(plan), LabelsOf(Plan(once, "cpu")));
   // About 0.05 s (0.5 s under ASan); it was about 50 s on the build machine.
   EXPECT_LT(seconds, 5.0);
+}
+
+}  // namespace
+}  // namespace flopd
+
+namespace flopd {
+namespace {
+
+// Without --sizes each op runs its own default sizes on the backend (the
+// device's default for an op without any), N-major over their union.
+TEST(PlanJobTest, EachOpRunsItsOwnDefaultSizesWithoutSizes) {
+  JobRequest request;
+  request.ops = {"chain", "matvec"};
+  request.impls = {"fused", "gemv"};
+  request.params = {{"k", {4}}};
+  const JobPlan plan = Plan(request, "cpu", "1000,70000");
+  EXPECT_EQ(plan.sizes, (std::vector<int64_t>{1000, 65536, 70000, 1048576, 8388608}));
+  EXPECT_EQ(LabelsOf(plan), (Labels{
+                                "matvec/gemv f32 N=1000",
+                                "chain/fused k=4 f32 N=65536",
+                                "matvec/gemv f32 N=70000",
+                                "chain/fused k=4 f32 N=1048576",
+                                "chain/fused k=4 f32 N=8388608",
+                            }));
+  // Given sizes apply to every op.
+  request.sizes = "64,32";
+  EXPECT_EQ(LabelsOf(Plan(request, "cuda")), (Labels{
+                                                 "chain/fused k=4 f32 N=64",
+                                                 "matvec/gemv f32 N=64",
+                                                 "chain/fused k=4 f32 N=32",
+                                                 "matvec/gemv f32 N=32",
+                                             }));
+}
+
+// The new families' params are checked against the catalog like axis.
+TEST(PlanJobTest, ChainAndBatchedParamsAreCheckedAgainstTheCatalog) {
+  JobRequest request;
+  request.ops = {"chain"};
+  request.sizes = "100";
+  request.params = {{"k", {3}}};
+  EXPECT_EQ(ErrorOf(request, "cpu"), "k: 3 is not allowed; allowed: 1, 2, 4, 8, 16, 32, 64, 128, 256");
+  request.ops = {"batched_mv"};
+  request.params = {{"B", {128}}};
+  EXPECT_EQ(ErrorOf(request, "cuda"), "B: 128 is not allowed; allowed: 1, 2, 4, 8, 16, 32, 64");
+  request.params = {{"B", {2, 64}}};
+  EXPECT_EQ(LabelsOf(Plan(request, "cuda")),
+            (Labels{"batched_mv/loop B=2 f32 N=100", "batched_mv/loop B=64 f32 N=100",
+                    "batched_mv/gemm B=2 f32 N=100", "batched_mv/gemm B=64 f32 N=100"}));
 }
 
 }  // namespace

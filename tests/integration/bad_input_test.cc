@@ -22,8 +22,8 @@ struct LocalCase {
 
 TEST(BadInput, FlopctlRejectsLocallyWithTheDaemonsWording) {
   const std::vector<LocalCase> cases = {
-      {{"--sizes", "32"}, "ops: the op list is empty; allowed: matvec, outer"},
-      {{"--op", "conv"}, "op: unknown op 'conv'; allowed: matvec, outer"},
+      {{"--sizes", "32"}, "ops: the op list is empty; allowed: matvec, outer, chain, batched_mv, attention"},
+      {{"--op", "conv"}, "op: unknown op 'conv'; allowed: matvec, outer, chain, batched_mv, attention"},
       {{"--op", "matvec", "--impl", "cudnn"}, "impl: unknown impl 'cudnn'"},
       {{"--op", "matvec,outer", "--impl", "gemv"},
        "impl: op 'outer' has none of the requested impls (gemv)"},
@@ -105,7 +105,7 @@ TEST_F(DaemonRejects, EachBadFieldWithTheRightStatusAndKeepsServing) {
 
   r = Valid();
   r.clear_ops();
-  ExpectRejected(r, StatusCode::INVALID_ARGUMENT, {"ops:", "allowed: matvec, outer"});
+  ExpectRejected(r, StatusCode::INVALID_ARGUMENT, {"ops:", "allowed: matvec, outer, chain, batched_mv, attention"});
   r = Valid();
   r.set_ops(0, "conv");
   ExpectRejected(r, StatusCode::INVALID_ARGUMENT, {"op: unknown op 'conv'", "matvec, outer"});

@@ -205,7 +205,7 @@ TEST_F(ServiceTest, BadRequestsGetTheirCodeAndFieldAndTheServiceKeepsServing) {
   std::vector<v1::RunEvent> events;
   grpc::Status bad_op = RunAll(Request("conv", "gemm", "10"), &events);
   EXPECT_EQ(bad_op.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(bad_op.error_message(), "op: unknown op 'conv'; allowed: matvec, outer");
+  EXPECT_EQ(bad_op.error_message(), "op: unknown op 'conv'; allowed: matvec, outer, chain, batched_mv, attention");
   EXPECT_TRUE(events.empty());
 
   v1::RunRequest on_gpu = Request("matvec", "gemm", "10");

@@ -9,6 +9,7 @@
 #endif
 
 #include "common/op_catalog.h"
+#include "server/backend/cpu/attention_kernels.h"
 #include "server/backend/cpu/thread_team.h"
 
 // Each kernel body below is written once, as an always-inline template, and
@@ -374,6 +375,78 @@ FLOPD_TARGET_AVX2_FMA void FusedOuterAvx2(const T* s, const T* x, int64_t n, int
 }
 #endif
 
+// ---------------------------------------------------------------------------
+// chain: out[i] = x[i] taken through `steps` steps y <- a y + b (kChainA,
+// kChainB), for i in [begin, end). `in` may be `out` (the unfused passes work
+// in place after the first).
+
+// Generic: one multiplication and one addition per step (two roundings; the
+// compiler contracts them into an FMA where the target has one).
+template <typename T>
+FLOPD_ALWAYS_INLINE void ChainBodyGeneric(const T* in, T* out, int64_t begin, int64_t end,
+                                          int64_t steps) {
+  const T a = static_cast<T>(kChainA);
+  const T b = static_cast<T>(kChainB);
+  constexpr int64_t kB = 32 / sizeof(T);
+  int64_t i = begin;
+  for (; i + kB <= end; i += kB) {
+    T y[kB];
+    for (int64_t e = 0; e < kB; ++e) y[e] = in[i + e];
+    for (int64_t step = 0; step < steps; ++step) {
+      for (int64_t e = 0; e < kB; ++e) y[e] = a * y[e] + b;
+    }
+    for (int64_t e = 0; e < kB; ++e) out[i + e] = y[e];
+  }
+  for (; i < end; ++i) {
+    T y = in[i];
+    for (int64_t step = 0; step < steps; ++step) y = a * y + b;
+    out[i] = y;
+  }
+}
+
+template <typename T>
+void ChainGeneric(const T* in, T* out, int64_t begin, int64_t end, int64_t steps) {
+  ChainBodyGeneric(in, out, begin, end, steps);
+}
+
+#if FLOPD_HAVE_AVX2_VARIANT
+// AVX2+FMA: one fused multiply-add per step (one rounding). kChainRegisters
+// vectors of the block stay in registers through all the steps: 12 chains
+// cover the FMA latency (4 cycles at 2 per cycle) with room to spare, and
+// leave registers for a and b.
+constexpr int kChainRegisters = 12;
+
+template <typename T>
+FLOPD_TARGET_AVX2_FMA void ChainAvx2(const T* in, T* out, int64_t begin, int64_t end,
+                                     int64_t steps) {
+  using A = Avx2<T>;
+  constexpr int64_t kL = A::kLanes;
+  const T ta = static_cast<T>(kChainA);
+  const T tb = static_cast<T>(kChainB);
+  const typename A::V a = A::Broadcast(&ta);
+  const typename A::V b = A::Broadcast(&tb);
+  int64_t i = begin;
+  for (; i + kChainRegisters * kL <= end; i += kChainRegisters * kL) {
+    typename A::V y[kChainRegisters];
+    for (int r = 0; r < kChainRegisters; ++r) y[r] = A::Load(in + i + r * kL);
+    for (int64_t step = 0; step < steps; ++step) {
+      for (int r = 0; r < kChainRegisters; ++r) y[r] = A::Fma(a, y[r], b);
+    }
+    for (int r = 0; r < kChainRegisters; ++r) A::Store(out + i + r * kL, y[r]);
+  }
+  for (; i + kL <= end; i += kL) {
+    typename A::V y = A::Load(in + i);
+    for (int64_t step = 0; step < steps; ++step) y = A::Fma(a, y, b);
+    A::Store(out + i, y);
+  }
+  for (; i < end; ++i) {
+    T y = in[i];
+    for (int64_t step = 0; step < steps; ++step) y = __builtin_fma(ta, y, tb);
+    out[i] = y;
+  }
+}
+#endif
+
 // Runs body(begin, end) on `threads` threads of the shared team, each over its
 // own contiguous part of [0, total); part boundaries are multiples of
 // `align`. Static and equal parts: the work per element is uniform, and part
@@ -438,6 +511,27 @@ void FusedOuterSum(const T* u, const T* v, int64_t n, int axis, T* out, int thre
                 [&](int64_t begin, int64_t end) { body(s, x, n, begin, end, out); });
 }
 
+template <typename T>
+void ChainSteps(const T* x, int64_t n, int64_t steps, bool fused, T* out, int threads,
+                KernelIsa isa) {
+  auto body = &ChainGeneric<T>;
+#if FLOPD_HAVE_AVX2_VARIANT
+  if (UseAvx2(isa)) body = &ChainAvx2<T>;
+#endif
+  if (fused) {
+    ParallelParts(n, kLineElements<T>, threads,
+                  [&](int64_t begin, int64_t end) { body(x, out, begin, end, steps); });
+    return;
+  }
+  // One pass per step, each a separate call over the whole vector; the same
+  // parts every pass, so each thread rereads what it wrote.
+  for (int64_t step = 0; step < steps; ++step) {
+    const T* in = step == 0 ? x : out;
+    ParallelParts(n, kLineElements<T>, threads,
+                  [&](int64_t begin, int64_t end) { body(in, out, begin, end, 1); });
+  }
+}
+
 template void ReduceColumns<float>(const float*, int64_t, float*, int, KernelIsa);
 template void ReduceColumns<double>(const double*, int64_t, double*, int, KernelIsa);
 template void ReduceRows<float>(const float*, int64_t, float*, int, KernelIsa);
@@ -446,6 +540,8 @@ template void FusedOuterSum<float>(const float*, const float*, int64_t, int, flo
                                    KernelIsa);
 template void FusedOuterSum<double>(const double*, const double*, int64_t, int, double*, int,
                                     KernelIsa);
+template void ChainSteps<float>(const float*, int64_t, int64_t, bool, float*, int, KernelIsa);
+template void ChainSteps<double>(const double*, int64_t, int64_t, bool, double*, int, KernelIsa);
 
 // ---------------------------------------------------------------------------
 // Dispatch: the code that runs each catalog kernel on the CPU.
@@ -471,6 +567,14 @@ void Gemm(int64_t m, int64_t cols, int64_t k, const double* a, int64_t lda, cons
               ldc);
 }
 
+// Row-major Y (B x N) = X (B x N) * A^T: y_b = A x_b for the B vectors of X.
+void GemmWithTransposedA(int64_t n, int64_t batch, const float* a, const float* x, float* y) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, n, n, 1.0f, x, n, a, n, 0.0f, y, n);
+}
+void GemmWithTransposedA(int64_t n, int64_t batch, const double* a, const double* x, double* y) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, n, n, 1.0, x, n, a, n, 0.0, y, n);
+}
+
 }  // namespace
 
 bool CpuImplements(Kernel kernel) {
@@ -479,6 +583,12 @@ bool CpuImplements(Kernel kernel) {
     case Kernel::kMatvecGemm:
     case Kernel::kOuterLibrary:
     case Kernel::kOuterFused:
+    case Kernel::kChainUnfused:
+    case Kernel::kChainFused:
+    case Kernel::kBatchedMvLoop:
+    case Kernel::kBatchedMvGemm:
+    case Kernel::kAttentionMaterialized:
+    case Kernel::kAttentionFused:
       return true;
     case Kernel::kMatvecCustom:
     case Kernel::kNone:
@@ -509,6 +619,28 @@ void RunCpuKernel(const CpuKernelArgs<T>& args) {
     case Kernel::kOuterFused:
       FusedOuterSum(args.inputs[0], args.inputs[1], n, static_cast<int>(point.Param("axis")),
                     args.out, args.threads);
+      break;
+    case Kernel::kChainUnfused:
+    case Kernel::kChainFused:
+      ChainSteps(args.inputs[0], n, point.Param("k"), point.kernel == Kernel::kChainFused,
+                 args.out, args.threads);
+      break;
+    case Kernel::kBatchedMvLoop:  // y_b = A x_b, one gemv per vector
+      for (int64_t b = 0; b < point.Param("B"); ++b) {
+        Gemv(n, args.inputs[0], args.inputs[1] + b * n, args.out + b * n);
+      }
+      break;
+    case Kernel::kBatchedMvGemm:  // all B at once: Y = X A^T in row-major terms
+      GemmWithTransposedA(n, point.Param("B"), args.inputs[0], args.inputs[1], args.out);
+      break;
+    case Kernel::kAttentionMaterialized:  // the scores and l in the catalog's scratch
+      AttentionMaterialized(args.inputs[0], args.inputs[1], args.inputs[2], n,
+                            static_cast<int>(point.Param("d")), args.temp, args.out,
+                            args.threads);
+      break;
+    case Kernel::kAttentionFused:
+      AttentionFused(args.inputs[0], args.inputs[1], args.inputs[2], n,
+                     static_cast<int>(point.Param("d")), args.out, args.threads);
       break;
     case Kernel::kMatvecCustom:
     case Kernel::kNone:

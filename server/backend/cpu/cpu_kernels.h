@@ -109,6 +109,18 @@ template <typename T>
 void FusedOuterSum(const T* u, const T* v, int64_t n, int axis, T* out, int threads,
                    KernelIsa isa = BestKernelIsa());
 
+// chain: out[i] = x[i] taken through `steps` steps y <- a y + b (kChainA,
+// kChainB of common/op_catalog.h). Fused: one pass, each block of the vector
+// kept in registers through all the steps. Unfused: `steps` passes over the
+// whole vector, the first from x into out, the others in place, each one call
+// on the team (as separate library calls would be). The same arithmetic
+// either way: AVX2+FMA one fused multiply-add per step; generic a
+// multiplication then an addition (contracted where the target has FMA).
+// REQUIRES: n >= 1, steps >= 1, threads >= 1, `out` does not overlap `x`.
+template <typename T>
+void ChainSteps(const T* x, int64_t n, int64_t steps, bool fused, T* out, int threads,
+                KernelIsa isa = BestKernelIsa());
+
 }  // namespace flopd
 
 #endif  // FLOPD_SERVER_BACKEND_CPU_CPU_KERNELS_H_

@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "server/backend/cuda/attention_kernels.cuh"
 #include "server/backend/cuda/cublas_calls.h"
 #include "server/backend/cuda/kernel_common.cuh"
 #include "server/backend/cuda/support_kernels.cuh"
@@ -282,7 +283,42 @@ __global__ void __launch_bounds__(kBlockThreads, 4)
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+template <typename T>
+__global__ void __launch_bounds__(kBlockThreads)
+    ChainKernel(const T* in, T* out, int64_t n, int steps) {
+  const T a = static_cast<T>(kChainA);
+  const T b = static_cast<T>(kChainB);
+  const int64_t base =
+      static_cast<int64_t>(blockIdx.x) * (kBlockThreads * kChainPerThread) + threadIdx.x;
+  T y[kChainPerThread];
+#pragma unroll
+  for (int e = 0; e < kChainPerThread; ++e) {
+    const int64_t i = base + e * kBlockThreads;
+    y[e] = i < n ? in[i] : T(1);
+  }
+  for (int step = 0; step < steps; ++step) {
+#pragma unroll
+    for (int e = 0; e < kChainPerThread; ++e) y[e] = fma(a, y[e], b);
+  }
+#pragma unroll
+  for (int e = 0; e < kChainPerThread; ++e) {
+    const int64_t i = base + e * kBlockThreads;
+    if (i < n) out[i] = y[e];
+  }
+}
+
 }  // namespace
+
+template <typename T>
+cudaError_t LaunchChain(const T* in, T* out, int64_t n, int steps, cudaStream_t stream) {
+  const int64_t blocks = CeilDiv(n, kBlockThreads * kChainPerThread);
+  if (blocks > std::numeric_limits<int32_t>::max()) return cudaErrorInvalidValue;
+  ChainKernel<T><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(in, out, n, steps);
+  return cudaGetLastError();
+}
+
+template cudaError_t LaunchChain<float>(const float*, float*, int64_t, int, cudaStream_t);
+template cudaError_t LaunchChain<double>(const double*, double*, int64_t, int, cudaStream_t);
 
 template <typename T>
 cudaError_t LaunchRowDot(const T* a, const T* x, T* y, int64_t n, cudaStream_t stream) {
@@ -358,6 +394,12 @@ bool CudaImplements(Kernel kernel) {
     case Kernel::kMatvecCustom:
     case Kernel::kOuterLibrary:
     case Kernel::kOuterFused:
+    case Kernel::kChainUnfused:
+    case Kernel::kChainFused:
+    case Kernel::kBatchedMvLoop:
+    case Kernel::kBatchedMvGemm:
+    case Kernel::kAttentionMaterialized:
+    case Kernel::kAttentionFused:
       return true;
     case Kernel::kNone:
       break;
@@ -392,6 +434,15 @@ CudaKernelPlan PlanCudaKernel(const PointSpec& point, int sm_count) {
         shape.min_chunk = 32;
         plan.split = PlanStreamingSplit(shape, sm_count, kColumnSumsBlocksPerSm);
       }
+      break;
+    case Kernel::kChainUnfused:
+      plan.launches = static_cast<int>(point.Param("k", 1));
+      break;
+    case Kernel::kBatchedMvLoop:
+      plan.launches = static_cast<int>(point.Param("B", 1));
+      break;
+    case Kernel::kAttentionMaterialized:
+      plan.launches = 4;  // gemm, softmax, gemm, division
       break;
     default:
       break;
@@ -452,6 +503,48 @@ CudaKernelStatus RunCudaKernel(const CudaKernelArgs<T>& args) {
                                                    args.stream),
                       "fused kernel launch");
     }
+    case Kernel::kChainFused:
+      return Launched(kernels::LaunchChain<T>(in[0], args.out, n,
+                                              static_cast<int>(args.point->Param("k")),
+                                              args.stream),
+                      "chain kernel launch");
+    case Kernel::kChainUnfused: {
+      // k launches of one step each: x into out, then out in place.
+      const int64_t steps = args.point->Param("k");
+      for (int64_t step = 0; step < steps; ++step) {
+        const cudaError_t e =
+            kernels::LaunchChain<T>(step == 0 ? in[0] : args.out, args.out, n, 1, args.stream);
+        if (e != cudaSuccess) return Launched(e, "chain step kernel launch");
+      }
+      return Launched(cudaSuccess, "");
+    }
+    case Kernel::kBatchedMvLoop: {
+      // Vector b at offset b N of X and Y; each call as matvec/gemv's.
+      for (int64_t b = 0; b < args.point->Param("B"); ++b) {
+        const cublasStatus_t status = CublasGemv(args.cublas, CUBLAS_OP_T, ni, ni, in[0], ni,
+                                                 in[1] + b * n, args.out + b * n);
+        if (status != CUBLAS_STATUS_SUCCESS) {
+          return Cublas(status, kF32 ? "cublasSgemv" : "cublasDgemv");
+        }
+      }
+      return Launched(cudaSuccess, "");
+    }
+    case Kernel::kBatchedMvGemm: {
+      // Column-major view: Y (N x B, columns y_b) = (A^T)^T X (N x B, columns x_b).
+      const int batch = static_cast<int>(args.point->Param("B"));
+      return Cublas(CublasGemm(args.cublas, CUBLAS_OP_T, CUBLAS_OP_N, ni, batch, ni, in[0], ni,
+                               in[1], ni, args.out, ni),
+                    kF32 ? "cublasSgemm" : "cublasDgemm");
+    }
+    case Kernel::kAttentionMaterialized:  // the scores and l in the catalog's scratch
+      return kernels::LaunchAttentionMaterialized<T>(
+          args.cublas, in[0], in[1], in[2], n, static_cast<int>(args.point->Param("d")),
+          args.temp, args.out, args.stream);
+    case Kernel::kAttentionFused:
+      return Launched(kernels::LaunchAttentionFused<T>(in[0], in[1], in[2], n,
+                                                       static_cast<int>(args.point->Param("d")),
+                                                       args.out, args.stream),
+                      "attention kernel launch");
     case Kernel::kNone:
       break;
   }
@@ -477,6 +570,25 @@ bool LaunchGpuReference(const PointSpec& point, const std::vector<const T*>& inp
                                                    point.n, stream);
       return true;
     }
+    case Kernel::kChainUnfused:
+    case Kernel::kChainFused:
+      *launched = kernels::LaunchReferenceChain<T>(inputs[0], reference, point.n,
+                                                   point.Param("k"), stream);
+      return true;
+    case Kernel::kBatchedMvLoop:
+    case Kernel::kBatchedMvGemm:
+      *launched = cudaSuccess;
+      for (int64_t b = 0; b < point.Param("B") && *launched == cudaSuccess; ++b) {
+        *launched = kernels::LaunchReferenceMatvec<T>(inputs[0], inputs[1] + b * point.n,
+                                                      reference + b * point.n, point.n, stream);
+      }
+      return true;
+    case Kernel::kAttentionMaterialized:
+    case Kernel::kAttentionFused:
+      *launched = kernels::LaunchReferenceAttention<T>(inputs[0], inputs[1], inputs[2], point.n,
+                                                       static_cast<int>(point.Param("d")),
+                                                       reference, stream);
+      return true;
     case Kernel::kNone:
       break;
   }

@@ -63,6 +63,10 @@ int64_t CudaMaxN(Kernel kernel);
 struct CudaKernelPlan {
   SplitPlan split;  // tiles 0: the kernel does not split
   int variant = 0;  // the kernel file's own choice (outer: the axis)
+  // Kernel launches (or library calls) one execution enqueues: hot mode
+  // queues fewer executions behind its gate, and graph mode captures fewer
+  // per graph, when each is many launches (chain/unfused: k).
+  int launches = 1;
 };
 
 // REQUIRES: CudaImplements(point.kernel), the point's params in range.
@@ -156,6 +160,14 @@ template <typename T>
 constexpr int64_t ColumnSumsTileWidth(int64_t n) {
   return kBlockThreads * ColumnSumsVector<T>(n) * kColumnSumsVectorsPerThread;
 }
+
+// chain: out_i = in_i taken through `steps` steps y <- fma(a, y, b) (kChainA,
+// kChainB; one rounding per step), for i < n. `in` may equal `out`. Each
+// thread keeps kChainPerThread elements (blockDim apart, so loads coalesce)
+// in registers through all the steps: independent FMA chains per thread.
+inline constexpr int kChainPerThread = 4;
+template <typename T>
+cudaError_t LaunchChain(const T* in, T* out, int64_t n, int steps, cudaStream_t stream);
 
 // y_i = sum_j A_ij x_j (matvec/custom), or y_i = sum_j A_ij when x is null
 // (the row sums of outer/library). One warp per row, 16-byte streaming loads

@@ -30,8 +30,8 @@ constexpr int kColdEventPairs = 32;
 constexpr int64_t kMaxGraphIterations = 1024;
 constexpr size_t kMaxCachedGraphs = 8;
 constexpr auto kNvmlReadInterval = std::chrono::milliseconds(20);
-// Hot mode enqueues at most this many executions behind the stream gate
-// before opening it (halved after each gate timeout: a launch queue that
+// Hot mode enqueues at most this many launches (executions, for a kernel of
+// one launch) behind the stream gate before opening it (halved after each gate timeout: a launch queue that
 // filled up, or a host thread that stalled).
 constexpr int64_t kGatedBatchStart = 256;
 // How long the gate waits for the host to enqueue a batch: 256 executions of
@@ -243,7 +243,8 @@ absl::Status CudaPoint<T>::Init() {
     if (gate_setting != nullptr && std::string(gate_setting) == "off") {
       gate_problem_ = "FLOPD_CUDA_HOT_GATE=off";
     } else if (absl::Status s = gate_.Allocate(ctx, 2); s.ok()) {
-      gated_batch_ = kGatedBatchStart;
+      // About kGatedBatchStart launches per batch, whatever one execution is.
+      gated_batch_ = std::max<int64_t>(1, kGatedBatchStart / std::max(1, args_.plan.launches));
     } else {
       gate_problem_ = std::string(s.message());
     }
@@ -446,13 +447,16 @@ absl::StatusOr<cudaGraphExec_t> CudaPoint<T>::GraphFor(int64_t iterations) {
 template <typename T>
 absl::StatusOr<double> CudaPoint<T>::TimeGraph(int64_t iterations) {
   cudaStream_t stream = context_->stream();
-  // Large counts replay one graph of kMaxGraphIterations several times, plus
-  // one of the remainder.
-  const int64_t full = iterations / kMaxGraphIterations;
-  const int64_t rest = iterations % kMaxGraphIterations;
+  // Large counts replay one graph of per_graph executions several times,
+  // plus one of the remainder: graphs of about kMaxGraphIterations launches,
+  // whatever one execution is.
+  const int64_t per_graph =
+      std::max<int64_t>(1, kMaxGraphIterations / std::max(1, args_.plan.launches));
+  const int64_t full = iterations / per_graph;
+  const int64_t rest = iterations % per_graph;
   cudaGraphExec_t full_graph = nullptr, rest_graph = nullptr;
   if (full > 0) {
-    absl::StatusOr<cudaGraphExec_t> g = GraphFor(kMaxGraphIterations);
+    absl::StatusOr<cudaGraphExec_t> g = GraphFor(per_graph);
     if (!g.ok()) return g.status();
     full_graph = *g;
   }

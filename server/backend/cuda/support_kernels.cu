@@ -66,6 +66,16 @@ __global__ void ReferenceOuterKernel(const T* __restrict__ owned, const T* __res
   out[k] = sum;
 }
 
+template <typename T>
+__global__ void ReferenceChainKernel(const T* __restrict__ x, double* __restrict__ out, int64_t n,
+                                     int64_t steps) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  double y = static_cast<double>(x[i]);
+  for (int64_t s = 0; s < steps; ++s) y = kChainA * y + kChainB;
+  out[i] = y;
+}
+
 // ---------------------------------------------------------------------------
 // The SM clock: cycles of clock64() over nanoseconds of %globaltimer.
 
@@ -166,6 +176,14 @@ cudaError_t LaunchReferenceOuter(const T* owned, const T* summed, double* out, i
   return cudaGetLastError();
 }
 
+template <typename T>
+cudaError_t LaunchReferenceChain(const T* x, double* reference, int64_t n, int64_t steps,
+                                 cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(CeilDiv(n, kBlockThreads)));
+  ReferenceChainKernel<T><<<grid, kBlockThreads, 0, stream>>>(x, reference, n, steps);
+  return cudaGetLastError();
+}
+
 cudaError_t LaunchClockProbe(int64_t spin_ns, unsigned long long* out, cudaStream_t stream) {
   ClockProbeKernel<<<1, 1, 0, stream>>>(spin_ns, out);
   return cudaGetLastError();
@@ -202,6 +220,10 @@ template cudaError_t LaunchReferenceMatvec<float>(const float*, const float*, do
                                                   cudaStream_t);
 template cudaError_t LaunchReferenceMatvec<double>(const double*, const double*, double*, int64_t,
                                                    cudaStream_t);
+template cudaError_t LaunchReferenceChain<float>(const float*, double*, int64_t, int64_t,
+                                                 cudaStream_t);
+template cudaError_t LaunchReferenceChain<double>(const double*, double*, int64_t, int64_t,
+                                                  cudaStream_t);
 template cudaError_t LaunchReferenceOuter<float>(const float*, const float*, double*, int64_t,
                                                  cudaStream_t);
 template cudaError_t LaunchReferenceOuter<double>(const double*, const double*, double*, int64_t,

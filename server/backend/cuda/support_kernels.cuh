@@ -38,6 +38,11 @@ template <typename T>
 cudaError_t LaunchReferenceOuter(const T* owned, const T* summed, double* out, int64_t n,
                                  cudaStream_t stream);
 
+//   chain:  ref_i = x_i taken through `steps` steps y <- a y + b in fp64.
+template <typename T>
+cudaError_t LaunchReferenceChain(const T* x, double* reference, int64_t n, int64_t steps,
+                                 cudaStream_t stream);
+
 // One thread spins for `spin_ns` of %globaltimer and writes
 // {elapsed ns, elapsed SM cycles (clock64)} to out[0..1]: their ratio is the
 // SM clock while the kernel ran.

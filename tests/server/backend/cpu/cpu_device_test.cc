@@ -21,15 +21,24 @@ namespace flopd {
 namespace {
 
 // Every (op, impl, params) the catalog lists for the cpu backend.
+// Every cpu point of the catalog at one dtype and N, with each param at its
+// first and last allowed value (outer's axis 0 and 1; chain's k 1 and 256).
 std::vector<PointSpec> CatalogPoints(DType dtype, int64_t n) {
   std::vector<PointSpec> points;
   for (const OpSpec& op : OpCatalog()) {
-    for (const std::string& impl : op.ImplNames("cpu")) {
-      std::vector<ParamMap> params = {{}};
-      if (const ParamSpec* axis = op.FindParam("axis")) {
-        params.clear();
-        for (int64_t value : axis->allowed_values) params.push_back({{"axis", value}});
+    std::vector<ParamMap> params = {{}};
+    for (const ParamSpec& param : op.params) {
+      std::vector<ParamMap> next;
+      for (const ParamMap& combination : params) {
+        for (int64_t value : {param.allowed_values.front(), param.allowed_values.back()}) {
+          ParamMap extended = combination;
+          extended[param.name] = value;
+          next.push_back(extended);
+        }
       }
+      params = next;
+    }
+    for (const std::string& impl : op.ImplNames("cpu")) {
       for (const ParamMap& p : params) {
         PointSpec point;
         point.op = op.name;
@@ -125,8 +134,10 @@ TEST(CpuDeviceTest, EveryCatalogPointPreparesVerifiesAndTimes) {
       }
     }
   }
-  // Six points per dtype and size: matvec gemv, gemm; outer library, fused x 2 axes.
-  EXPECT_EQ(CatalogPoints(DType::kF32, 1).size(), 6u);
+  // Per dtype and size: matvec gemv, gemm; outer library, fused x 2 axes;
+  // chain unfused, fused x 2 k; batched_mv loop, gemm x 2 B; attention
+  // materialized, fused x 2 d.
+  EXPECT_EQ(CatalogPoints(DType::kF32, 1).size(), 18u);
 }
 
 TEST(CpuDeviceTest, VerifyPassesAgainAfterTiming) {

@@ -1,0 +1,647 @@
+// Attention kernels; see attention_kernels.cuh for the contracts.
+#include "server/backend/cuda/attention_kernels.cuh"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "server/backend/cuda/cublas_calls.h"
+#include "server/backend/cuda/kernel_common.cuh"
+
+namespace flopd {
+namespace kernels {
+namespace {
+
+// scale = T(1 / sqrt(d)): computed in double, rounded to T once.
+template <typename T>
+T AttentionScale(int d) {
+  return static_cast<T>(1.0 / std::sqrt(static_cast<double>(d)));
+}
+
+__device__ __forceinline__ float Exp(float x) { return expf(x); }
+__device__ __forceinline__ double Exp(double x) { return exp(x); }
+__device__ __forceinline__ float Max(float a, float b) { return fmaxf(a, b); }
+__device__ __forceinline__ double Max(double a, double b) { return fmax(a, b); }
+// A multiply that is never contracted into an FMA.
+__device__ __forceinline__ float Mul(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double Mul(double a, double b) { return __dmul_rn(a, b); }
+
+template <typename T>
+__device__ __forceinline__ T NegativeInfinity() {
+  return static_cast<T>(-INFINITY);
+}
+
+// ---------------------------------------------------------------------------
+// The materialized form: the kernels between and after the two gemms.
+
+// The max (kMax) or sum of `value` over the block, in every thread; `shared`
+// holds kBlockWarps values. Warps reduce with a shuffle tree, then every
+// thread combines the warps' results in warp order.
+template <bool kMax, typename T>
+__device__ __forceinline__ T BlockReduce(T value, T* shared) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const T other = __shfl_xor_sync(0xffffffffu, value, offset);
+    value = kMax ? Max(value, other) : value + other;
+  }
+  if ((threadIdx.x & 31) == 0) shared[threadIdx.x >> 5] = value;
+  __syncthreads();
+  T total = shared[0];
+#pragma unroll
+  for (int w = 1; w < kBlockWarps; ++w) total = kMax ? Max(total, shared[w]) : total + shared[w];
+  __syncthreads();  // `shared` is free again
+  return total;
+}
+
+// One block per row of S: s = S_ij * scale, m = max, e = exp(s - m) written
+// over S, l[row] = sum e.
+template <typename T>
+__global__ void __launch_bounds__(kBlockThreads)
+    SoftmaxRowsKernel(T* __restrict__ s, int64_t n, T scale, T* __restrict__ l) {
+  __shared__ T warp_values[kBlockWarps];
+  T* row = s + static_cast<int64_t>(blockIdx.x) * n;
+  T m = NegativeInfinity<T>();
+  for (int64_t j = threadIdx.x; j < n; j += kBlockThreads) {
+    const T x = Mul(row[j], scale);
+    row[j] = x;
+    m = Max(m, x);
+  }
+  m = BlockReduce<true>(m, warp_values);
+  T sum = 0;
+  for (int64_t j = threadIdx.x; j < n; j += kBlockThreads) {
+    const T e = Exp(row[j] - m);
+    row[j] = e;
+    sum += e;
+  }
+  sum = BlockReduce<false>(sum, warp_values);
+  if (threadIdx.x == 0) l[blockIdx.x] = sum;
+}
+
+// out[i * d + c] /= l[i].
+template <typename T>
+__global__ void __launch_bounds__(kBlockThreads)
+    DivideRowsKernel(T* __restrict__ out, int64_t count, int d, const T* __restrict__ l) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kBlockThreads;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x; i < count;
+       i += stride) {
+    out[i] = out[i] / l[i / d];
+  }
+}
+
+CudaKernelStatus Failed(cudaError_t e, const char* what) {
+  CudaKernelStatus status;
+  status.cuda = e;
+  status.what = what;
+  return status;
+}
+CudaKernelStatus Failed(cublasStatus_t s, const char* what) {
+  CudaKernelStatus status;
+  status.cublas = s;
+  status.what = what;
+  return status;
+}
+
+// ---------------------------------------------------------------------------
+// The fused form.
+
+// 16-byte vectors of T.
+template <typename T>
+struct Vec16Of;
+template <>
+struct Vec16Of<float> {
+  using Type = float4;
+};
+template <>
+struct Vec16Of<double> {
+  using Type = double2;
+};
+
+// Element t of a vector in registers (t is a compile-time constant after
+// unrolling).
+__device__ __forceinline__ float Lane(const float4& v, int t) {
+  return t == 0 ? v.x : t == 1 ? v.y : t == 2 ? v.z : v.w;
+}
+__device__ __forceinline__ double Lane(const double2& v, int t) { return t == 0 ? v.x : v.y; }
+__device__ __forceinline__ void SetLane(float4& v, int t, float x) {
+  if (t == 0) v.x = x;
+  else if (t == 1) v.y = x;
+  else if (t == 2) v.z = x;
+  else v.w = x;
+}
+__device__ __forceinline__ void SetLane(double2& v, int t, double x) {
+  if (t == 0) v.x = x;
+  else v.y = x;
+}
+template <typename V>
+__device__ __forceinline__ V ZeroVec();
+template <>
+__device__ __forceinline__ float4 ZeroVec<float4>() {
+  return make_float4(0.f, 0.f, 0.f, 0.f);
+}
+template <>
+__device__ __forceinline__ double2 ZeroVec<double2>() {
+  return make_double2(0.0, 0.0);
+}
+
+// Threads of a group: kTx across keys (scores) and output columns, kTy
+// across query rows.
+constexpr int kTx = 16;
+constexpr int kTy = 8;
+constexpr int kGroupThreads = kTx * kTy;
+
+// The K/V tile height by element type and d: 16 KiB of K in every shape
+// (64 keys f32 d = 64; 32 keys f32 d = 128 and f64 d = 64; 16 keys f64
+// d = 128). With the 32-row query tile a block takes 74.5 / 81.5 / 81.5 /
+// 97 KiB of shared memory with two groups (two blocks per SM: registers
+// bind at 128 per thread), 140.5 / 146.5 / 146.5 / 161.5 KiB with four (one).
+template <typename T, int kD>
+constexpr int KeyRows() {
+  return sizeof(T) == 4 ? (kD == 64 ? 64 : 32) : (kD == 64 ? 32 : 16);
+}
+
+template <typename T, int kD, int kGroups>
+struct FusedShape {
+  static constexpr int kBr = kAttentionQueryRows;
+  static constexpr int kBc = KeyRows<T, kD>();
+  static constexpr int kVec = static_cast<int>(16 / sizeof(T));  // T per 16-byte vector
+  static constexpr int kRowVecs = kD / kVec;                      // vectors per row of Q, K, V
+  static constexpr int kRm = kBr / kTy;                           // query rows per thread
+  static constexpr int kSn = kBc / kTx;                           // keys per thread
+  static constexpr int kOg = kD / (kTx * kVec);                   // output vectors per row
+  static constexpr int kOn = kOg * kVec;                          // output columns per row
+  // Shared-memory row strides (elements). Q and K rows are padded by one
+  // vector so that the 16 lanes reading 16 rows (K) or the two rows of a
+  // warp (Q) hit distinct banks; V rows are read along the row (no pad);
+  // P rows (the tile's e, overlaying K) are read by row.
+  static constexpr int kQStride = kD + kVec;
+  static constexpr int kKStride = kD + kVec;
+  static constexpr int kVStride = kD;
+  static constexpr int kPStride = kBc + kVec;
+  static constexpr int kGroupElements = kBc * (kKStride + kVStride);
+  static constexpr int kElements = kBr * kQStride + kGroups * kGroupElements;
+  static constexpr size_t kBytes = static_cast<size_t>(kElements) * sizeof(T);
+  static constexpr int kThreads = kGroups * kGroupThreads;
+
+  static_assert(kBr % kTy == 0 && kBc % kTx == 0 && kD % (kTx * kVec) == 0, "whole tiles");
+  static_assert(kBr * kPStride <= kBc * kKStride, "P overlays K");
+  static_assert(kBr * kD <= kGroupElements, "a group's o fits its K/V buffers for the merge");
+  static_assert(2 * kBr * kGroups <= kBr * kQStride, "the merge's m and l fit the Q buffer");
+  static_assert((kBc * kRowVecs) % kGroupThreads == 0, "K/V tile loads are whole rounds");
+  static_assert((kBr * kRowVecs) % kThreads == 0, "Q tile loads are whole rounds");
+  static_assert(kBytes <= 227 * 1024, "fits an H100/H200 SM's shared memory");
+};
+
+// The max (kMax) or sum of `value` over the 16 lanes of a half-warp (the
+// lanes tx of one ty), in all of them: a butterfly, whose results are the
+// same bits in every lane (x + y == y + x).
+template <bool kMax, typename T>
+__device__ __forceinline__ T HalfWarpReduce(T value) {
+#pragma unroll
+  for (int offset = kTx / 2; offset > 0; offset /= 2) {
+    const T other = __shfl_xor_sync(0xffffffffu, value, offset);
+    value = kMax ? Max(value, other) : value + other;
+  }
+  return value;
+}
+
+// Rows [j0, j0 + kBc) of the N x kD matrix `x` into shared memory at `tile`
+// (row stride `stride`), rows past N zero; by the 128 threads of a group, in
+// batches of kBatch 16-byte loads per thread, all issued before the batch's
+// stores. (f64 d = 128 holds 64 registers of o: batches of 4 cut its spills
+// to a few dozen bytes, from ~100 with batches of 8.)
+template <typename T, int kD, int kGroups>
+__device__ __forceinline__ void LoadTile(const T* __restrict__ x, int64_t j0, int64_t n, int gtid,
+                                         T* tile, int stride) {
+  using S = FusedShape<T, kD, kGroups>;
+  using Vec = typename Vec16Of<T>::Type;
+  constexpr int kRounds = S::kBc * S::kRowVecs / kGroupThreads;
+  constexpr int kBatch = sizeof(T) == 8 && kD == 128 ? 4 : 8;
+  static_assert(kRounds % kBatch == 0, "whole batches");
+#pragma unroll
+  for (int first = 0; first < kRounds; first += kBatch) {
+    Vec value[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int index = (first + b) * kGroupThreads + gtid;
+      const int r = index / S::kRowVecs;
+      const int cv = index % S::kRowVecs;
+      value[b] = ZeroVec<Vec>();
+      if (j0 + r < n) value[b] = __ldg(reinterpret_cast<const Vec*>(x + (j0 + r) * kD) + cv);
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int index = (first + b) * kGroupThreads + gtid;
+      const int r = index / S::kRowVecs;
+      const int cv = index % S::kRowVecs;
+      *reinterpret_cast<Vec*>(tile + r * stride + cv * S::kVec) = value[b];
+    }
+  }
+}
+
+template <typename T, int kD, int kGroups>
+__global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups == 4 ? 1 : 2)
+    FusedAttentionKernel(const T* __restrict__ q, const T* __restrict__ k,
+                         const T* __restrict__ v, int64_t n, T scale, T* __restrict__ out) {
+  using S = FusedShape<T, kD, kGroups>;
+  using Vec = typename Vec16Of<T>::Type;
+  constexpr int kBr = S::kBr;
+  constexpr int kBc = S::kBc;
+  constexpr int kVec = S::kVec;
+  constexpr int kRm = S::kRm;
+  constexpr int kSn = S::kSn;
+  constexpr int kOg = S::kOg;
+  constexpr int kOn = S::kOn;
+  constexpr int kRowVecs = S::kRowVecs;
+
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  T* const qs = reinterpret_cast<T*>(shared_bytes);
+  const int group = threadIdx.x / kGroupThreads;
+  const int gtid = threadIdx.x % kGroupThreads;
+  const int tx = gtid % kTx;
+  const int ty = gtid / kTx;
+  T* const ks = qs + kBr * S::kQStride + group * S::kGroupElements;
+  T* const vs = ks + kBc * S::kKStride;
+  T* const ps = ks;  // the tile's e, once the scores are done with K
+  const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kBr;
+
+  // The query tile, rows past N zero.
+#pragma unroll
+  for (int round = 0; round < kBr * kRowVecs / S::kThreads; ++round) {
+    const int index = round * S::kThreads + threadIdx.x;
+    const int r = index / kRowVecs;
+    const int cv = index % kRowVecs;
+    Vec value = ZeroVec<Vec>();
+    if (i0 + r < n) value = __ldg(reinterpret_cast<const Vec*>(q + (i0 + r) * kD) + cv);
+    *reinterpret_cast<Vec*>(qs + r * S::kQStride + cv * kVec) = value;
+  }
+
+  T o[kRm][kOn];
+  T m[kRm];
+  T l[kRm];
+#pragma unroll
+  for (int r = 0; r < kRm; ++r) {
+    m[r] = NegativeInfinity<T>();
+    l[r] = 0;
+#pragma unroll
+    for (int c = 0; c < kOn; ++c) o[r][c] = 0;
+  }
+
+  const int64_t tiles = (n + kBc - 1) / kBc;
+  const int64_t iterations = (tiles + kGroups - 1) / kGroups;
+  for (int64_t it = 0; it < iterations; ++it) {
+    const int64_t j0 = (it * kGroups + group) * kBc;
+    const bool active = j0 < n;  // uniform over the group
+    const bool first = it == 0;  // the group's first tile
+    __syncthreads();             // the previous tile's K, V and P are read
+    if (active) {
+      // K, then V, keys past N zero (one matrix at a time: fewer registers
+      // in flight).
+      LoadTile<T, kD, kGroups>(k, j0, n, gtid, ks, S::kKStride);
+      LoadTile<T, kD, kGroups>(v, j0, n, gtid, vs, S::kVStride);
+    }
+    __syncthreads();  // Q, K and V tiles in shared memory
+
+    T sc[kRm][kSn];
+    if (active) {
+      // Scores: one FMA chain per (row, key) over c in order.
+#pragma unroll
+      for (int r = 0; r < kRm; ++r) {
+#pragma unroll
+        for (int s = 0; s < kSn; ++s) sc[r][s] = 0;
+      }
+#pragma unroll 4
+      for (int cv = 0; cv < kRowVecs; ++cv) {
+        Vec qv[kRm];
+        Vec kvec[kSn];
+#pragma unroll
+        for (int r = 0; r < kRm; ++r) {
+          qv[r] = *reinterpret_cast<const Vec*>(qs + (ty + kTy * r) * S::kQStride + cv * kVec);
+        }
+#pragma unroll
+        for (int s = 0; s < kSn; ++s) {
+          kvec[s] = *reinterpret_cast<const Vec*>(ks + (tx + kTx * s) * S::kKStride + cv * kVec);
+        }
+#pragma unroll
+        for (int t = 0; t < kVec; ++t) {
+#pragma unroll
+          for (int r = 0; r < kRm; ++r) {
+#pragma unroll
+            for (int s = 0; s < kSn; ++s) {
+              sc[r][s] = Fma(Lane(qv[r], t), Lane(kvec[s], t), sc[r][s]);
+            }
+          }
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < kRm; ++r) {
+#pragma unroll
+        for (int s = 0; s < kSn; ++s) sc[r][s] = Mul(sc[r][s], scale);
+      }
+    }
+    __syncthreads();  // every read of K done: P overlays it
+
+    if (active) {
+#pragma unroll
+      for (int r = 0; r < kRm; ++r) {
+        T tile_max = NegativeInfinity<T>();
+#pragma unroll
+        for (int s = 0; s < kSn; ++s) {
+          if (j0 + tx + kTx * s < n) tile_max = Max(tile_max, sc[r][s]);
+        }
+        tile_max = HalfWarpReduce<true>(tile_max);
+        if (first) {
+          m[r] = tile_max;
+        } else if (tile_max > m[r]) {
+          const T alpha = Exp(m[r] - tile_max);
+          l[r] = Mul(l[r], alpha);
+#pragma unroll
+          for (int c = 0; c < kOn; ++c) o[r][c] = Mul(o[r][c], alpha);
+          m[r] = tile_max;
+        }
+        T sum = 0;
+#pragma unroll
+        for (int s = 0; s < kSn; ++s) {
+          const T e = j0 + tx + kTx * s < n ? Exp(sc[r][s] - m[r]) : T(0);
+          ps[(ty + kTy * r) * S::kPStride + tx + kTx * s] = e;
+          sum += e;
+        }
+        sum = HalfWarpReduce<false>(sum);
+        l[r] = first ? sum : l[r] + sum;
+      }
+    }
+    __syncthreads();  // P complete
+
+    if (active) {
+      // o += P V: per key j, each thread's rows times its output columns.
+#pragma unroll 2
+      for (int jv = 0; jv < kBc / kVec; ++jv) {
+        Vec pv[kRm];
+#pragma unroll
+        for (int r = 0; r < kRm; ++r) {
+          pv[r] = *reinterpret_cast<const Vec*>(ps + (ty + kTy * r) * S::kPStride + jv * kVec);
+        }
+#pragma unroll
+        for (int t = 0; t < kVec; ++t) {
+          const T* vrow = vs + (jv * kVec + t) * S::kVStride + tx * kVec;
+          Vec vvec[kOg];
+#pragma unroll
+          for (int g = 0; g < kOg; ++g) {
+            vvec[g] = *reinterpret_cast<const Vec*>(vrow + g * kTx * kVec);
+          }
+#pragma unroll
+          for (int r = 0; r < kRm; ++r) {
+#pragma unroll
+            for (int g = 0; g < kOg; ++g) {
+#pragma unroll
+              for (int u = 0; u < kVec; ++u) {
+                o[r][g * kVec + u] = Fma(Lane(pv[r], t), Lane(vvec[g], u), o[r][g * kVec + u]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  if constexpr (kGroups > 1) {
+    // Groups 1.. hand (m, l, o) to group 0 through shared memory: o in the
+    // group's own K/V buffers (row stride kD), m and l in the Q buffer.
+    __syncthreads();  // every read of the tiles done
+    if (group > 0) {
+      T* const ml = qs + 2 * kBr * (group - 1);
+#pragma unroll
+      for (int r = 0; r < kRm; ++r) {
+        const int row = ty + kTy * r;
+#pragma unroll
+        for (int g = 0; g < kOg; ++g) {
+          Vec value;
+#pragma unroll
+          for (int u = 0; u < kVec; ++u) SetLane(value, u, o[r][g * kVec + u]);
+          *reinterpret_cast<Vec*>(ks + row * kD + g * kTx * kVec + tx * kVec) = value;
+        }
+        if (tx == 0) {
+          ml[row] = m[r];
+          ml[kBr + row] = l[r];
+        }
+      }
+    }
+    __syncthreads();  // the other groups' results are in shared memory
+    if (group > 0) return;
+    for (int other = 1; other < kGroups && other < tiles; ++other) {
+      const T* const other_o = qs + kBr * S::kQStride + other * S::kGroupElements;
+      const T* const other_ml = qs + 2 * kBr * (other - 1);
+#pragma unroll
+      for (int r = 0; r < kRm; ++r) {
+        const int row = ty + kTy * r;
+        const T m1 = other_ml[row];
+        const T l1 = other_ml[kBr + row];
+        T o1[kOn];
+#pragma unroll
+        for (int g = 0; g < kOg; ++g) {
+          const Vec value =
+              *reinterpret_cast<const Vec*>(other_o + row * kD + g * kTx * kVec + tx * kVec);
+#pragma unroll
+          for (int u = 0; u < kVec; ++u) o1[g * kVec + u] = Lane(value, u);
+        }
+        if (m[r] >= m1) {
+          const T alpha = Exp(m1 - m[r]);
+          l[r] = l[r] + Mul(l1, alpha);
+#pragma unroll
+          for (int c = 0; c < kOn; ++c) o[r][c] = o[r][c] + Mul(o1[c], alpha);
+        } else {
+          const T alpha = Exp(m[r] - m1);
+          l[r] = Mul(l[r], alpha) + l1;
+#pragma unroll
+          for (int c = 0; c < kOn; ++c) o[r][c] = Mul(o[r][c], alpha) + o1[c];
+          m[r] = m1;
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < kRm; ++r) {
+    const int64_t row = i0 + ty + kTy * r;
+    if (row >= n) continue;
+#pragma unroll
+    for (int g = 0; g < kOg; ++g) {
+      Vec value;
+#pragma unroll
+      for (int u = 0; u < kVec; ++u) SetLane(value, u, o[r][g * kVec + u] / l[r]);
+      *reinterpret_cast<Vec*>(out + row * kD + g * kTx * kVec + tx * kVec) = value;
+    }
+  }
+}
+
+template <typename T, int kD, int kGroups>
+cudaError_t LaunchFusedShape(const T* q, const T* k, const T* v, int64_t n, T* out,
+                             cudaStream_t stream) {
+  using S = FusedShape<T, kD, kGroups>;
+  const auto kernel = &FusedAttentionKernel<T, kD, kGroups>;
+  // Above the 48 KiB default; a host-side attribute, nothing enqueued.
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(S::kBytes));
+  if (e != cudaSuccess) return e;
+  const int64_t blocks = (n + S::kBr - 1) / S::kBr;
+  kernel<<<static_cast<unsigned>(blocks), S::kThreads, S::kBytes, stream>>>(
+      q, k, v, n, AttentionScale<T>(kD), out);
+  return cudaGetLastError();
+}
+
+template <typename T, int kD>
+cudaError_t LaunchFusedD(const T* q, const T* k, const T* v, int64_t n, T* out,
+                         cudaStream_t stream, int groups) {
+  switch (groups) {
+    case 1:
+      return LaunchFusedShape<T, kD, 1>(q, k, v, n, out, stream);
+    case 2:
+      return LaunchFusedShape<T, kD, 2>(q, k, v, n, out, stream);
+    case 4:
+      return LaunchFusedShape<T, kD, 4>(q, k, v, n, out, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The fp64 reference: plain code, nothing shared with the kernels above.
+
+constexpr int kReferenceThreads = 128;
+constexpr int kReferenceMaxD = 128;
+
+// The row's score for key j: double dot product in c order, times scale.
+template <typename T>
+__device__ double ReferenceScore(const double* q_row, const T* __restrict__ k, int64_t j, int d,
+                                 double scale) {
+  double dot = 0;
+  for (int c = 0; c < d; ++c) dot += q_row[c] * static_cast<double>(k[j * d + c]);
+  return dot * scale;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kReferenceThreads)
+    ReferenceAttentionKernel(const T* __restrict__ q, const T* __restrict__ k,
+                             const T* __restrict__ v, int64_t n, int d, double scale,
+                             double* __restrict__ out) {
+  __shared__ double q_row[kReferenceMaxD];
+  __shared__ double e[kReferenceThreads];
+  __shared__ double warp_max[kReferenceThreads / 32];
+  __shared__ double row_sum;
+  const int64_t i = blockIdx.x;
+  const int t = threadIdx.x;
+  for (int c = t; c < d; c += kReferenceThreads) q_row[c] = static_cast<double>(q[i * d + c]);
+  __syncthreads();
+
+  double m = -INFINITY;
+  for (int64_t j = t; j < n; j += kReferenceThreads) m = fmax(m, ReferenceScore(q_row, k, j, d, scale));
+  for (int offset = 16; offset > 0; offset /= 2) {
+    m = fmax(m, __shfl_xor_sync(0xffffffffu, m, offset));
+  }
+  if (t % 32 == 0) warp_max[t / 32] = m;
+  __syncthreads();
+  m = warp_max[0];
+  for (int w = 1; w < kReferenceThreads / 32; ++w) m = fmax(m, warp_max[w]);
+
+  double o = 0;
+  double l = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += kReferenceThreads) {
+    const int64_t j = j0 + t;
+    e[t] = j < n ? exp(ReferenceScore(q_row, k, j, d, scale) - m) : 0.0;
+    __syncthreads();
+    const int count = n - j0 < kReferenceThreads ? static_cast<int>(n - j0) : kReferenceThreads;
+    if (t < d) {
+      for (int u = 0; u < count; ++u) o += e[u] * static_cast<double>(v[(j0 + u) * d + t]);
+    }
+    if (t == 0) {
+      for (int u = 0; u < count; ++u) l += e[u];
+    }
+    __syncthreads();
+  }
+  if (t == 0) row_sum = l;
+  __syncthreads();
+  if (t < d) out[i * d + t] = o / row_sum;
+}
+
+}  // namespace
+
+template <typename T>
+CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, const T* k,
+                                             const T* v, int64_t n, int d, T* scratch, T* out,
+                                             cudaStream_t stream) {
+  constexpr bool kF32 = sizeof(T) == 4;
+  if (n < 1 || n > INT32_MAX || (d != 64 && d != 128)) {
+    return Failed(cudaErrorInvalidValue, "attention/materialized: bad shape");
+  }
+  const int ni = static_cast<int>(n);
+  T* s = scratch;
+  T* l = scratch + n * n;
+  // Column-major S^T (n x n, ld n) = K'^T Q', where K' and Q' are the
+  // row-major K and Q read as column-major d x n: element (j, i) of S^T,
+  // at j + i * n, is k_j . q_i = s_ij, row-major S.
+  cublasStatus_t st =
+      CublasGemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, ni, ni, d, k, d, q, d, s, ni);
+  if (st != CUBLAS_STATUS_SUCCESS) return Failed(st, kF32 ? "cublasSgemm (Q K^T)" : "cublasDgemm (Q K^T)");
+  SoftmaxRowsKernel<T><<<static_cast<unsigned>(n), kBlockThreads, 0, stream>>>(
+      s, n, AttentionScale<T>(d), l);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return Failed(e, "attention softmax kernel");
+  // Column-major O' (d x n, ld d: row-major O) = V' E', with V' the
+  // row-major V read as column-major d x n and E' the row-major E read as
+  // column-major n x n (E^T): O'(c, i) = sum_j v_jc e_ij.
+  st = CublasGemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, d, ni, ni, v, d, s, ni, out, d);
+  if (st != CUBLAS_STATUS_SUCCESS) return Failed(st, kF32 ? "cublasSgemm (E V)" : "cublasDgemm (E V)");
+  const int64_t count = n * d;
+  const int64_t blocks = std::min<int64_t>((count + kBlockThreads - 1) / kBlockThreads, 1 << 20);
+  DivideRowsKernel<T><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(out, count, d, l);
+  e = cudaGetLastError();
+  if (e != cudaSuccess) return Failed(e, "attention divide kernel");
+  return CudaKernelStatus{};
+}
+
+template <typename T>
+cudaError_t LaunchAttentionFused(const T* q, const T* k, const T* v, int64_t n, int d, T* out,
+                                 cudaStream_t stream, int groups) {
+  if (n < 1 || n > (int64_t{1} << 36) || (d != 64 && d != 128)) return cudaErrorInvalidValue;
+  if (groups == 0) {
+    int device = 0;
+    int sms = 0;
+    cudaError_t e = cudaGetDevice(&device);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    if (e != cudaSuccess) return e;
+    groups = (n + kAttentionQueryRows - 1) / kAttentionQueryRows <= sms ? 4 : 2;
+  }
+  return d == 64 ? LaunchFusedD<T, 64>(q, k, v, n, out, stream, groups)
+                 : LaunchFusedD<T, 128>(q, k, v, n, out, stream, groups);
+}
+
+template <typename T>
+cudaError_t LaunchReferenceAttention(const T* q, const T* k, const T* v, int64_t n, int d,
+                                     double* reference, cudaStream_t stream) {
+  if (n < 1 || n > INT32_MAX || d < 1 || d > kReferenceMaxD) return cudaErrorInvalidValue;
+  const double scale = static_cast<double>(AttentionScale<T>(d));
+  ReferenceAttentionKernel<T><<<static_cast<unsigned>(n), kReferenceThreads, 0, stream>>>(
+      q, k, v, n, d, scale, reference);
+  return cudaGetLastError();
+}
+
+template CudaKernelStatus LaunchAttentionMaterialized<float>(cublasHandle_t, const float*,
+                                                             const float*, const float*, int64_t,
+                                                             int, float*, float*, cudaStream_t);
+template CudaKernelStatus LaunchAttentionMaterialized<double>(cublasHandle_t, const double*,
+                                                              const double*, const double*,
+                                                              int64_t, int, double*, double*,
+                                                              cudaStream_t);
+template cudaError_t LaunchAttentionFused<float>(const float*, const float*, const float*, int64_t,
+                                                 int, float*, cudaStream_t, int);
+template cudaError_t LaunchAttentionFused<double>(const double*, const double*, const double*,
+                                                  int64_t, int, double*, cudaStream_t, int);
+template cudaError_t LaunchReferenceAttention<float>(const float*, const float*, const float*,
+                                                     int64_t, int, double*, cudaStream_t);
+template cudaError_t LaunchReferenceAttention<double>(const double*, const double*, const double*,
+                                                      int64_t, int, double*, cudaStream_t);
+
+}  // namespace kernels
+}  // namespace flopd

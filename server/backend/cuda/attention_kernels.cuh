@@ -1,0 +1,118 @@
+// Single-head scaled dot-product attention on the GPU, f32 and f64, in two
+// forms, and its fp64 reference (defined in attention_kernels.cu); the
+// catalog's attention op runs them (cuda_kernels.cu).
+//
+// The op (the CPU backend's attention_kernels.h has the same contract). Q, K,
+// V and the output O are N x d, row-major (element (i, c) at i * d + c),
+// d = 64 or 128, N >= 1. With scale = T(1 / sqrt(d)) (computed in double,
+// rounded to T once):
+//   s_ij = (sum_c q_ic * k_jc) * scale   d multiplies, d-1 adds, 1 multiply
+//   m_i  = max_j s_ij                    N-1 comparisons
+//   e_ij = exp(s_ij - m_i)               1 subtract, 1 exp
+//   l_i  = sum_j e_ij                    N-1 adds
+//   o_ic = (sum_j e_ij * v_jc) / l_i     N multiplies, N-1 adds, 1 divide
+// 4dN^2 + 4N^2 - 2N FLOPs (exp and comparisons counted as 1).
+//
+// Conventions of cuda_kernels.cuh: the launchers enqueue work on `stream` of
+// the current device and return at once (cudaGetLastError() after the
+// launch, or the cuBLAS status); nothing is allocated or synchronized, so
+// they may be captured into a CUDA graph. Products are accumulated with
+// fma() (one rounding per multiply-add); a sum that starts at 0 adds its
+// first term exactly (0 + x, and fma(a, b, 0) rounds a * b once, as a
+// multiply would). The multiplies by scale and by the rescale factors are
+// __fmul_rn / __dmul_rn, never contracted into an FMA. exp is CUDA's
+// accurate expf / exp (no fast-math). No atomics: results are bit-identical
+// from run to run. Device pointers must be 16-byte aligned (cudaMalloc's
+// are; d * sizeof(T) keeps every row aligned).
+//
+// Thread-safety: stateless; callers own the stream and the cuBLAS handle.
+#ifndef FLOPD_SERVER_BACKEND_CUDA_ATTENTION_KERNELS_CUH_
+#define FLOPD_SERVER_BACKEND_CUDA_ATTENTION_KERNELS_CUH_
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "server/backend/cuda/cuda_kernels.cuh"
+
+namespace flopd {
+namespace kernels {
+
+// Elements of the scratch the materialized form needs: the N x N scores
+// (row-major, N * N elements), then the N row sums l_i.
+inline int64_t AttentionScratchElements(int64_t n) { return n * n + n; }
+
+// The materialized form, four steps on `stream`:
+//   1. S = Q K^T       cublas?gemm (alpha 1, beta 0): column-major S^T = K Q^T
+//                      is row-major S, into scratch[0, N^2)
+//   2. softmax         one 256-thread block per row: s = S_ij * scale written
+//                      back; m_i = max (shuffle tree); e = exp(s - m_i)
+//                      written back over S; l_i = sum_j e (each thread adds
+//                      its columns j = t, t + 256, ... in order from 0, then
+//                      a shuffle tree per warp and the 8 warps in order) into
+//                      scratch[N^2 + i]
+//   3. O = E V         cublas?gemm (alpha 1, beta 0) into `out`
+//   4. o_ic /= l_i     one thread per element
+// The handle must be set to `stream` and to CUBLAS_DEFAULT_MATH (full FP32,
+// no TF32). The result carries the first failing launch or cuBLAS call.
+// REQUIRES: n >= 1, n < 2^31, d is 64 or 128, scratch holds
+// AttentionScratchElements(n) elements, nothing overlaps.
+template <typename T>
+CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, const T* k,
+                                             const T* v, int64_t n, int d, T* scratch, T* out,
+                                             cudaStream_t stream);
+
+// The fused form, flash-attention style on the CUDA cores (no tensor cores,
+// no N x N buffer). A block owns a tile of kAttentionQueryRows = 32 query
+// rows (staged in shared memory) and `groups` groups of 128 threads; group g
+// streams the K/V tiles g, g + groups, ... (kAttentionKeyRows(T, d) keys
+// each: 64 for f32 d = 64, 32 for f32 d = 128 and f64 d = 64, 16 for f64
+// d = 128) through its own shared-memory buffers. Within a group, a 16 x 8
+// grid of threads computes the 32 x keys score tile (thread (tx, ty): rows
+// ty + 8r, r < 4, keys tx + 16s) with one FMA chain per score in c order,
+// keeps an online softmax per row and accumulates O (rows ty + 8r, 16-byte
+// vectors of columns tx, tx + 16, ...) in registers. Per row and K/V tile:
+//   scores  s_j = (fma chain over c) * scale;
+//   max     b = tile max (shuffle tree); m = b on the group's first tile,
+//           else max(m, b);
+//   rescale only when the max grew after the group's first tile:
+//           alpha = exp(m_old - m) (1 subtract, 1 exp), l *= alpha
+//           (1 multiply), o_c *= alpha (d multiplies);
+//   exp     e_j = exp(s_j - m), staged in shared memory; the tile's sum
+//           (each thread's keys in order from 0, then a 16-lane shuffle
+//           tree); l = that sum on the first tile, else l + sum;
+//   o       o_c = fma(e_j, v_jc, o_c) in j order, from 0.
+// Then group 0 merges the other groups' (m, l, o) in group order: with m'
+// the larger max and alpha = exp(m_small - m') (1 subtract, 1 exp), the side
+// with the smaller max is scaled by alpha (d + 1 multiplies) and added (the
+// d + 1 adds that join the partial sums, part of the N-1), and divides
+// o_c / l. Extra work per row: (d + 3) per max increase after a group's
+// first tile, plus (d + 3) per merged group (min(groups, tiles) - 1). In the
+// last K/V tile the keys past N are zero rows: their scores are left out of
+// the max, their e is 0, and the sums and FMAs over them add exact zeros.
+// `groups`: 1, 2 or 4; 0 picks 4 when the ceil(N / 32) blocks fit on the
+// SMs one block each (one 512-thread block per SM), else 2 (two 256-thread
+// blocks per SM). On an H200, f32: N = 4096 picks 4 (0.19 ms at d = 64 vs
+// 0.21 ms with 2), N = 8192 picks 2 (0.69 vs 0.75 ms).
+// REQUIRES: n >= 1, d is 64 or 128; cudaErrorInvalidValue otherwise.
+inline constexpr int kAttentionQueryRows = 32;
+template <typename T>
+cudaError_t LaunchAttentionFused(const T* q, const T* k, const T* v, int64_t n, int d, T* out,
+                                 cudaStream_t stream, int groups = 0);
+
+// fp64 reference, plain and sharing no code with the kernels above:
+// reference[i * d + c] = o_ic computed in double from the T inputs, with
+// scale = double(T(1 / sqrt(d))). One block of 128 threads per row: the max
+// over the scores (each a d-term double dot product), then the scores again
+// in chunks of 128 keys, e = exp(s - m) into shared memory, thread c adding
+// e_j * v_jc and thread 0 adding l in j order; o / l.
+// REQUIRES: n >= 1, d is 64 or 128 (at most 128).
+template <typename T>
+cudaError_t LaunchReferenceAttention(const T* q, const T* k, const T* v, int64_t n, int d,
+                                     double* reference, cudaStream_t stream);
+
+}  // namespace kernels
+}  // namespace flopd
+
+#endif  // FLOPD_SERVER_BACKEND_CUDA_ATTENTION_KERNELS_CUH_
