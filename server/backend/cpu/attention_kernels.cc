@@ -33,19 +33,6 @@ T AttentionScale(int d) {
   return static_cast<T>(1.0 / std::sqrt(static_cast<double>(d)));
 }
 
-// Runs body(begin, end) on `threads` parts of [0, total) on the shared team,
-// part boundaries at multiples of `align` (cpu_kernels.cc's ParallelParts).
-template <typename Body>
-void ParallelParts(int64_t total, int64_t align, int threads, const Body& body) {
-  const int64_t chunks = (total + align - 1) / align;
-  const auto part_body = [&](int64_t index, int64_t parts) {
-    const int64_t begin = std::min(total, chunks * index / parts * align);
-    const int64_t end = std::min(total, chunks * (index + 1) / parts * align);
-    if (begin < end) body(begin, end);
-  };
-  ThreadTeam::Shared().Run(threads, part_body);
-}
-
 // ---------------------------------------------------------------------------
 // The materialized form's passes between the gemms.
 

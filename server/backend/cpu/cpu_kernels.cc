@@ -447,21 +447,6 @@ FLOPD_TARGET_AVX2_FMA void ChainAvx2(const T* in, T* out, int64_t begin, int64_t
 }
 #endif
 
-// Runs body(begin, end) on `threads` threads of the shared team, each over its
-// own contiguous part of [0, total); part boundaries are multiples of
-// `align`. Static and equal parts: the work per element is uniform, and part
-// t always runs on the same thread, the one that first touched its memory.
-template <typename Body>
-void ParallelParts(int64_t total, int64_t align, int threads, const Body& body) {
-  const int64_t chunks = (total + align - 1) / align;
-  const auto part_body = [&](int64_t index, int64_t parts) {
-    const int64_t begin = std::min(total, chunks * index / parts * align);
-    const int64_t end = std::min(total, chunks * (index + 1) / parts * align);
-    if (begin < end) body(begin, end);
-  };
-  ThreadTeam::Shared().Run(threads, part_body);
-}
-
 bool UseAvx2(KernelIsa isa) { return FLOPD_HAVE_AVX2_VARIANT && isa == KernelIsa::kAvx2Fma; }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 
@@ -92,16 +93,10 @@ __global__ void __launch_bounds__(kBlockThreads)
 }
 
 CudaKernelStatus Failed(cudaError_t e, const char* what) {
-  CudaKernelStatus status;
-  status.cuda = e;
-  status.what = what;
-  return status;
+  return CudaKernelStatus::Launch(e, what);
 }
 CudaKernelStatus Failed(cublasStatus_t s, const char* what) {
-  CudaKernelStatus status;
-  status.cublas = s;
-  status.what = what;
-  return status;
+  return CudaKernelStatus::Library(s, what);
 }
 
 // ---------------------------------------------------------------------------
@@ -481,10 +476,18 @@ cudaError_t LaunchFusedShape(const T* q, const T* k, const T* v, int64_t n, T* o
                              cudaStream_t stream) {
   using S = FusedShape<T, kD, kGroups>;
   const auto kernel = &FusedAttentionKernel<T, kD, kGroups>;
-  // Above the 48 KiB default; a host-side attribute, nothing enqueued.
-  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(S::kBytes));
-  if (e != cudaSuccess) return e;
+  // Above the 48 KiB default: a host-side attribute of the function on the
+  // current device, set once per device (not on every execution's launch).
+  static std::atomic<uint64_t> set_on_devices{0};
+  int device = 0;
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
+  if (bit == 0 || (set_on_devices.load(std::memory_order_acquire) & bit) == 0) {
+    const cudaError_t e = cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(S::kBytes));
+    if (e != cudaSuccess) return e;
+    set_on_devices.fetch_or(bit, std::memory_order_release);
+  }
   const int64_t blocks = (n + S::kBr - 1) / S::kBr;
   kernel<<<static_cast<unsigned>(blocks), S::kThreads, S::kBytes, stream>>>(
       q, k, v, n, AttentionScale<T>(kD), out);

@@ -372,17 +372,10 @@ namespace {
 constexpr double kColumnSumsBlocksPerSm = 1.5;
 
 CudaKernelStatus Launched(cudaError_t e, const char* what) {
-  CudaKernelStatus status;
-  status.cuda = e;
-  status.what = what;
-  return status;
+  return CudaKernelStatus::Launch(e, what);
 }
-
 CudaKernelStatus Cublas(cublasStatus_t s, const char* what) {
-  CudaKernelStatus status;
-  status.cublas = s;
-  status.what = what;
-  return status;
+  return CudaKernelStatus::Library(s, what);
 }
 
 }  // namespace

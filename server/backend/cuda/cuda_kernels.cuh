@@ -94,6 +94,20 @@ struct CudaKernelStatus {
   cublasStatus_t cublas = CUBLAS_STATUS_SUCCESS;
   const char* what = "";
   bool ok() const { return cuda == cudaSuccess && cublas == CUBLAS_STATUS_SUCCESS; }
+
+  // A launch's error (cudaSuccess: ok) or a cuBLAS call's status, named.
+  static CudaKernelStatus Launch(cudaError_t e, const char* what) {
+    CudaKernelStatus status;
+    status.cuda = e;
+    status.what = what;
+    return status;
+  }
+  static CudaKernelStatus Library(cublasStatus_t s, const char* what) {
+    CudaKernelStatus status;
+    status.cublas = s;
+    status.what = what;
+    return status;
+  }
 };
 
 // Enqueues one execution of the point's kernel on args.stream (cuBLAS on
