@@ -43,7 +43,9 @@ namespace anatomy {
 
 using kernels::Fma;
 using kernels::kFusedChunkMultiple;
-using kernels::kFusedLaneGroup;
+// The lane groups of the kernel this is a copy of (16 lanes own distinct
+// outputs; production also has groups of 8 since).
+inline constexpr int kFusedLaneGroup = 16;
 using kernels::kFusedWarpsF32;
 using kernels::kFusedWarpsF64;
 using kernels::StoreSplitResult;

@@ -84,7 +84,7 @@ namespace balanced {
 
 using kernels::Fma;
 
-inline constexpr int kLaneGroup = kernels::kFusedLaneGroup;  // 16
+inline constexpr int kLaneGroup = 16;  // as the production kernel's lanes-of-16 variants
 // Elements of one stage (per warp, double-buffered): 128.
 inline constexpr int kPiece = 128;
 // Elements one warp consumes per step: 4 per half-warp.

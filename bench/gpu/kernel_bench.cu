@@ -23,7 +23,12 @@
 //      the copy's and production's today, interleaved in rounds; then the
 //      differences (launch floor, fixed cost, FMA-loop cost and efficiency).
 // Prints one table per part. Usage:
-//   flopd_gpu_kernel_bench [--quick] [--fused-only] [--balanced] [--anatomy [--sizes a,b,c]]
+//   5. (--widths only) The fused kernel with today's plans (tile widths in
+//      steps of 8) against session 8's (steps of 16-32), same kernel code,
+//      N = 4000 ... 20000 step 500, f32 and f64, interleaved in rounds, and the
+//      steps in N that lose more than 5% of GFLOP/s under each.
+//   flopd_gpu_kernel_bench [--quick] [--fused-only] [--balanced] [--widths]
+//                          [--anatomy [--sizes a,b,c]]
 // (--quick: N = 20000 only and fewer repetitions (with --balanced: the eight
 // sizes 4000, 8000, 8500, 12500, 13000, 16500, 17000, 20000, one round; with
 // --anatomy: one round of 5 samples instead of 3 rounds of 9);
@@ -190,9 +195,11 @@ void PrintFusedRow(const char* what, int64_t n, const SplitPlan& plan, double ho
   std::fflush(stdout);
 }
 
-SplitPlan MakePlan(int kj, int64_t n, int64_t wanted_splits) {
+// The fused kernel's plan of N = n with tiles `width` wide and about
+// `wanted_splits` splits.
+SplitPlan MakePlan(int64_t width, int64_t n, int64_t wanted_splits) {
   SplitPlan plan;
-  plan.tile_width = kernels::kFusedLaneGroup * kj;
+  plan.tile_width = width;
   plan.tiles = (n + plan.tile_width - 1) / plan.tile_width;
   const int64_t m = kernels::kFusedChunkMultiple;
   plan.chunk = ((n + wanted_splits - 1) / wanted_splits + m - 1) / m * m;
@@ -200,15 +207,28 @@ SplitPlan MakePlan(int kj, int64_t n, int64_t wanted_splits) {
   return plan;
 }
 
+// The plan the fused kernel ran with before its widths came in steps of 8
+// (until session 9): widths 16 kJ for kJ in {4, 6, 8, 10, 12, 16} (f32) or
+// {4, 6, 8, 10} (f64), the same planner. The anatomy's copy of the kernel
+// (lanes in groups of 16 only) runs these, and --widths times them against
+// today's plans.
+template <typename T>
+SplitPlan PlanLegacyFused(int64_t n, int sms) {
+  const std::vector<int64_t> widths = sizeof(T) == 4
+                                          ? std::vector<int64_t>{64, 96, 128, 160, 192, 256}
+                                          : std::vector<int64_t>{64, 96, 128, 160};
+  return PlanFusedOnePerSm(n, sms, widths, sizeof(T) == 4 ? kernels::kFusedWarpsF32
+                                                          : kernels::kFusedWarpsF64,
+                           kernels::kFusedChunkMultiple, sizeof(T) == 4 ? 128.0 : 64.0);
+}
+
 template <typename T>
 void BenchFused(int sms, bool quick) {
   const bool f32 = sizeof(T) == 4;
   std::printf("\n== fused outer kernel, %s (%d threads, one block per SM; tile = 16 kJ)\n",
               f32 ? "f32" : "f64", 32 * (f32 ? kernels::kFusedWarpsF32 : kernels::kFusedWarpsF64));
-  const std::vector<int> lanes = f32 ? std::vector<int>(std::begin(kernels::kFusedLanesF32),
-                                                        std::end(kernels::kFusedLanesF32))
-                                     : std::vector<int>(std::begin(kernels::kFusedLanesF64),
-                                                        std::end(kernels::kFusedLanesF64));
+  const auto& listed = kernels::FusedTileWidths<T>();
+  const std::vector<int64_t> widths(std::begin(listed), std::end(listed));
   const int64_t kMaxN = 20000;
   std::vector<T> host(kMaxN);
   T *u = nullptr, *v = nullptr, *out = nullptr, *partials = nullptr;
@@ -225,7 +245,7 @@ void BenchFused(int sms, bool quick) {
 
   struct Variant {
     int64_t n;
-    int kj;
+    int64_t width;
     int64_t splits;
   };
   std::vector<Variant> variants;
@@ -234,14 +254,13 @@ void BenchFused(int sms, bool quick) {
                                            : std::vector<int64_t>{20000, 19500, 12000, 8000, 4100};
   for (int64_t n : sizes) {
     const SplitPlan chosen = kernels::PlanOuterFused<T>(n, sms);
-    variants.push_back(
-        {n, static_cast<int>(chosen.tile_width / kernels::kFusedLaneGroup), chosen.splits});
-    for (int kj : lanes) {
+    variants.push_back({n, chosen.tile_width, chosen.splits});
+    for (int64_t width : widths) {
       for (int64_t s : {1, 2, 4}) {
-        const SplitPlan p = MakePlan(kj, n, s);
+        const SplitPlan p = MakePlan(width, n, s);
         if (p.tiles * p.splits > 2 * sms) continue;
         if (p.tile_width == chosen.tile_width && p.splits == chosen.splits) continue;
-        variants.push_back({n, kj, p.splits});
+        variants.push_back({n, width, p.splits});
       }
     }
   }
@@ -264,7 +283,7 @@ void BenchFused(int sms, bool quick) {
   }
   for (size_t i = 0; i < variants.size(); ++i) {
     const Variant& var = variants[i];
-    const SplitPlan plan = MakePlan(var.kj, var.n, var.splits);
+    const SplitPlan plan = MakePlan(var.width, var.n, var.splits);
     if (plan.splits > 1 && plan.tiles * plan.tile_width * plan.splits > int64_t{128} * kMaxN) continue;
     auto launch = [&]() {
       CUDA_OK(kernels::LaunchOuterFused<T>(v, u, out, var.n, plan, plan.splits > 1 ? partials : nullptr,
@@ -949,12 +968,12 @@ void BenchAnatomy(int sms, bool quick, const std::vector<int64_t>& sizes) {
   const int rounds = quick ? 1 : 3;
   const int iters = 200;
   std::printf("\n== anatomy of today's fused kernel, %s: measured FMA peak %.1f TFLOP/s; production "
-              "plan (PlanOuterFused, %d SMs); %d interleaved round(s) x (hot: %d x %d launches, "
+              "plan as of session 8 (PlanLegacyFused, %d SMs); %d interleaved round(s) x (hot: %d x %d launches, "
               "graph: %d x a %d-launch graph), medians\n",
               type, 2 * peak / 1e12, sms, rounds, g_reps, iters, g_reps, iters);
   int64_t max_n = 1, partial_elements = 1, counter_count = 1;
   for (int64_t n : sizes) {
-    const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+    const SplitPlan plan = PlanLegacyFused<T>(n, sms);
     max_n = std::max(max_n, n);
     partial_elements = std::max(partial_elements, plan.PartialElements());
     counter_count = std::max(counter_count, plan.CounterCount());
@@ -982,7 +1001,7 @@ void BenchAnatomy(int sms, bool quick, const std::vector<int64_t>& sizes) {
   };
   std::vector<Row> rows;
   for (int64_t n : sizes) {
-    const SplitPlan plan = kernels::PlanOuterFused<T>(n, sms);
+    const SplitPlan plan = PlanLegacyFused<T>(n, sms);
     T* const p = plan.splits > 1 ? partials : nullptr;
     uint32_t* const c = plan.splits > 1 ? counters : nullptr;
     auto launcher = [&](int which) -> std::function<void()> {
@@ -1013,7 +1032,7 @@ void BenchAnatomy(int sms, bool quick, const std::vector<int64_t>& sizes) {
     if (probe == cudaErrorNotSupported) {
       std::printf("  tile %lld (kJ %lld) is not compiled in fused_anatomy.cuh: N skipped\n",
                   static_cast<long long>(plan.tile_width),
-                  static_cast<long long>(plan.tile_width / kernels::kFusedLaneGroup));
+                  static_cast<long long>(plan.tile_width / anatomy::kFusedLaneGroup));
       continue;
     }
     CUDA_OK(probe);
@@ -1096,8 +1115,105 @@ void BenchAnatomy(int sms, bool quick, const std::vector<int64_t>& sizes) {
   CUDA_OK(cudaFree(counters));
 }
 
+// --widths: today's plans (PlanOuterFused: tile widths in steps of 8) against
+// the session-8 plans (PlanLegacyFused: steps of 16 or 32) with the same
+// kernel code, N = 4000 ... 20000 step 500 (the seed's sweep), interleaved in
+// rounds; per plan the % of the measured FMA peak and every step from one N
+// to the next that loses more than 5% of GFLOP/s (issue 12's smoothness).
+template <typename T>
+void BenchWidths(int sms, bool quick) {
+  const bool f32 = sizeof(T) == 4;
+  const double peak = MeasuredPeakFma<T>(sms);
+  const int rounds = quick ? 1 : 3;
+  const int iters = 200;
+  std::vector<int64_t> sizes;
+  for (int64_t n = 4000; n <= 20000; n += 500) sizes.push_back(n);
+  const int64_t max_n = sizes.back();
+  int64_t partial_elements = 1, counter_count = 1;
+  for (int64_t n : sizes) {
+    for (const SplitPlan& plan : {kernels::PlanOuterFused<T>(n, sms), PlanLegacyFused<T>(n, sms)}) {
+      partial_elements = std::max(partial_elements, plan.PartialElements());
+      counter_count = std::max(counter_count, plan.CounterCount());
+    }
+  }
+  T *u = nullptr, *v = nullptr, *out = nullptr, *partials = nullptr;
+  uint32_t* counters = nullptr;
+  CUDA_OK(cudaMalloc(&u, max_n * sizeof(T)));
+  CUDA_OK(cudaMalloc(&v, max_n * sizeof(T)));
+  CUDA_OK(cudaMalloc(&out, max_n * sizeof(T)));
+  CUDA_OK(cudaMalloc(&partials, partial_elements * sizeof(T)));
+  CUDA_OK(cudaMalloc(&counters, counter_count * sizeof(uint32_t)));
+  CUDA_OK(cudaMemset(counters, 0, counter_count * sizeof(uint32_t)));
+  CUDA_OK(kernels::LaunchFillUniform(u, max_n, kInputSeed + 0, g_stream));
+  CUDA_OK(kernels::LaunchFillUniform(v, max_n, kInputSeed + 1, g_stream));
+  CUDA_OK(cudaStreamSynchronize(g_stream));
+  std::printf("\n== fused outer kernel, %s, tile widths: today's plans vs session 8's, measured "
+              "FMA peak %.1f TFLOP/s, %d interleaved round(s) x (hot: %d x %d launches, graph: %d "
+              "x a %d-launch graph), medians; %% = of the measured peak\n",
+              f32 ? "f32" : "f64", 2 * peak / 1e12, rounds, g_reps, iters, g_reps, iters);
+  std::printf("%6s | %-22s %9s %9s %6s %6s | %-22s %9s %9s %6s %6s | %s\n", "N", "today: plan",
+              "hot us", "graph us", "hot%", "graph%", "session 8: plan", "hot us", "graph us",
+              "hot%", "graph%", "today / s8 (hot)");
+  double previous[2] = {0, 0};
+  std::vector<std::string> drops[2];
+  for (int64_t n : sizes) {
+    const SplitPlan plans[2] = {kernels::PlanOuterFused<T>(n, sms), PlanLegacyFused<T>(n, sms)};
+    std::vector<double> h[2], g[2];
+    for (int r = 0; r < rounds; ++r) {
+      for (int which = 0; which < 2; ++which) {
+        const SplitPlan plan = plans[which];
+        auto launch = [&]() {
+          CUDA_OK(kernels::LaunchOuterFused<T>(v, u, out, n, plan,
+                                               plan.splits > 1 ? partials : nullptr,
+                                               plan.splits > 1 ? counters : nullptr, g_stream));
+        };
+        h[which].push_back(TimeHot(launch, iters));
+        g[which].push_back(TimeGraph(launch, iters));
+      }
+    }
+    const double fmas = static_cast<double>(n) * n;
+    std::printf("%6lld", static_cast<long long>(n));
+    double hot[2];
+    for (int which = 0; which < 2; ++which) {
+      hot[which] = Median(h[which]);
+      const double graph = Median(g[which]);
+      char shape[64];
+      std::snprintf(shape, sizeof(shape), "%lld x %lld tiles x %lld", 
+                    static_cast<long long>(plans[which].tile_width),
+                    static_cast<long long>(plans[which].tiles),
+                    static_cast<long long>(plans[which].splits));
+      std::printf(" | %-22s %9.2f %9.2f %5.1f%% %5.1f%%", shape, hot[which] * 1e6, graph * 1e6,
+                  100 * fmas / peak / hot[which], 100 * fmas / peak / graph);
+      const double rate = fmas / hot[which];
+      if (previous[which] > 0 && rate < 0.95 * previous[which]) {
+        char drop[64];
+        std::snprintf(drop, sizeof(drop), "%lld (%.1f%%)", static_cast<long long>(n),
+                      100 * (rate / previous[which] - 1));
+        drops[which].push_back(drop);
+      }
+      previous[which] = rate;
+    }
+    std::printf(" | %.3f\n", hot[0] / hot[1]);
+    std::fflush(stdout);
+  }
+  for (int which = 0; which < 2; ++which) {
+    std::printf("%s: hot-mode GFLOP/s drops of more than 5%% from one N to the next: %s",
+                which == 0 ? "today" : "session 8", drops[which].empty() ? "none" : "");
+    for (size_t i = 0; i < drops[which].size(); ++i) {
+      std::printf("%s%s", i ? ", " : "", drops[which][i].c_str());
+    }
+    std::printf("\n");
+  }
+  CUDA_OK(cudaFree(u));
+  CUDA_OK(cudaFree(v));
+  CUDA_OK(cudaFree(out));
+  CUDA_OK(cudaFree(partials));
+  CUDA_OK(cudaFree(counters));
+}
+
 int Main(int argc, char** argv) {
-  bool quick = false, fused_only = false, balanced_only = false, anatomy_only = false;
+  bool quick = false, fused_only = false, balanced_only = false, anatomy_only = false,
+       widths_only = false;
   std::vector<int64_t> anatomy_sizes = {2000, 4000, 6000, 8000, 8500, 12000, 12500, 16000, 20000};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
@@ -1109,6 +1225,8 @@ int Main(int argc, char** argv) {
       balanced_only = true;
     } else if (std::strcmp(argv[i], "--anatomy") == 0) {
       anatomy_only = true;
+    } else if (std::strcmp(argv[i], "--widths") == 0) {
+      widths_only = true;
     } else if (std::strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
       anatomy_sizes.clear();
       for (const char* p = argv[++i]; *p != '\0';) {
@@ -1123,7 +1241,8 @@ int Main(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--quick] [--fused-only] [--balanced] [--anatomy [--sizes a,b,c]]\n",
+                   "usage: %s [--quick] [--fused-only] [--balanced] [--widths] "
+                   "[--anatomy [--sizes a,b,c]]\n",
                    argv[0]);
       return 2;
     }
@@ -1156,6 +1275,11 @@ int Main(int argc, char** argv) {
   if (anatomy_only) {
     BenchAnatomy<float>(sms, quick, anatomy_sizes);
     BenchAnatomy<double>(sms, quick, anatomy_sizes);
+    return 0;
+  }
+  if (widths_only) {
+    BenchWidths<float>(sms, quick);
+    BenchWidths<double>(sms, quick);
     return 0;
   }
   if (balanced_only) {

@@ -140,20 +140,36 @@ inline constexpr int kBlockWarps = kBlockThreads / 32;
 // f64, whose 10 owned values and 10 accumulators per lane need more than the
 // 64 registers a 1024-thread block allows): all warps of an SM load, multiply
 // and reduce together, so no block waits behind another's FMAs and none runs
-// alone at the end. A block owns a tile of outputs; within each warp, lanes l
-// and l + 16 own the same kJ outputs (tile_base + l % 16 + 16 m, m < kJ, kept
-// in registers) and take alternate 4-element groups of the warp's share of
-// the summed axis; the warps split the block's chunk. kJ is a compiled
-// variant (tile width 16 kJ); PlanFusedOnePerSm picks the tile width and
-// split per N so that the blocks fill the SMs in one wave.
-inline constexpr int kFusedLaneGroup = 16;
+// alone at the end. A block owns a tile of outputs; within each warp, lanes
+// l, l + 16 (or l, l + 8, l + 16, l + 24) own the same kJ outputs, kept in
+// registers, and take alternate 4-element groups of the warp's share of the
+// summed axis; the warps split the block's chunk. Each tile width is a
+// compiled variant: 16 kJ (kJ = 4 ... 16), and 8 kJ for odd kJ (lanes in
+// four groups of 8), so the widths run in steps of 8; PlanFusedOnePerSm
+// picks the width and split per N so that the blocks fill the SMs in one
+// wave with as little idle as the widths allow.
 inline constexpr int kFusedWarpsF32 = 32;
 inline constexpr int kFusedWarpsF64 = 16;
-inline constexpr int kFusedLanesF32[] = {4, 6, 8, 10, 12, 16};
-inline constexpr int kFusedLanesF64[] = {4, 6, 8, 10};
+// f32 has no 152 (8 x 19: 64 registers, the most a 1024-thread block allows):
+// on an H200 it ran 8% below 160's FMA rate, slower per launch at N = 19500
+// and 20000 despite 5% less work (docs/results/h200_fused_widths.md).
+inline constexpr int64_t kFusedTileWidthsF32[] = {40,  56,  64,  72,  80,  88,  96,
+                                                  104, 112, 120, 128, 136, 144, 160,
+                                                  176, 192, 208, 224, 240, 256};
+inline constexpr int64_t kFusedTileWidthsF64[] = {40, 56,  64,  72,  80,  88,  96, 104,
+                                                  112, 120, 128, 136, 144, 152, 160};
+template <typename T>
+constexpr const auto& FusedTileWidths() {
+  if constexpr (sizeof(T) == 4) {
+    return kFusedTileWidthsF32;
+  } else {
+    return kFusedTileWidthsF64;
+  }
+}
 // Chunks of the summed axis are multiples of this: every warp's share is a
-// multiple of 8 elements (4 per half-warp) and starts on a 16-byte boundary.
-inline constexpr int64_t kFusedChunkMultiple = 256;
+// multiple of 16 elements (4 per lane group of 8, 8 per group of 16) and
+// starts on a 16-byte boundary.
+inline constexpr int64_t kFusedChunkMultiple = 512;
 
 // The fused kernel's plan for N = n on a GPU with `sm_count` SMs:
 // PlanFusedOnePerSm over this kernel's variants for T.
@@ -191,8 +207,8 @@ cudaError_t LaunchRowDot(const T* a, const T* x, T* y, int64_t n, cudaStream_t s
 
 // out_k = sum_m owned_k * summed_m for k, m < n: the fused outer product.
 // axis 0 (column sums): owned = v, summed = u.  axis 1: owned = u, summed = v.
-// `plan` from PlanFusedOnePerSm: tile_width 16 kJ for a kJ listed in
-// kFusedLanesF32 / kFusedLanesF64, chunk a multiple of kFusedChunkMultiple,
+// `plan` from PlanFusedOnePerSm: tile_width listed in kFusedTileWidthsF32 /
+// kFusedTileWidthsF64, chunk a multiple of kFusedChunkMultiple,
 // n < 2^31 (cudaErrorInvalidValue otherwise). `partials` and `counters` as
 // the plan asks (null when splits == 1), counters zeroed once before the
 // first launch.

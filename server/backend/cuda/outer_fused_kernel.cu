@@ -5,6 +5,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <iterator>
+#include <utility>
 #include <vector>
 
 #include "server/backend/cuda/cuda_kernels.cuh"
@@ -22,20 +24,25 @@ namespace {
 // (u_i * v_j == v_j * u_i exactly).
 //
 // One block of kWarps warps per SM (launch bounds kWarps * 32 x 1). A block
-// owns kTile = 16 kJ outputs; lanes l and l + 16 of every warp own outputs
-// tile_base + l % 16 + 16 m (m < kJ) in registers, with their owned values.
+// owns kTile = kOutLanes kJ outputs (kOutLanes = 16 or 8); the lanes of a
+// warp form G = 32 / kOutLanes groups (lane l in group l / kOutLanes), and
+// lanes l, l + kOutLanes, ... own outputs tile_base + l % kOutLanes +
+// kOutLanes m (m < kJ) in registers, with their owned values. (Two group
+// sizes make every multiple of 8 a tile width: 16 kJ, and 8 kJ for odd kJ,
+// so the planner can size tiles to the SM count in steps of 8 outputs.)
 // Warp w takes the w-th share of the block's chunk of the summed axis (a
-// multiple of 8 elements) and streams it through two private shared-memory
+// multiple of 4 G elements) and streams it through two private shared-memory
 // stages of kPiece elements (cp.async: the next piece is in flight while the
 // current one is consumed; __syncwarp only, no block barrier). In each step
-// of 8 elements, half-warp h reads elements 4h..4h+3 with one broadcast
+// of 4 G elements, group g reads elements 4g..4g+3 with one broadcast
 // LDS.128 (f32; two for f64), which feeds 4 kJ independent FMAs: 40 FFMA per
-// load at kJ = 10, with 10 independent accumulator chains per lane. A full
-// piece is one fully unrolled run of steps, no branches. Afterwards the two
-// halves' sums are added (shuffle), the warps' sums go through shared memory
-// (rows padded by one element: no bank conflicts) and are added with a
-// shuffle tree over the warps; with splits > 1 the chunks' sums are added in
-// split order by the last block (StoreSplitResult).
+// load at kJ = 10, with kJ independent accumulator chains per lane. A full
+// piece is one fully unrolled run of steps, no branches. Afterwards the
+// groups' sums are added (shuffles: G = 2: g0 + g1; G = 4: (g0 + g2) +
+// (g1 + g3)), the warps' sums go through shared memory (rows padded by one
+// element: no bank conflicts) and are added with a shuffle tree over the
+// warps; with splits > 1 the chunks' sums are added in split order by the
+// last block (StoreSplitResult).
 //
 // Arithmetic per output: N products, each added with one fma into a partial
 // sum that starts at 0 (adding the first product to 0 is exact), then the
@@ -48,17 +55,19 @@ namespace {
 
 using namespace fused;  // the kernel's steps: outer_fused_steps.cuh
 
-template <typename T, int kJ>
+template <typename T, int kJ, int kOutLanes>
 __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
     OuterFusedKernel(const T* __restrict__ owned, const T* __restrict__ summed, T* __restrict__ out,
                      int64_t n, int64_t chunk, int splits, int64_t padded, T* __restrict__ partials,
                      uint32_t* __restrict__ counters) {
   constexpr int kWarps = kFusedWarps<T>;
-  constexpr int kTile = kFusedLaneGroup * kJ;
+  constexpr int kStep = kFusedStepOf<kOutLanes>;
+  constexpr int kTile = kOutLanes * kJ;
   constexpr int kRow = kTile + 1;
-  constexpr int kPerWarp = kTile / kWarps;  // outputs each warp adds up at the end
-  static_assert(kTile % kWarps == 0, "the final sums must split evenly over the warps");
-  static_assert(kFusedChunkMultiple % (kWarps * kFusedStep) == 0, "shares must be whole steps");
+  // Outputs each warp adds up at the end (the last warps may have fewer).
+  constexpr int kPerWarp = (kTile + kWarps - 1) / kWarps;
+  static_assert(kOutLanes == 16 || kOutLanes == 8, "two or four lane groups");
+  static_assert(kFusedChunkMultiple % (kWarps * kStep) == 0, "shares must be whole steps");
   constexpr int kStageElements = 2 * kFusedPiece * kWarps;
   constexpr int kReduceElements = kWarps * kRow;
   constexpr int kShared = kStageElements > kReduceElements ? kStageElements : kReduceElements;
@@ -68,13 +77,13 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  const int half = lane >> 4;
+  const int group = lane / kOutLanes;
   const int64_t tile_base = static_cast<int64_t>(blockIdx.x) * kTile;
   const int64_t begin = static_cast<int64_t>(blockIdx.y) * chunk;
   // From here on, offsets within the chunk: int (n < 2^31).
   const int chunk_len = static_cast<int>(min(n, begin + chunk) - begin);
   const int share =
-      (chunk_len + kWarps * kFusedStep - 1) / (kWarps * kFusedStep) * kFusedStep;
+      (chunk_len + kWarps * kStep - 1) / (kWarps * kStep) * kStep;
   const int first = min(chunk_len, warp * share);
   const int len = min(chunk_len, first + share) - first;
   const T* source = summed + begin + first;
@@ -86,7 +95,7 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   T acc[kJ];
 #pragma unroll
   for (int m = 0; m < kJ; ++m) {
-    const int64_t k = tile_base + (lane & (kFusedLaneGroup - 1)) + kFusedLaneGroup * m;
+    const int64_t k = tile_base + (lane & (kOutLanes - 1)) + kOutLanes * m;
     own[m] = k < n ? __ldg(owned + k) : T(0);
     acc[m] = 0;
   }
@@ -104,21 +113,25 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
     }
     __syncwarp();  // every lane's copies of `current` are visible
     if (piece_len == kFusedPiece) {
-      ConsumeFullPiece<T, kJ>(current + 4 * half, own, acc);
+      ConsumeFullPiece<T, kJ, kFusedPiece, kOutLanes>(current + 4 * group, own, acc);
     } else {
-      ConsumePartialPiece<T, kJ>(current, piece_len, half, own, acc);
+      ConsumePartialPiece<T, kJ, kOutLanes>(current, piece_len, group, own, acc);
     }
     __syncwarp();  // `current` is consumed before it is refilled
   }
 
-  // Half 0 adds half 1's sums of the same outputs.
+  // Group 0 adds the other groups' sums of the same outputs: lanes < 16 add
+  // lane + 16's, then (four groups) lanes < 8 add lane + 8's.
 #pragma unroll
-  for (int m = 0; m < kJ; ++m) acc[m] += __shfl_down_sync(0xffffffffu, acc[m], kFusedLaneGroup);
+  for (int offset = 16; offset >= kOutLanes; offset /= 2) {
+#pragma unroll
+    for (int m = 0; m < kJ; ++m) acc[m] += __shfl_down_sync(0xffffffffu, acc[m], offset);
+  }
   __syncthreads();  // every warp is done with its stages
   T* rows = shared;
-  if (half == 0) {
+  if (group == 0) {
 #pragma unroll
-    for (int m = 0; m < kJ; ++m) rows[warp * kRow + lane + kFusedLaneGroup * m] = acc[m];
+    for (int m = 0; m < kJ; ++m) rows[warp * kRow + lane + kOutLanes * m] = acc[m];
   }
   __syncthreads();
   // Warp w adds up the kWarps partials of outputs w kPerWarp ..., lane l
@@ -127,7 +140,8 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   T sum[kPerWarp];
 #pragma unroll
   for (int i = 0; i < kPerWarp; ++i) {
-    sum[i] = lane < kWarps ? rows[lane * kRow + warp * kPerWarp + i] : T(0);
+    const int o = warp * kPerWarp + i;
+    sum[i] = lane < kWarps && o < kTile ? rows[lane * kRow + o] : T(0);
   }
 #pragma unroll
   for (int offset = kWarps / 2; offset > 0; offset /= 2) {
@@ -136,7 +150,9 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   }
   if (lane == 0) {
 #pragma unroll
-    for (int i = 0; i < kPerWarp; ++i) block_sums[warp * kPerWarp + i] = sum[i];
+    for (int i = 0; i < kPerWarp; ++i) {
+      if (warp * kPerWarp + i < kTile) block_sums[warp * kPerWarp + i] = sum[i];
+    }
   }
   __syncthreads();
   int64_t index[1] = {INT64_MAX};
@@ -148,25 +164,38 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   StoreSplitResult<T, 1>(index, value, out, n, splits, padded, partials, counters);
 }
 
-template <typename T, int kJ>
+// The variant of tile width kWidth: 16 kJ lanes-of-16 when kWidth is a
+// multiple of 16, else 8 kJ (kJ odd).
+template <typename T, int kWidth>
 void LaunchFusedVariant(const T* owned, const T* summed, T* out, int64_t n, const SplitPlan& plan,
                         T* partials, uint32_t* counters, cudaStream_t stream) {
+  constexpr int kOutLanes = kWidth % 16 == 0 ? 16 : 8;
+  static_assert(kWidth % 8 == 0, "tile widths are multiples of 8");
   const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
-  OuterFusedKernel<T, kJ><<<grid, 32 * kFusedWarps<T>, 0, stream>>>(
+  OuterFusedKernel<T, kWidth / kOutLanes, kOutLanes><<<grid, 32 * kFusedWarps<T>, 0, stream>>>(
       owned, summed, out, n, plan.chunk, static_cast<int>(plan.splits),
       plan.tiles * plan.tile_width, partials, counters);
+}
+
+// Launches the variant whose width is plan.tile_width; false when none is.
+template <typename T, size_t... kI>
+bool LaunchListedWidth(const T* owned, const T* summed, T* out, int64_t n, const SplitPlan& plan,
+                       T* partials, uint32_t* counters, cudaStream_t stream,
+                       std::index_sequence<kI...>) {
+  constexpr const auto& kWidths = FusedTileWidths<T>();
+  return ((plan.tile_width == kWidths[kI] &&
+           (LaunchFusedVariant<T, kWidths[kI]>(owned, summed, out, n, plan, partials, counters,
+                                               stream),
+            true)) ||
+          ...);
 }
 
 }  // namespace
 
 template <typename T>
 SplitPlan PlanOuterFused(int64_t n, int sm_count) {
-  std::vector<int64_t> widths;
-  if constexpr (sizeof(T) == 4) {
-    for (int kj : kFusedLanesF32) widths.push_back(int64_t{kFusedLaneGroup} * kj);
-  } else {
-    for (int kj : kFusedLanesF64) widths.push_back(int64_t{kFusedLaneGroup} * kj);
-  }
+  const auto& listed = FusedTileWidths<T>();
+  const std::vector<int64_t> widths(std::begin(listed), std::end(listed));
   // FMA lanes per SM on Hopper: 128 FP32, 64 FP64.
   return PlanFusedOnePerSm(n, sm_count, widths, kFusedWarps<T>, kFusedChunkMultiple,
                            sizeof(T) == 4 ? 128.0 : 64.0);
@@ -177,31 +206,15 @@ cudaError_t LaunchOuterFused(const T* owned, const T* summed, T* out, int64_t n,
                              const SplitPlan& plan, T* partials, uint32_t* counters,
                              cudaStream_t stream) {
   if (n < 1 || n > INT32_MAX || plan.tiles < 1 || plan.splits < 1 || plan.chunk < 1 ||
-      plan.chunk % kFusedChunkMultiple != 0 || plan.tile_width % kFusedLaneGroup != 0 ||
-      plan.tiles * plan.tile_width < n || plan.splits * plan.chunk < n ||
-      (plan.splits - 1) * plan.chunk >= n) {
+      plan.chunk % kFusedChunkMultiple != 0 || plan.tiles * plan.tile_width < n ||
+      plan.splits * plan.chunk < n || (plan.splits - 1) * plan.chunk >= n) {
     return cudaErrorInvalidValue;
   }
   if (plan.splits > 1 && (partials == nullptr || counters == nullptr)) return cudaErrorInvalidValue;
-  const int kj = static_cast<int>(plan.tile_width / kFusedLaneGroup);
-  if constexpr (sizeof(T) == 4) {
-    switch (kj) {
-      case 4: LaunchFusedVariant<T, 4>(owned, summed, out, n, plan, partials, counters, stream); break;
-      case 6: LaunchFusedVariant<T, 6>(owned, summed, out, n, plan, partials, counters, stream); break;
-      case 8: LaunchFusedVariant<T, 8>(owned, summed, out, n, plan, partials, counters, stream); break;
-      case 10: LaunchFusedVariant<T, 10>(owned, summed, out, n, plan, partials, counters, stream); break;
-      case 12: LaunchFusedVariant<T, 12>(owned, summed, out, n, plan, partials, counters, stream); break;
-      case 16: LaunchFusedVariant<T, 16>(owned, summed, out, n, plan, partials, counters, stream); break;
-      default: return cudaErrorInvalidValue;
-    }
-  } else {
-    switch (kj) {
-      case 4: LaunchFusedVariant<T, 4>(owned, summed, out, n, plan, partials, counters, stream); break;
-      case 6: LaunchFusedVariant<T, 6>(owned, summed, out, n, plan, partials, counters, stream); break;
-      case 8: LaunchFusedVariant<T, 8>(owned, summed, out, n, plan, partials, counters, stream); break;
-      case 10: LaunchFusedVariant<T, 10>(owned, summed, out, n, plan, partials, counters, stream); break;
-      default: return cudaErrorInvalidValue;
-    }
+  constexpr size_t kCount = std::size(FusedTileWidths<T>());
+  if (!LaunchListedWidth<T>(owned, summed, out, n, plan, partials, counters, stream,
+                            std::make_index_sequence<kCount>())) {
+    return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }

@@ -19,8 +19,14 @@ template <typename T>
 inline constexpr int kFusedWarps = sizeof(T) == 4 ? kFusedWarpsF32 : kFusedWarpsF64;
 // Elements of one stage: 128 (512 bytes of f32, 1 KB of f64).
 inline constexpr int kFusedPiece = 128;
-// Elements one warp consumes per step: 4 per half-warp.
-inline constexpr int kFusedStep = 8;
+// Elements one warp consumes per step: 4 per lane group. A warp's lanes
+// form 32 / kOutLanes groups of kOutLanes lanes (lane l is in group
+// l / kOutLanes); the groups own the same outputs and take alternate
+// 4-element groups of the summed elements. kOutLanes = 16 (two halves, 8
+// elements a step) or 8 (four quarters, 16 elements a step).
+template <int kOutLanes>
+inline constexpr int kFusedStepOf = 4 * (32 / kOutLanes);
+inline constexpr int kFusedStep = kFusedStepOf<16>;
 
 // cp.async global -> shared: 16 bytes (through L2 only) or one element.
 template <typename T>
@@ -87,33 +93,36 @@ __device__ __forceinline__ void FmaFour(const T (&own)[kJ], const T (&s)[4], T (
   }
 }
 
-// A full piece of kLen elements (the kernel's: kFusedPiece): kLen / 8 steps,
-// unrolled. `mine` = piece + 4 * half.
-template <typename T, int kJ, int kLen = kFusedPiece>
+// A full piece of kLen elements (the kernel's: kFusedPiece): kLen / step
+// steps, unrolled. `mine` = piece + 4 * group.
+template <typename T, int kJ, int kLen = kFusedPiece, int kOutLanes = 16>
 __device__ __forceinline__ void ConsumeFullPiece(const T* mine, const T (&own)[kJ], T (&acc)[kJ]) {
-  static_assert(kLen % kFusedStep == 0, "a piece is whole steps");
+  constexpr int kStep = kFusedStepOf<kOutLanes>;
+  static_assert(kLen % kStep == 0, "a piece is whole steps");
 #pragma unroll
-  for (int i = 0; i < kLen / kFusedStep; ++i) {
+  for (int i = 0; i < kLen / kStep; ++i) {
     T s[4];
-    LoadFour(mine + kFusedStep * i, s);
+    LoadFour(mine + kStep * i, s);
     FmaFour<T, kJ>(own, s, acc);
   }
 }
 
 // A shorter piece (the end of a share): whole steps, then the elements past
-// the last whole step, each taken by the half-warp whose 4-element group it
-// falls in (element e belongs to half (e / 4) % 2).
-template <typename T, int kJ>
-__device__ __forceinline__ void ConsumePartialPiece(const T* piece, int len, int half,
+// the last whole step, each taken by the lane group whose 4-element group it
+// falls in (element e belongs to group (e / 4) % (32 / kOutLanes)).
+template <typename T, int kJ, int kOutLanes = 16>
+__device__ __forceinline__ void ConsumePartialPiece(const T* piece, int len, int group,
                                                     const T (&own)[kJ], T (&acc)[kJ]) {
-  const int steps = len / kFusedStep;
+  constexpr int kStep = kFusedStepOf<kOutLanes>;
+  constexpr int kGroups = 32 / kOutLanes;
+  const int steps = len / kStep;
   for (int i = 0; i < steps; ++i) {
     T s[4];
-    LoadFour(piece + kFusedStep * i + 4 * half, s);
+    LoadFour(piece + kStep * i + 4 * group, s);
     FmaFour<T, kJ>(own, s, acc);
   }
-  for (int e = steps * kFusedStep; e < len; ++e) {
-    if (((e >> 2) & 1) != half) continue;
+  for (int e = steps * kStep; e < len; ++e) {
+    if (((e >> 2) & (kGroups - 1)) != group) continue;
     const T s = piece[e];
 #pragma unroll
     for (int m = 0; m < kJ; ++m) acc[m] = Fma(own[m], s, acc[m]);

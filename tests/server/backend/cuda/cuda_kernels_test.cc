@@ -45,9 +45,9 @@ class DeviceArray {
   T* data_ = nullptr;
 };
 
-SplitPlan FusedPlan(int kj, int64_t n, int64_t wanted_splits) {
+SplitPlan FusedPlan(int64_t width, int64_t n, int64_t wanted_splits) {
   SplitPlan plan;
-  plan.tile_width = kernels::kFusedLaneGroup * kj;
+  plan.tile_width = width;
   plan.tiles = (n + plan.tile_width - 1) / plan.tile_width;
   const int64_t multiple = kernels::kFusedChunkMultiple;
   plan.chunk = ((n + wanted_splits - 1) / wanted_splits + multiple - 1) / multiple * multiple;
@@ -59,9 +59,9 @@ SplitPlan FusedPlan(int kj, int64_t n, int64_t wanted_splits) {
 // summed = u: axis 0) and checks both runs against the fp64 reference, bit
 // equality between them, and that nothing past out[n) was written.
 template <typename T>
-void CheckFused(int kj, int64_t n, int64_t wanted_splits) {
-  const SplitPlan plan = FusedPlan(kj, n, wanted_splits);
-  SCOPED_TRACE(absl::StrCat(sizeof(T) == 4 ? "f32" : "f64", " kJ=", kj, " N=", n,
+void CheckFused(int64_t width, int64_t n, int64_t wanted_splits) {
+  const SplitPlan plan = FusedPlan(width, n, wanted_splits);
+  SCOPED_TRACE(absl::StrCat(sizeof(T) == 4 ? "f32" : "f64", " tile=", width, " N=", n,
                             " splits=", plan.splits, " chunk=", plan.chunk));
   constexpr int64_t kGuard = 64;
   std::vector<T> u(n), v(n);
@@ -115,34 +115,39 @@ TEST(CudaKernelsTest, FusedEveryVariantSplitAndUnsplit) {
   if (const std::string why = NoGpuReason(); !why.empty()) GTEST_SKIP() << why;
   for (int64_t n : {1, 37, 1000, 4097}) {
     for (int64_t splits : {1, 3}) {
-      for (int kj : kernels::kFusedLanesF32) CheckFused<float>(kj, n, splits);
-      for (int kj : kernels::kFusedLanesF64) CheckFused<double>(kj, n, splits);
+      for (int64_t width : kernels::kFusedTileWidthsF32) CheckFused<float>(width, n, splits);
+      for (int64_t width : kernels::kFusedTileWidthsF64) CheckFused<double>(width, n, splits);
     }
   }
   // Several pieces per warp (shares of 632 and 1256 elements) and the shape
   // N = 20000 runs with; then many splits of short chunks; then what the
   // planner picks for a few sizes.
-  CheckFused<float>(10, 20000, 1);
-  CheckFused<double>(10, 20000, 1);
-  CheckFused<float>(4, 20000, 40);
-  CheckFused<double>(6, 12345, 7);
+  CheckFused<float>(160, 20000, 1);
+  CheckFused<double>(160, 20000, 1);
+  CheckFused<float>(136, 20000, 1);  // lanes in groups of 8, kJ = 17
+  CheckFused<double>(152, 20000, 1);  // kJ = 19
+  CheckFused<double>(136, 20000, 2);
+  CheckFused<float>(64, 20000, 40);
+  CheckFused<float>(40, 20000, 39);
+  CheckFused<double>(96, 12345, 7);
+  CheckFused<double>(88, 12345, 7);
   for (int64_t n : {2, 255, 257, 1023, 12345}) {
     const SplitPlan f32 = kernels::PlanOuterFused<float>(n, 132);
-    CheckFused<float>(static_cast<int>(f32.tile_width / kernels::kFusedLaneGroup), n, f32.splits);
+    CheckFused<float>(f32.tile_width, n, f32.splits);
     const SplitPlan f64 = kernels::PlanOuterFused<double>(n, 132);
-    CheckFused<double>(static_cast<int>(f64.tile_width / kernels::kFusedLaneGroup), n, f64.splits);
+    CheckFused<double>(f64.tile_width, n, f64.splits);
   }
 }
 
 TEST(CudaKernelsTest, FusedRejectsPlansItCannotRun) {
-  const SplitPlan good = FusedPlan(10, 1000, 1);
+  const SplitPlan good = FusedPlan(160, 1000, 1);
   SplitPlan no_variant = good;
-  no_variant.tile_width = 16 * 7;
-  no_variant.tiles = (1000 + 111) / 112;
+  no_variant.tile_width = 100;  // not a multiple of 8
+  no_variant.tiles = (1000 + 99) / 100;
   EXPECT_EQ(kernels::LaunchOuterFused<float>(nullptr, nullptr, nullptr, 1000, no_variant, nullptr,
                                              nullptr, nullptr),
             cudaErrorInvalidValue);
-  SplitPlan f64_too_wide = FusedPlan(16, 1000, 1);
+  SplitPlan f64_too_wide = FusedPlan(256, 1000, 1);
   EXPECT_EQ(kernels::LaunchOuterFused<double>(nullptr, nullptr, nullptr, 1000, f64_too_wide,
                                               nullptr, nullptr, nullptr),
             cudaErrorInvalidValue);
@@ -156,7 +161,7 @@ TEST(CudaKernelsTest, FusedRejectsPlansItCannotRun) {
   EXPECT_EQ(kernels::LaunchOuterFused<float>(nullptr, nullptr, nullptr, 1000, too_few_tiles,
                                              nullptr, nullptr, nullptr),
             cudaErrorInvalidValue);
-  SplitPlan split_without_scratch = FusedPlan(10, 1000, 3);
+  SplitPlan split_without_scratch = FusedPlan(160, 2000, 3);
   ASSERT_GT(split_without_scratch.splits, 1);
   EXPECT_EQ(kernels::LaunchOuterFused<float>(nullptr, nullptr, nullptr, 1000,
                                              split_without_scratch, nullptr, nullptr, nullptr),
