@@ -187,15 +187,21 @@ std::vector<OpSpec> BuildCatalog() {
            Kernel::kOuterLibrary, kOuterLibraryElements, /*temp_elements=*/kNSquared),
       Impl("cpu", "fused",
            "one threaded pass, no N x N temporary, the same N^2 mul and N^2-N add; both axes one "
-           "AVX2+FMA kernel (owned outputs in registers, the summed vector streamed); sum order: "
-           "4 partial sums by summed index mod 4, each from its first product on in increasing "
-           "index (one FMA per later product; mul then add on a CPU without FMA), then (p0 + p1) + "
-           "(p2 + p3)",
+           "vector kernel, AVX-512F or AVX2+FMA by the CPU (owned outputs in registers, the summed "
+           "vector streamed); sum order: 4 partial sums by summed index mod 4, each from its first "
+           "product on in increasing index (one FMA per later product; mul then add on a CPU "
+           "without FMA), then (p0 + p1) + (p2 + p3)",
            Kernel::kOuterFused, kOuterElements),
       Impl("cuda", "library",
            "cuBLAS ?gemm with k=1 writes the N x N product, then flopd's reduction",
            Kernel::kOuterLibrary, kOuterLibraryElements, /*temp_elements=*/kNSquared),
-      Impl("cuda", "fused", "one kernel, no N x N temporary, the same N^2 mul and N^2-N add",
+      Impl("cuda", "fused",
+           "one kernel, no N x N temporary, the same N^2 mul and N^2-N add; one block per SM "
+           "owns a tile of outputs (its width, a multiple of 8, and any split of the summed "
+           "axis planned per N and SM count); sum order: each lane adds one FMA per product "
+           "into its partial sum in increasing index over its 4-element groups of its warp's "
+           "share, then the 2 or 4 lane groups' partials (shuffles), the warps' (a fixed tree) "
+           "and the splits' (in order)",
            Kernel::kOuterFused, kOuterElements),
   };
 
@@ -228,7 +234,7 @@ std::vector<OpSpec> BuildCatalog() {
            "calls would)",
            Kernel::kChainUnfused, kTwoKN),
       Impl("cpu", "fused", "one threaded pass: each block of the vector takes its k steps in "
-           "registers (AVX2+FMA where the CPU has it)",
+           "registers (AVX-512F or AVX2+FMA where the CPU has it)",
            Kernel::kChainFused, kTwoN),
       Impl("cuda", "unfused", "k kernel launches, each reading and writing the whole vector",
            Kernel::kChainUnfused, kTwoKN),

@@ -52,9 +52,10 @@ struct DeviceCeilings {
   std::string derived_method;
   // Measured times below this are dominated by fixed per-call overhead.
   double latency_threshold_seconds = 0;
-  // The peaks with the vector ISA flopd's own kernels are built for, when
-  // it is narrower than the widest one `peak_flops` was measured with (CPU:
-  // "avx2+fma" on an AVX-512 machine); empty otherwise.
+  // The vector ISA flopd's own kernels use (CPU: "avx512f", "avx2+fma" or
+  // "generic"; empty for other devices), and the peaks measured with it
+  // when it is narrower than the widest one `peak_flops` was measured with
+  // (e.g. "avx2+fma" on an AVX-512 machine); the peaks are empty otherwise.
   std::string kernel_isa;
   std::map<std::string, double> kernel_isa_peak_flops;
   // Sanity checks that failed (see v1::DeviceCeilings.doubts); empty = none.

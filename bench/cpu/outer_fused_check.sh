@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Issue 12's CPU check: outer/fused on this host's CPU against the measured
 # peak of the instruction set flopd's own kernels use (the ceilings'
-# kernel_isa_peak_flops_per_s: AVX2+FMA on an AVX-512 CPU; the plain
-# measured peak where the CPU has no wider ISA than the kernels).
+# kernel_isa: AVX-512F on an AVX-512 CPU, AVX2+FMA on an AVX2 one): the plain
+# measured peak, or kernel_isa_peak_flops_per_s where the kernels' ISA is
+# narrower than the CPU's widest (e.g. a flopd built without the AVX-512F
+# variant on an AVX-512 CPU).
 #
 #   bench/cpu/outer_fused_check.sh FLOPD FLOPCTL [OUTDIR]
 #
@@ -114,7 +116,7 @@ for t in threads_list:
             peak, roof = float(isa_peaks[dtype]), f"{isa} (kernel ISA)"
         else:
             peak = float(peaks.get(dtype, 0)) or float(p.get("roofline", {}).get("peak_flops_per_s", 0))
-            roof = "measured peak"
+            roof = f"measured peak ({isa})" if isa else "measured peak"
         tm = p["time"]
         median, best = float(tm["median"]), float(tm["min"])
         flops = float(p["flops"])

@@ -266,7 +266,8 @@ template <typename T>
 auto PickFusedRows(int d, KernelIsa isa) {
   auto body = d == 64 ? &FusedRowsGeneric<T, 64> : &FusedRowsGeneric<T, 128>;
 #if FLOPD_ATTENTION_AVX2_VARIANT
-  if (isa == KernelIsa::kAvx2Fma) body = d == 64 ? &FusedRowsAvx2<T, 64> : &FusedRowsAvx2<T, 128>;
+  // kAvx512F runs the AVX2+FMA build too: this kernel has no AVX-512 one.
+  if (isa != KernelIsa::kGeneric) body = d == 64 ? &FusedRowsAvx2<T, 64> : &FusedRowsAvx2<T, 128>;
 #else
   (void)isa;
 #endif

@@ -71,7 +71,8 @@ void AttentionMaterialized(const T* q, const T* k, const T* v, int64_t n, int d,
 // The scores are computed 4 query rows x 16 (f32) or 8 (f64) keys at a time
 // in vector registers, the o updates 4 rows x 16 (f32) or 8 (f64) columns at
 // a time; `isa` picks the AVX2+FMA or the baseline build of the same code
-// (the two round differently: FMAs vs separate multiply and add).
+// (the two round differently: FMAs vs separate multiply and add); kAvx512F
+// runs the AVX2+FMA build.
 // REQUIRES: n >= 1, d is 64 or 128, threads >= 1, `out` overlaps no input.
 inline constexpr int kAttentionTileRows = 16;
 template <typename T>

@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/backend/cpu/cpu_kernels.h"
 #include "server/backend/cpu/thread_team.h"
 #include "server/machine_state.h"
 
@@ -186,12 +187,26 @@ struct FmaIsa {
   double (*f64)(int64_t, double) = nullptr;
 };
 
-FmaIsa BestFmaIsa() {
-  if (__builtin_cpu_supports("avx512f")) return {"AVX-512F FMA", 512, true, FmaAvx512F32, FmaAvx512F64};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    return {"AVX2 FMA", 256, true, FmaAvx2F32, FmaAvx2F64};
+// The loop of the vector ISA a KernelIsa of cpu_kernels.h names.
+FmaIsa FmaIsaOf(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::kAvx512F:
+      return {"AVX-512F FMA", 512, true, FmaAvx512F32, FmaAvx512F64};
+    case KernelIsa::kAvx2Fma:
+      return {"AVX2 FMA", 256, true, FmaAvx2F32, FmaAvx2F64};
+    case KernelIsa::kGeneric:
+      break;
   }
   return {"SSE2 mul+add", 128, false, FmaSse2F32, FmaSse2F64};
+}
+
+// The widest the CPU has, whatever flopd's kernels are built for.
+FmaIsa BestFmaIsa() {
+  if (__builtin_cpu_supports("avx512f")) return FmaIsaOf(KernelIsa::kAvx512F);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return FmaIsaOf(KernelIsa::kAvx2Fma);
+  }
+  return FmaIsaOf(KernelIsa::kGeneric);
 }
 
 // FLOPs of one iteration of a loop on one thread.
@@ -472,14 +487,16 @@ absl::StatusOr<CeilingsAttempt> MeasureCpuCeilingsOnce(const CpuCeilingsConfig& 
   c.peak_flops["f32"] = f32_peak;
   c.peak_flops["f64"] = f64_peak;
   c.clock_hz = MeasureCpuClockHz(threads, &c.clock_method);
-  // flopd's own CPU kernels (cpu_kernels.cc) are built for AVX2+FMA: on a
-  // CPU with AVX-512 their roof is lower, so it is measured too, labelled.
-  if (isa.bits == 512 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    const FmaIsa kernels{"AVX2 FMA", 256, true, FmaAvx2F32, FmaAvx2F64};
+  // The ISA flopd's own CPU kernels (cpu_kernels.cc) use: the peak's own
+  // where the CPU has it (AVX-512F included). Where they use a narrower one
+  // (a build without their AVX-512F variant on an AVX-512 CPU, say), their
+  // roof is lower, so it is measured too, labelled.
+  c.kernel_isa = std::string(KernelIsaName(config.kernel_isa));
+  const FmaIsa kernels = FmaIsaOf(config.kernel_isa);
+  if (kernels.bits != isa.bits) {
     double s32 = 1, s64 = 1;
     const auto [k32, k64] = PeakFlops(kernels, threads, config.fma_seconds, stopped, &s32, &s64);
     if (stopped()) return cancelled;
-    c.kernel_isa = "avx2+fma";
     c.kernel_isa_peak_flops["f32"] = k32;
     c.kernel_isa_peak_flops["f64"] = k64;
   }

@@ -10,9 +10,11 @@
 //    chains (12 accumulators of the widest vector ISA the CPU has: AVX-512F,
 //    else AVX2+FMA, else SSE2 mul+add), whose values feed a checksum, so it
 //    can be neither dropped nor shortened; best of 3 timed runs per dtype,
-//    f32 and f64 alternating so that both see the same load. On an AVX-512
-//    CPU the AVX2+FMA loop is timed too (kernel_isa_peak_flops): the roof of
-//    flopd's own kernels, which are built for AVX2+FMA.
+//    f32 and f64 alternating so that both see the same load. kernel_isa
+//    names the ISA flopd's own kernels use (cpu_kernels.h's BestKernelIsa:
+//    AVX-512F, AVX2+FMA or generic), normally the peak's own; only where it
+//    is narrower (e.g. a build without their AVX-512F variant on an AVX-512
+//    CPU) is its loop timed too (kernel_isa_peak_flops): their lower roof.
 //  - the clock: right after the FMA runs, every thread times a chain of
 //    dependent 64-bit integer multiplies written in assembly (3 cycles each
 //    on Intel since Nehalem and AMD since Zen; add chains are folded by newer
@@ -40,6 +42,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/roofline.h"
+#include "server/backend/cpu/cpu_kernels.h"
 
 namespace flopd {
 
@@ -58,6 +61,10 @@ struct CpuCeilingsConfig {
   bool remeasure_doubtful = true;
   double retry_pause_seconds = 0.5;
   double retry_within_seconds = 10;
+  // The ISA flopd's own kernels use (kernel_isa); tests set a narrower one
+  // than the CPU's widest to have its peak measured apart. REQUIRES: the CPU
+  // runs it.
+  KernelIsa kernel_isa = BestKernelIsa();
 };
 
 // Measures (and re-measures when doubtful, see above). RESOURCE_EXHAUSTED

@@ -238,7 +238,7 @@ class CpuPoint : public PreparedPoint {
                                        " usable CPUs (oversubscribed; times include "
                                        "time-slicing)"));
     }
-    if (BestKernelIsa() != KernelIsa::kAvx2Fma) {
+    if (BestKernelIsa() == KernelIsa::kGeneric) {
       warnings->push_back(
           "cpu: this CPU lacks AVX2/FMA; flopd's own kernels (reductions, fused) ran generic "
           "x86-64 code");
@@ -364,11 +364,15 @@ CpuDevice::CpuDevice(const BackendConfig& config) {
   d.properties["openblas_threads"] = absl::StrCat(openblas_get_num_threads());
   d.properties["kernel_threads"] = absl::StrCat(threads_);
   d.properties["usable_cpus"] = absl::StrCat(UsableCpus());
-  d.properties["simd"] = isa == KernelIsa::kAvx2Fma
-                             ? std::string("avx2+fma (flopd kernels use AVX2 and FMA)")
-                             : absl::StrCat("generic (no AVX2/FMA on this CPU: avx2=",
-                                            __builtin_cpu_supports("avx2") ? 1 : 0,
-                                            " fma=", __builtin_cpu_supports("fma") ? 1 : 0, ")");
+  d.properties["simd"] =
+      isa == KernelIsa::kAvx512F
+          ? std::string("avx512f (flopd's fused outer sum and chain use AVX-512F; its reductions "
+                        "and fused attention AVX2 and FMA)")
+      : isa == KernelIsa::kAvx2Fma
+          ? std::string("avx2+fma (flopd kernels use AVX2 and FMA)")
+          : absl::StrCat("generic (no AVX2/FMA on this CPU: avx2=",
+                         __builtin_cpu_supports("avx2") ? 1 : 0,
+                         " fma=", __builtin_cpu_supports("fma") ? 1 : 0, ")");
   d.properties["l3_cache_bytes"] = absl::StrCat(llc);
   d.properties["cold_flush_bytes"] = absl::StrCat(flush_bytes_);
   d.properties["transparent_hugepages"] = TransparentHugePageMode();

@@ -4,9 +4,9 @@
 // product, and the fused outer-product-and-sum. They sit beside OpenBLAS in
 // the benchmark, so they are built to be as fast as it is: multithreaded (on
 // the ThreadTeam of thread_team.h, which shares the cores politely with
-// OpenBLAS's own threads) and vectorized, with AVX2+FMA code chosen at run
-// time when the CPU has it (the binary itself targets baseline x86-64, so it
-// runs anywhere).
+// OpenBLAS's own threads) and vectorized, with AVX2+FMA or AVX-512F code
+// chosen at run time by what the CPU has (the binary itself targets baseline
+// x86-64, so it runs anywhere).
 //
 // Honest arithmetic: every kernel performs exactly the op's stated FLOPs.
 // Each output is a sum of N terms computed with exactly N-1 additions: every
@@ -62,13 +62,18 @@ void RunCpuKernel(const CpuKernelArgs<T>& args);
 enum class KernelIsa {
   kGeneric,  // baseline x86-64 (SSE2), or whatever the compiler targets
   kAvx2Fma,  // 256-bit AVX2 with fused multiply-add
+  kAvx512F,  // 512-bit AVX-512F (with AVX2 and FMA): FusedOuterSum and
+             // ChainSteps; the memory-bound reductions (ReduceColumns,
+             // ReduceRows) and AttentionFused (attention_kernels.h) have no
+             // AVX-512 build and run their AVX2+FMA one
 };
 
-// kAvx2Fma when the CPU running this process supports both AVX2 and FMA,
-// else kGeneric. Detected once; thread-safe.
+// kAvx512F when the CPU running this process supports AVX-512F, AVX2 and FMA
+// (and this build has the AVX-512F variant: GCC on x86); else kAvx2Fma when
+// it supports both AVX2 and FMA; else kGeneric. Detected once; thread-safe.
 KernelIsa BestKernelIsa();
 
-// "avx2+fma" | "generic".
+// "avx512f" | "avx2+fma" | "generic".
 std::string_view KernelIsaName(KernelIsa isa);
 
 // Column sums (axis 0): out[j] = sum_i p[i * n + j] for j in [0, n).
@@ -82,8 +87,8 @@ void ReduceColumns(const T* p, int64_t n, T* out, int threads, KernelIsa isa = B
 
 // Row sums (axis 1): out[i] = sum_j p[i * n + j] for i in [0, n).
 // Threads own disjoint row ranges and sum two rows at a time, each into
-// independent lane accumulators (4 AVX2 registers per row) combined pairwise
-// at the end. N-1 additions per output.
+// independent lane accumulators (4 AVX2 registers per row; kAvx512F runs
+// the AVX2 code) combined pairwise at the end. N-1 additions per output.
 // REQUIRES: n >= 1, threads >= 1, `out` does not overlap `p`.
 template <typename T>
 void ReduceRows(const T* p, int64_t n, T* out, int threads, KernelIsa isa = BestKernelIsa());
@@ -100,10 +105,12 @@ void ReduceRows(const T* p, int64_t n, T* out, int threads, KernelIsa isa = Best
 // Sum order (fixed; the same for every output, both axes, any thread count
 // and ISA): the products go to 4 partial sums by k mod 4; partial r starts at
 // s[r] * x[o] and adds s[k] * x[o] for k = r + 4, r + 8, ... in increasing k
-// (AVX2+FMA: one fused multiply-add per product, rounded once; generic: a
-// multiplication then an addition); the result is (p0 + p1) + (p2 + p3)
-// (N < 4: p0, p0 + p1, (p0 + p1) + p2). The AVX2 code keeps 3 registers of
-// owned x and their 12 accumulators in registers and streams s from L1.
+// (AVX2+FMA and AVX-512F: one fused multiply-add per product, rounded once,
+// so the two give the same bits; generic: a multiplication then an
+// addition); the result is (p0 + p1) + (p2 + p3) (N < 4: p0, p0 + p1,
+// (p0 + p1) + p2). The vector code keeps W registers of owned x and their 4W
+// accumulators in registers and streams s from L1: W = 3 with AVX2 (12
+// accumulators of 16 ymm registers), W = 6 with AVX-512F (24 of 32 zmm).
 // REQUIRES: n >= 1, axis is 0 or 1, threads >= 1, `out` overlaps neither input.
 template <typename T>
 void FusedOuterSum(const T* u, const T* v, int64_t n, int axis, T* out, int threads,
@@ -114,8 +121,9 @@ void FusedOuterSum(const T* u, const T* v, int64_t n, int axis, T* out, int thre
 // kept in registers through all the steps. Unfused: `steps` passes over the
 // whole vector, the first from x into out, the others in place, each one call
 // on the team (as separate library calls would be). The same arithmetic
-// either way: AVX2+FMA one fused multiply-add per step; generic a
-// multiplication then an addition (contracted where the target has FMA).
+// either way: AVX2+FMA and AVX-512F one fused multiply-add per step (the
+// same bits); generic a multiplication then an addition (contracted where
+// the target has FMA).
 // REQUIRES: n >= 1, steps >= 1, threads >= 1, `out` does not overlap `x`.
 template <typename T>
 void ChainSteps(const T* x, int64_t n, int64_t steps, bool fused, T* out, int threads,

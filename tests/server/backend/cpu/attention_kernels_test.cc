@@ -84,9 +84,11 @@ double MaxRelativeError(const std::vector<T>& got, const std::vector<double>& wa
   return worst;
 }
 
+// Every ISA this machine can run (kAvx512F runs the AVX2+FMA build here).
 std::vector<KernelIsa> RunnableIsas() {
   std::vector<KernelIsa> isas = {KernelIsa::kGeneric};
-  if (BestKernelIsa() == KernelIsa::kAvx2Fma) isas.push_back(KernelIsa::kAvx2Fma);
+  if (BestKernelIsa() != KernelIsa::kGeneric) isas.push_back(KernelIsa::kAvx2Fma);
+  if (BestKernelIsa() == KernelIsa::kAvx512F) isas.push_back(KernelIsa::kAvx512F);
   return isas;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -43,11 +44,12 @@ using ElementTypes = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(CpuKernelsTest, ElementTypes);
 
 // Every ISA this machine can run: the generic variant always, AVX2+FMA when
-// the CPU has it. Both are checked so the binary shipped to a host without
-// AVX2 is tested here too.
+// the CPU has it, AVX-512F when it has that too. All are checked so the
+// binary shipped to a host with fewer of them is tested here too.
 std::vector<KernelIsa> RunnableIsas() {
   std::vector<KernelIsa> isas = {KernelIsa::kGeneric};
-  if (BestKernelIsa() == KernelIsa::kAvx2Fma) isas.push_back(KernelIsa::kAvx2Fma);
+  if (BestKernelIsa() != KernelIsa::kGeneric) isas.push_back(KernelIsa::kAvx2Fma);
+  if (BestKernelIsa() == KernelIsa::kAvx512F) isas.push_back(KernelIsa::kAvx512F);
   return isas;
 }
 
@@ -116,9 +118,10 @@ TYPED_TEST(CpuKernelsTest, FusedOuterSumMatchesTheReference) {
 }
 
 // The fused kernel's boundaries: fewer products than its 4 partial sums
-// (1-3), N mod 4 leftovers, the 8/4-lane register, the 3-register block (24
-// f32 / 12 f64) and its padded 2- or 3-register tail, thread parts of whole
-// 64-byte lines, and the awkward sizes of issue 12 (1, 7, 33, 1000, 4001).
+// (1-3), N mod 4 leftovers, the 8/4-lane AVX2 register, the 3-register AVX2
+// block (24 f32 / 12 f64) and its padded 2- or 3-register tail, thread parts
+// of whole 64-byte lines, and the awkward sizes of issue 12 (1, 7, 33, 1000,
+// 4001). (The AVX-512F block's, 96 f32 / 48 f64, are in kAvx512Sizes below.)
 const int64_t kFusedSizes[] = {1, 2, 3, 4, 5, 7, 11, 12, 13, 23, 24, 25, 33, 49, 1000, 4001};
 
 TYPED_TEST(CpuKernelsTest, FusedOuterSumMatchesTheReferenceAtAwkwardSizes) {
@@ -190,7 +193,7 @@ TYPED_TEST(CpuKernelsTest, FusedOuterSumAddsInTheDocumentedOrder) {
     FillUniform(u.data(), n, kInputSeed + 2);
     FillUniform(v.data(), n, kInputSeed + 3);
     for (KernelIsa isa : RunnableIsas()) {
-      const bool fused = isa == KernelIsa::kAvx2Fma;
+      const bool fused = isa != KernelIsa::kGeneric;
       const std::vector<T> columns = DocumentedOrder(v, u, fused);  // axis 0
       const std::vector<T> rows = DocumentedOrder(u, v, fused);     // axis 1
       for (int threads : {1, 2, 3}) {
@@ -333,12 +336,132 @@ TYPED_TEST(CpuKernelsTest, VerifyCatchesOneWrongElement) {
   EXPECT_NE(result.detail.find("element 517"), std::string::npos) << result.detail;
 }
 
+// ---------------------------------------------------------------------------
+// The AVX-512F variants against the AVX2+FMA ones: the same arithmetic (one
+// fused multiply-add per product or step, in the same order), so the same
+// bits for every output whatever the register blocking; and against the
+// generic variant (a multiplication and an addition each), within the
+// verification tolerance, taking its result as the reference.
+
+constexpr const char* kNoAvx512 =
+    "this CPU lacks AVX-512F (or this build has no AVX-512F variant): nothing to compare";
+
+template <typename T>
+bool SameBits(T a, T b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+template <typename T>
+std::vector<double> AsReference(const std::vector<T>& result) {
+  return std::vector<double>(result.begin(), result.end());
+}
+
+// The AVX-512F fused kernel's boundaries: fewer outputs than its 4 partial
+// sums or one register (16 f32 / 8 f64), its padded 2- to 5-register tails,
+// the 6-register block (96 f32 / 48 f64) and one past it, and thread parts
+// that end mid-block.
+const int64_t kAvx512Sizes[] = {1, 2, 3, 4, 5, 17, 95, 96, 97, 1000, 1031};
+
+TYPED_TEST(CpuKernelsTest, FusedOuterSumAvx512MatchesAvx2BitForBit) {
+  using T = TypeParam;
+  if (BestKernelIsa() != KernelIsa::kAvx512F) GTEST_SKIP() << kNoAvx512;
+  for (int64_t n : kAvx512Sizes) {
+    std::vector<T> u(n), v(n);
+    FillUniform(u.data(), n, kInputSeed + 4);
+    FillUniform(v.data(), n, kInputSeed + 5);
+    for (int axis : {0, 1}) {
+      const PointSpec point = OuterPoint(DTypeOf<T>(), n, axis);
+      const std::vector<double> reference = ReferenceResult<T>(point, {u.data(), v.data()});
+      for (int threads : {1, 3}) {
+        const std::string where = Context(n, axis, threads, KernelIsa::kAvx512F);
+        std::vector<T> avx512(n, std::numeric_limits<T>::quiet_NaN());
+        std::vector<T> avx2(n, std::numeric_limits<T>::quiet_NaN());
+        std::vector<T> generic(n, std::numeric_limits<T>::quiet_NaN());
+        FusedOuterSum(u.data(), v.data(), n, axis, avx512.data(), threads, KernelIsa::kAvx512F);
+        FusedOuterSum(u.data(), v.data(), n, axis, avx2.data(), threads, KernelIsa::kAvx2Fma);
+        FusedOuterSum(u.data(), v.data(), n, axis, generic.data(), threads, KernelIsa::kGeneric);
+        // Every output written and right (NaN-poisoned outputs fail here,
+        // even where both variants left the same NaN).
+        VerificationResult result = Verify(point, avx512.data(), reference);
+        EXPECT_TRUE(result.passed) << where << ": " << result.detail;
+        for (int64_t k = 0; k < n; ++k) {
+          ASSERT_TRUE(SameBits(avx512[k], avx2[k]))
+              << where << " k=" << k << ": avx512f " << avx512[k] << ", avx2+fma " << avx2[k];
+        }
+        result = Verify(point, avx512.data(), AsReference(generic));
+        EXPECT_TRUE(result.passed) << where << " against generic: " << result.detail;
+      }
+    }
+  }
+}
+
+PointSpec ChainPoint(DType dtype, int64_t n, int64_t k, bool fused) {
+  PointSpec point;
+  point.op = "chain";
+  point.impl = fused ? "fused" : "unfused";
+  point.params["k"] = k;
+  point.dtype = dtype;
+  point.n = n;
+  return *ResolvePoint(point);
+}
+
+// The chain's boundaries: the scalar tail (< 16 f32 / 8 f64 with AVX-512F,
+// < 8 / 4 with AVX2), single registers, and the 12-register blocks (192 f32
+// / 96 f64 with AVX-512F, 96 / 48 with AVX2) and one past them; k = 1 (one
+// pass either way), 4 and 256 (the longest chain).
+TYPED_TEST(CpuKernelsTest, ChainStepsAvx512MatchesAvx2BitForBit) {
+  using T = TypeParam;
+  if (BestKernelIsa() != KernelIsa::kAvx512F) GTEST_SKIP() << kNoAvx512;
+  for (int64_t n : {1, 7, 15, 17, 95, 96, 97, 191, 192, 193, 1000, 1031}) {
+    std::vector<T> x(n);
+    FillUniform(x.data(), n, kInputSeed + 6);
+    for (int64_t k : {1, 4, 256}) {
+      for (int threads : {1, 3}) {
+        std::vector<T> fused_avx512;
+        for (bool fused : {true, false}) {
+          const PointSpec point = ChainPoint(DTypeOf<T>(), n, k, fused);
+          const std::vector<double> reference = ReferenceResult<T>(point, {x.data()});
+          const std::string where = "N=" + std::to_string(n) + " k=" + std::to_string(k) +
+                                    " threads=" + std::to_string(threads) +
+                                    (fused ? " fused" : " unfused");
+          std::vector<T> avx512(n, std::numeric_limits<T>::quiet_NaN());
+          std::vector<T> avx2(n, std::numeric_limits<T>::quiet_NaN());
+          std::vector<T> generic(n, std::numeric_limits<T>::quiet_NaN());
+          ChainSteps(x.data(), n, k, fused, avx512.data(), threads, KernelIsa::kAvx512F);
+          ChainSteps(x.data(), n, k, fused, avx2.data(), threads, KernelIsa::kAvx2Fma);
+          ChainSteps(x.data(), n, k, fused, generic.data(), threads, KernelIsa::kGeneric);
+          VerificationResult result = Verify(point, avx512.data(), reference);
+          EXPECT_TRUE(result.passed) << where << ": " << result.detail;
+          for (int64_t i = 0; i < n; ++i) {
+            ASSERT_TRUE(SameBits(avx512[i], avx2[i]))
+                << where << " i=" << i << ": avx512f " << avx512[i] << ", avx2+fma " << avx2[i];
+          }
+          result = Verify(point, avx512.data(), AsReference(generic));
+          EXPECT_TRUE(result.passed) << where << " against generic: " << result.detail;
+          // Fused and unfused do the same arithmetic too.
+          if (fused) {
+            fused_avx512 = avx512;
+          } else {
+            for (int64_t i = 0; i < n; ++i) {
+              ASSERT_TRUE(SameBits(avx512[i], fused_avx512[i])) << where << " i=" << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelIsaTest, NamesTheIsa) {
   EXPECT_EQ(KernelIsaName(KernelIsa::kGeneric), "generic");
   EXPECT_EQ(KernelIsaName(KernelIsa::kAvx2Fma), "avx2+fma");
+  EXPECT_EQ(KernelIsaName(KernelIsa::kAvx512F), "avx512f");
   const KernelIsa best = BestKernelIsa();
-  EXPECT_EQ(best == KernelIsa::kAvx2Fma,
-            __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0);
+  const bool avx2 = __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0;
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") != 0;
+  EXPECT_EQ(best == KernelIsa::kAvx512F, avx512);
+  EXPECT_EQ(best == KernelIsa::kAvx2Fma, avx2 && !avx512);
+  EXPECT_EQ(best == KernelIsa::kGeneric, !avx2);
 }
 
 }  // namespace
