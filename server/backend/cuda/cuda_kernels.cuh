@@ -141,11 +141,12 @@ inline constexpr int kBlockWarps = kBlockThreads / 32;
 // 64 registers a 1024-thread block allows): all warps of an SM load, multiply
 // and reduce together, so no block waits behind another's FMAs and none runs
 // alone at the end. A block owns a tile of outputs; within each warp, lanes
-// l, l + 16 (or l, l + 8, l + 16, l + 24) own the same kJ outputs, kept in
+// l, l + 16 (or four or eight lanes 8 or 4 apart) own the same kJ outputs, kept in
 // registers, and take alternate 4-element groups of the warp's share of the
 // summed axis; the warps split the block's chunk. Each tile width is a
 // compiled variant: 16 kJ (kJ = 4 ... 16), and 8 kJ for odd kJ (lanes in
-// four groups of 8), so the widths run in steps of 8; PlanFusedOnePerSm
+// four groups of 8), so the widths run in steps of 8 (f64: 4 up to 100,
+// with lanes in eight groups of 4); PlanFusedOnePerSm
 // picks the width and split per N so that the blocks fill the SMs in one
 // wave with as little idle as the widths allow.
 inline constexpr int kFusedWarpsF32 = 32;
@@ -156,8 +157,12 @@ inline constexpr int kFusedWarpsF64 = 16;
 inline constexpr int64_t kFusedTileWidthsF32[] = {40,  56,  64,  72,  80,  88,  96,
                                                   104, 112, 120, 128, 136, 144, 160,
                                                   176, 192, 208, 224, 240, 256};
-inline constexpr int64_t kFusedTileWidthsF64[] = {40, 56,  64,  72,  80,  88,  96, 104,
-                                                  112, 120, 128, 136, 144, 152, 160};
+// f64 also has 4 kJ for kJ = 19, 21, 25 (lanes in eight groups of 4): 76,
+// 84, 100, so that N = 10000 fills the 132 SMs (76 x 132 tiles); not 92
+// (kJ = 23, 120 registers), which ran 5% slower than 96 at N = 12000 on an
+// H200 (docs/results/h200_fused_widths.md, run 3).
+inline constexpr int64_t kFusedTileWidthsF64[] = {40, 56, 64,  72,  76,  80,  84,  88,  96,
+                                                  100, 104, 112, 120, 128, 136, 144, 152, 160};
 template <typename T>
 constexpr const auto& FusedTileWidths() {
   if constexpr (sizeof(T) == 4) {

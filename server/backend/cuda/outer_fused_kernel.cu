@@ -24,12 +24,13 @@ namespace {
 // (u_i * v_j == v_j * u_i exactly).
 //
 // One block of kWarps warps per SM (launch bounds kWarps * 32 x 1). A block
-// owns kTile = kOutLanes kJ outputs (kOutLanes = 16 or 8); the lanes of a
+// owns kTile = kOutLanes kJ outputs (kOutLanes = 16, 8 or 4); the lanes of a
 // warp form G = 32 / kOutLanes groups (lane l in group l / kOutLanes), and
 // lanes l, l + kOutLanes, ... own outputs tile_base + l % kOutLanes +
-// kOutLanes m (m < kJ) in registers, with their owned values. (Two group
-// sizes make every multiple of 8 a tile width: 16 kJ, and 8 kJ for odd kJ,
-// so the planner can size tiles to the SM count in steps of 8 outputs.)
+// kOutLanes m (m < kJ) in registers, with their owned values. (The group
+// sizes make every multiple of 8 a tile width: 16 kJ, and 8 kJ for odd kJ;
+// f64 also 4 kJ for kJ = 19, 21, 25; so the planner can size tiles to the
+// SM count in steps of 8 or 4 outputs.)
 // Warp w takes the w-th share of the block's chunk of the summed axis (a
 // multiple of 4 G elements) and streams it through two private shared-memory
 // stages of kPiece elements (cp.async: the next piece is in flight while the
@@ -38,8 +39,9 @@ namespace {
 // LDS.128 (f32; two for f64), which feeds 4 kJ independent FMAs: 40 FFMA per
 // load at kJ = 10, with kJ independent accumulator chains per lane. A full
 // piece is one fully unrolled run of steps, no branches. Afterwards the
-// groups' sums are added (shuffles: G = 2: g0 + g1; G = 4: (g0 + g2) +
-// (g1 + g3)), the warps' sums go through shared memory (rows padded by one
+// groups' sums are added by shuffles down 16, 8, 4 lanes (G = 2: g0 + g1;
+// G = 4: (g0 + g2) + (g1 + g3); G = 8 likewise one level deeper), the
+// warps' sums go through shared memory (rows padded by one
 // element: no bank conflicts) and are added with a shuffle tree over the
 // warps; with splits > 1 the chunks' sums are added in split order by the
 // last block (StoreSplitResult).
@@ -66,7 +68,7 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   constexpr int kRow = kTile + 1;
   // Outputs each warp adds up at the end (the last warps may have fewer).
   constexpr int kPerWarp = (kTile + kWarps - 1) / kWarps;
-  static_assert(kOutLanes == 16 || kOutLanes == 8, "two or four lane groups");
+  static_assert(kOutLanes == 16 || kOutLanes == 8 || kOutLanes == 4, "2, 4 or 8 lane groups");
   static_assert(kFusedChunkMultiple % (kWarps * kStep) == 0, "shares must be whole steps");
   constexpr int kStageElements = 2 * kFusedPiece * kWarps;
   constexpr int kReduceElements = kWarps * kRow;
@@ -121,7 +123,8 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   }
 
   // Group 0 adds the other groups' sums of the same outputs: lanes < 16 add
-  // lane + 16's, then (four groups) lanes < 8 add lane + 8's.
+  // lane + 16's, then (four or eight groups) lanes < 8 add lane + 8's, then
+  // (eight) lanes < 4 add lane + 4's.
 #pragma unroll
   for (int offset = 16; offset >= kOutLanes; offset /= 2) {
 #pragma unroll
@@ -164,13 +167,15 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   StoreSplitResult<T, 1>(index, value, out, n, splits, padded, partials, counters);
 }
 
-// The variant of tile width kWidth: 16 kJ lanes-of-16 when kWidth is a
-// multiple of 16, else 8 kJ (kJ odd).
+// The variant of tile width kWidth: 16 kJ with lanes in groups of 16 when
+// kWidth is a multiple of 16, else 8 kJ (groups of 8) when a multiple of 8,
+// else 4 kJ (groups of 4; f64 only: f32's 32 warps would need chunks of
+// 1024).
 template <typename T, int kWidth>
 void LaunchFusedVariant(const T* owned, const T* summed, T* out, int64_t n, const SplitPlan& plan,
                         T* partials, uint32_t* counters, cudaStream_t stream) {
-  constexpr int kOutLanes = kWidth % 16 == 0 ? 16 : 8;
-  static_assert(kWidth % 8 == 0, "tile widths are multiples of 8");
+  constexpr int kOutLanes = kWidth % 16 == 0 ? 16 : kWidth % 8 == 0 ? 8 : 4;
+  static_assert(kWidth % 4 == 0, "tile widths are multiples of 4");
   const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
   OuterFusedKernel<T, kWidth / kOutLanes, kOutLanes><<<grid, 32 * kFusedWarps<T>, 0, stream>>>(
       owned, summed, out, n, plan.chunk, static_cast<int>(plan.splits),

@@ -23,7 +23,7 @@ inline constexpr int kFusedPiece = 128;
 // form 32 / kOutLanes groups of kOutLanes lanes (lane l is in group
 // l / kOutLanes); the groups own the same outputs and take alternate
 // 4-element groups of the summed elements. kOutLanes = 16 (two halves, 8
-// elements a step) or 8 (four quarters, 16 elements a step).
+// elements a step), 8 (four groups, 16 elements) or 4 (eight, 32).
 template <int kOutLanes>
 inline constexpr int kFusedStepOf = 4 * (32 / kOutLanes);
 inline constexpr int kFusedStep = kFusedStepOf<16>;

@@ -131,6 +131,8 @@ TEST(CudaKernelsTest, FusedEveryVariantSplitAndUnsplit) {
   CheckFused<float>(40, 20000, 39);
   CheckFused<double>(96, 12345, 7);
   CheckFused<double>(88, 12345, 7);
+  CheckFused<double>(76, 10000, 1);  // lanes in groups of 4, kJ = 19
+  CheckFused<double>(100, 12345, 3);  // kJ = 25
   for (int64_t n : {2, 255, 257, 1023, 12345}) {
     const SplitPlan f32 = kernels::PlanOuterFused<float>(n, 132);
     CheckFused<float>(f32.tile_width, n, f32.splits);
