@@ -207,6 +207,34 @@ SplitPlan MakePlan(int64_t width, int64_t n, int64_t wanted_splits) {
   return plan;
 }
 
+// The fused kernel's buffers for sizes up to max_n: u and v drawn as flopd
+// draws them (FillUniform's seeds), the output, and a split plan's partial
+// sums and zeroed counters; freed on destruction.
+template <typename T>
+struct FusedBuffers {
+  FusedBuffers(int64_t max_n, int64_t partial_elements, int64_t counter_count) {
+    CUDA_OK(cudaMalloc(&u, max_n * sizeof(T)));
+    CUDA_OK(cudaMalloc(&v, max_n * sizeof(T)));
+    CUDA_OK(cudaMalloc(&out, max_n * sizeof(T)));
+    CUDA_OK(cudaMalloc(&partials, partial_elements * sizeof(T)));
+    CUDA_OK(cudaMalloc(&counters, counter_count * sizeof(uint32_t)));
+    CUDA_OK(cudaMemset(counters, 0, counter_count * sizeof(uint32_t)));
+    CUDA_OK(kernels::LaunchFillUniform(u, max_n, kInputSeed + 0, g_stream));
+    CUDA_OK(kernels::LaunchFillUniform(v, max_n, kInputSeed + 1, g_stream));
+    CUDA_OK(cudaStreamSynchronize(g_stream));
+  }
+  ~FusedBuffers() {
+    for (void* p : {static_cast<void*>(u), static_cast<void*>(v), static_cast<void*>(out),
+                    static_cast<void*>(partials), static_cast<void*>(counters)}) {
+      CUDA_OK(cudaFree(p));
+    }
+  }
+  FusedBuffers(const FusedBuffers&) = delete;
+  FusedBuffers& operator=(const FusedBuffers&) = delete;
+  T *u = nullptr, *v = nullptr, *out = nullptr, *partials = nullptr;
+  uint32_t* counters = nullptr;
+};
+
 // The plan the fused kernel ran with before its widths came in steps of 8
 // (until session 9): widths 16 kJ for kJ in {4, 6, 8, 10, 12, 16} (f32) or
 // {4, 6, 8, 10} (f64), the same planner. The anatomy's copy of the kernel
@@ -978,17 +1006,12 @@ void BenchAnatomy(int sms, bool quick, const std::vector<int64_t>& sizes) {
     partial_elements = std::max(partial_elements, plan.PartialElements());
     counter_count = std::max(counter_count, plan.CounterCount());
   }
-  T *u = nullptr, *v = nullptr, *out = nullptr, *partials = nullptr;
-  uint32_t* counters = nullptr;
-  CUDA_OK(cudaMalloc(&u, max_n * sizeof(T)));
-  CUDA_OK(cudaMalloc(&v, max_n * sizeof(T)));
-  CUDA_OK(cudaMalloc(&out, max_n * sizeof(T)));
-  CUDA_OK(cudaMalloc(&partials, partial_elements * sizeof(T)));
-  CUDA_OK(cudaMalloc(&counters, counter_count * sizeof(uint32_t)));
-  CUDA_OK(cudaMemset(counters, 0, counter_count * sizeof(uint32_t)));
-  CUDA_OK(kernels::LaunchFillUniform(u, max_n, kInputSeed + 0, g_stream));
-  CUDA_OK(kernels::LaunchFillUniform(v, max_n, kInputSeed + 1, g_stream));
-  CUDA_OK(cudaStreamSynchronize(g_stream));
+  FusedBuffers<T> buffers(max_n, partial_elements, counter_count);
+  T* const u = buffers.u;
+  T* const v = buffers.v;
+  T* const out = buffers.out;
+  T* const partials = buffers.partials;
+  uint32_t* const counters = buffers.counters;
 
   // Variants, in timing order. As BenchFused: owned = v, summed = u.
   enum { kEmpty, kNoFma, kToday, kProduction, kFmaX2, kFmaOnly, kCount };
@@ -1108,11 +1131,6 @@ void BenchAnatomy(int sms, bool quick, const std::vector<int64_t>& sizes) {
     }
   }
   std::fflush(stdout);
-  CUDA_OK(cudaFree(u));
-  CUDA_OK(cudaFree(v));
-  CUDA_OK(cudaFree(out));
-  CUDA_OK(cudaFree(partials));
-  CUDA_OK(cudaFree(counters));
 }
 
 // --widths: today's plans (PlanOuterFused: tile widths in steps of 8) against
@@ -1136,17 +1154,12 @@ void BenchWidths(int sms, bool quick) {
       counter_count = std::max(counter_count, plan.CounterCount());
     }
   }
-  T *u = nullptr, *v = nullptr, *out = nullptr, *partials = nullptr;
-  uint32_t* counters = nullptr;
-  CUDA_OK(cudaMalloc(&u, max_n * sizeof(T)));
-  CUDA_OK(cudaMalloc(&v, max_n * sizeof(T)));
-  CUDA_OK(cudaMalloc(&out, max_n * sizeof(T)));
-  CUDA_OK(cudaMalloc(&partials, partial_elements * sizeof(T)));
-  CUDA_OK(cudaMalloc(&counters, counter_count * sizeof(uint32_t)));
-  CUDA_OK(cudaMemset(counters, 0, counter_count * sizeof(uint32_t)));
-  CUDA_OK(kernels::LaunchFillUniform(u, max_n, kInputSeed + 0, g_stream));
-  CUDA_OK(kernels::LaunchFillUniform(v, max_n, kInputSeed + 1, g_stream));
-  CUDA_OK(cudaStreamSynchronize(g_stream));
+  FusedBuffers<T> buffers(max_n, partial_elements, counter_count);
+  T* const u = buffers.u;
+  T* const v = buffers.v;
+  T* const out = buffers.out;
+  T* const partials = buffers.partials;
+  uint32_t* const counters = buffers.counters;
   std::printf("\n== fused outer kernel, %s, tile widths: today's plans vs session 8's, measured "
               "FMA peak %.1f TFLOP/s, %d interleaved round(s) x (hot: %d x %d launches, graph: %d "
               "x a %d-launch graph), medians; %% = of the measured peak\n",
@@ -1204,11 +1217,6 @@ void BenchWidths(int sms, bool quick) {
     }
     std::printf("\n");
   }
-  CUDA_OK(cudaFree(u));
-  CUDA_OK(cudaFree(v));
-  CUDA_OK(cudaFree(out));
-  CUDA_OK(cudaFree(partials));
-  CUDA_OK(cudaFree(counters));
 }
 
 int Main(int argc, char** argv) {
