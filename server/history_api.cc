@@ -97,7 +97,7 @@ absl::StatusOr<v1::JobInfo> HistoryApi::CancelJob(const v1::CancelJobRequest& re
       request.job_id(),
       absl::CancelledError(absl::StrCat("cancelled by CancelJob from ", Sanitized(who, kLogFieldBytes))),
       only_owner);
-  if (!job.ok() && !absl::IsPermissionDenied(job.status())) {
+  if (absl::IsNotFound(job.status())) {  // not queued or running: ended, or unknown
     if (store_ != nullptr) {
       absl::StatusOr<JobRecord> record = store_->GetJob(request.job_id());
       if (record.ok()) {

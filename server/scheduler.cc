@@ -255,6 +255,12 @@ absl::StatusOr<std::shared_ptr<Job>> Scheduler::Cancel(const std::string& job_id
         if (only_owner != nullptr && slot->running->owner() != *only_owner) {
           return not_theirs(*slot->running);
         }
+        // Its last event is out, but its worker has not let go of it yet.
+        if (slot->running->WaitEnded(std::chrono::milliseconds(0))) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("job_id: job ", job_id, " has already ended (",
+                           JobStateName(slot->running->record().state), ")"));
+        }
         slot->running->Cancel(reason);
         return slot->running;
       }

@@ -89,7 +89,9 @@ class Scheduler {
   // Cancels a queued or running job with `reason` (which becomes its final
   // status): a queued job leaves its queue and ends now, on this thread; a
   // running one stops within one sample (Job::WaitEnded waits for it).
-  // NOT_FOUND when no queued or running job has that id. With
+  // NOT_FOUND when no queued or running job has that id; FAILED_PRECONDITION
+  // ("has already ended (STATE)") for a job that has ended but whose worker
+  // still holds it. With
   // `only_owner`, a job of another owner is left alone: PERMISSION_DENIED.
   absl::StatusOr<std::shared_ptr<Job>> Cancel(const std::string& job_id, absl::Status reason,
                                               const std::string* only_owner = nullptr);
