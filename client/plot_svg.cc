@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -244,7 +245,45 @@ double Achieved(const v1::Result& r) {
   return r.time().median() > 0 ? static_cast<double>(r.flops()) / r.time().median() : 0;
 }
 
-using ByPanel = std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>>;
+// Orders labels as a reader counts: runs of digits by their value, the rest
+// by character ("B=2" before "B=16", "N=500" before "N=1000"); a label set
+// in any order gives one legend order.
+struct NaturalLess {
+  bool operator()(const std::string& a, const std::string& b) const {
+    size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+      if (IsDigit(a[i]) && IsDigit(b[j])) {
+        const size_t i_end = DigitsEnd(a, i), j_end = DigitsEnd(b, j);
+        // Leading zeros aside, the longer run is the larger number.
+        const std::string_view x = StripZeros(std::string_view(a).substr(i, i_end - i));
+        const std::string_view y = StripZeros(std::string_view(b).substr(j, j_end - j));
+        if (x.size() != y.size()) return x.size() < y.size();
+        if (x != y) return x < y;
+        i = i_end;
+        j = j_end;
+      } else {
+        if (a[i] != b[j]) return a[i] < b[j];
+        ++i;
+        ++j;
+      }
+    }
+    if ((i < a.size()) != (j < b.size())) return j < b.size();
+    return a < b;  // equal under the natural order ("B=02", "B=2"): still a strict order
+  }
+  static bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+  static size_t DigitsEnd(const std::string& s, size_t i) {
+    while (i < s.size() && IsDigit(s[i])) ++i;
+    return i;
+  }
+  static std::string_view StripZeros(std::string_view digits) {
+    while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+    return digits;
+  }
+};
+
+// series label -> its results, in the legend's order.
+using BySeries = std::map<std::string, std::vector<const v1::Result*>, NaturalLess>;
+using ByPanel = std::map<std::string, BySeries, NaturalLess>;
 
 // `runs[i]` labels results[i] ("" with one input).
 ByPanel GroupByPanel(const std::vector<v1::Result>& results, const std::vector<std::string>& runs,
@@ -260,8 +299,7 @@ ByPanel GroupByPanel(const std::vector<v1::Result>& results, const std::vector<s
 
 // "FLOPs per execution (2N^2 - N)": the catalog's formula when every line of
 // the panel is of ops that share one, else without a formula.
-std::string FlopsAxisLabel(
-    const std::map<std::string, std::vector<const v1::Result*>>& series_map) {
+std::string FlopsAxisLabel(const BySeries& series_map) {
   std::set<std::string> formulas;
   for (const auto& [label, rs] : series_map) {
     for (const v1::Result* r : rs) {
@@ -357,7 +395,7 @@ std::vector<Panel> RooflinePanels(const std::vector<v1::Result>& results,
 std::vector<Panel> FleetPanels(const std::vector<v1::Result>& results, const std::string& run,
                                const SeriesNaming& naming) {
   // series key (with device) -> host -> results
-  std::map<std::string, std::map<std::string, std::vector<const v1::Result*>>> groups;
+  std::map<std::string, BySeries, NaturalLess> groups;
   std::set<std::string> hosts;
   const HostNames names = NameHosts(results);
   for (const v1::Result& r : results) {

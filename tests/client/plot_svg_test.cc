@@ -182,6 +182,17 @@ TEST(PlotSvg, EveryLineOfAManyParamFamilyIsInTheLegendInItsOwnColour) {
   }
   EXPECT_EQ(colours.size(), 18u);
   EXPECT_TRUE(absl::StrContains(svg, "FLOPs per execution (2kN)")) << svg;
+  // The legend counts k as numbers: k=2 before k=16 before k=128, each
+  // impl's lines together.
+  size_t previous = 0;
+  for (const std::string impl : {"fused", "unfused"}) {
+    for (int k : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
+      const std::string label = ">chain/" + impl + " k=" + std::to_string(k) + " f32</text>";
+      const size_t at = svg.find(label);
+      EXPECT_GT(at, previous) << label << " is out of order in the legend";
+      previous = at;
+    }
+  }
 }
 
 TEST(PlotSvg, DoesNotDependOnTheOrderResultsArrivedIn) {
