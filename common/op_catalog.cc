@@ -268,6 +268,12 @@ std::vector<OpSpec> BuildCatalog() {
            kBatchedLoopElements),
       Impl("cuda", "gemm", "one cuBLAS ?gemm, N x N times N x B", Kernel::kBatchedMvGemm,
            kBatchedGemmElements),
+      Impl("cuda", "custom",
+           "flopd kernel: the matrix streamed once (16-byte loads, 1-4 rows per warp); each block "
+           "stages the vectors' current columns in shared memory (double-buffered), one load "
+           "of x_b feeding every row of the warp; per-lane sums in column order, then a warp "
+           "butterfly; built for the memory roofline (B <= 16 in f32)",
+           Kernel::kBatchedMvCustom, kBatchedGemmElements),
   };
 
   // Q K^T: (2d - 1)N^2; scale, subtract, exp: 3N^2; max and sum: 2(N^2 - N);

@@ -51,6 +51,7 @@ enum class Kernel : int {
   kChainFused,    // chain/fused
   kBatchedMvLoop,  // batched_mv/loop
   kBatchedMvGemm,  // batched_mv/gemm
+  kBatchedMvCustom,  // batched_mv/custom
   kAttentionMaterialized,  // attention/materialized
   kAttentionFused,         // attention/fused
 };

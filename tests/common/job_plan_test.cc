@@ -363,7 +363,8 @@ TEST(PlanJobTest, ChainAndBatchedParamsAreCheckedAgainstTheCatalog) {
   request.params = {{"B", {2, 64}}};
   EXPECT_EQ(LabelsOf(Plan(request, "cuda")),
             (Labels{"batched_mv/loop B=2 f32 N=100", "batched_mv/loop B=64 f32 N=100",
-                    "batched_mv/gemm B=2 f32 N=100", "batched_mv/gemm B=64 f32 N=100"}));
+                    "batched_mv/gemm B=2 f32 N=100", "batched_mv/gemm B=64 f32 N=100",
+                    "batched_mv/custom B=2 f32 N=100", "batched_mv/custom B=64 f32 N=100"}));
 }
 
 }  // namespace

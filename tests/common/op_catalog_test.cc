@@ -277,7 +277,8 @@ TEST(ResolvePointTest, SetsTheKernelFromTheNames) {
                         Case{"matvec", "gemm", Kernel::kMatvecGemm},
                         Case{"matvec", "custom", Kernel::kMatvecCustom},
                         Case{"outer", "library", Kernel::kOuterLibrary},
-                        Case{"outer", "fused", Kernel::kOuterFused}}) {
+                        Case{"outer", "fused", Kernel::kOuterFused},
+                        Case{"batched_mv", "custom", Kernel::kBatchedMvCustom}}) {
     absl::StatusOr<PointSpec> point = ResolvePoint(PointSpec{c.op, c.impl, {}, DType::kF32, 10});
     ASSERT_TRUE(point.ok()) << point.status();
     EXPECT_EQ(point->kernel, c.kernel) << c.op << "/" << c.impl;

@@ -706,6 +706,7 @@ bool CpuImplements(Kernel kernel) {
     case Kernel::kAttentionFused:
       return true;
     case Kernel::kMatvecCustom:
+    case Kernel::kBatchedMvCustom:
     case Kernel::kNone:
       return false;
   }
@@ -758,6 +759,7 @@ void RunCpuKernel(const CpuKernelArgs<T>& args) {
                      static_cast<int>(point.Param("d")), args.out, args.threads);
       break;
     case Kernel::kMatvecCustom:
+    case Kernel::kBatchedMvCustom:
     case Kernel::kNone:
       break;  // not offered on the CPU: CpuImplements is false
   }

@@ -199,6 +199,159 @@ __global__ void __launch_bounds__(kBlockThreads)
 }
 
 // ---------------------------------------------------------------------------
+// Batched row dot products: y_b = A x_b for kBatch vectors.
+//
+// Memory-bound up to B = 16 in f32 (intensity B/2 FLOP/byte against the
+// H200's ridge of ~15), so the matrix is streamed once, as RowDot streams it
+// for one vector. What grows with B is the traffic of x: read straight from
+// L1/L2 by every warp, x's loads outgrew A's bytes from B = 4 on (x does not
+// stay in L1: B x N elements) and the kernel fell to 1.25-21x its floor. So
+// the block walks the columns in steps: each step its threads first issue
+// their loads of A (kRows rows per warp, kUnroll 16-byte loads per row and
+// lane, 8 in flight as in RowDot), then copy the step's piece of every x_b
+// into shared memory, and after one barrier every warp's FMAs read x from
+// there: x crosses L2 once per block (B / (8 kRows) of A's bytes) and one
+// 16-byte shared load of x_b feeds kRows rows. kRows x kBatch accumulators
+// per lane (64 at most) hold the sums.
+
+// Loads of A per lane and row in a step: 8 per lane, but a step's x (kBatch x
+// 32 kUnroll 16-byte vectors, two buffers) within 64 KB of shared memory.
+template <int kRows, int kBatch>
+inline constexpr int kBatchedUnroll = kBatch * 32 * (8 / kRows) * 16 <= 32 * 1024
+                                          ? 8 / kRows
+                                          : 32 * 1024 / (kBatch * 32 * 16);
+
+template <typename T, int kV, int kRows, int kBatch>
+__global__ void __launch_bounds__(kBlockThreads)
+    BatchedRowDotKernel(const T* __restrict__ a, const T* __restrict__ x, T* __restrict__ y,
+                        int64_t n) {
+  using Vec = typename VecN<T, kV>::Type;
+  constexpr int kUnroll = kBatchedUnroll<kRows, kBatch>;
+  constexpr int kStepVecs = 32 * kUnroll;        // vectors of a row per step
+  constexpr int kXVecs = kBatch * kStepVecs;      // x's vectors per step
+  constexpr int kXPerThread = (kXVecs + kBlockThreads - 1) / kBlockThreads;
+  extern __shared__ __align__(16) unsigned char batched_shared[];
+  // Two buffers of [kBatch][kStepVecs]: a step reads one while the next
+  // step's x is copied into the other.
+  Vec* x_steps = reinterpret_cast<Vec*>(batched_shared);
+  const int lane = threadIdx.x & 31;
+  const int64_t first_row =
+      (static_cast<int64_t>(blockIdx.x) * kBlockWarps + (threadIdx.x >> 5)) * kRows;
+  // Rows past the end repeat the last row (loaded, never stored): every warp
+  // takes part in the block's barriers.
+  const T* rows[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) rows[r] = a + min(first_row + r, n - 1) * n;
+  const int64_t vecs = n / kV;  // n is a multiple of kV
+
+  // One step's loads: A into registers, x into registers (stored to shared
+  // memory after the current step's FMAs).
+  Vec av[kRows][kUnroll];
+  Vec xr[kXPerThread];
+  auto load_step = [&](int64_t base) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t k = base + lane + 32 * u;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (k < vecs) av[r][u] = LoadStreaming(reinterpret_cast<const Vec*>(rows[r]) + k);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kXPerThread; ++j) {
+      const int i = threadIdx.x + j * kBlockThreads;
+      const int64_t k = base + i % kStepVecs;
+      if (i < kXVecs && k < vecs) {
+        xr[j] = __ldg(reinterpret_cast<const Vec*>(x + (i / kStepVecs) * n) + k);
+      }
+    }
+  };
+  auto store_x = [&](Vec* buffer) {
+#pragma unroll
+    for (int j = 0; j < kXPerThread; ++j) {
+      const int i = threadIdx.x + j * kBlockThreads;
+      if (i < kXVecs) buffer[i] = xr[j];
+    }
+  };
+
+  T acc[kRows][kBatch];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) acc[r][b] = 0;
+  }
+  load_step(0);
+  store_x(x_steps);
+  __syncthreads();
+  int buffer = 0;
+  for (int64_t base = 0; base < vecs; base += kStepVecs) {
+    Vec a_now[kRows][kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) a_now[r][u] = av[r][u];
+    }
+    const bool more = base + kStepVecs < vecs;
+    if (more) load_step(base + kStepVecs);  // in flight during this step's FMAs
+    const Vec* x_now = x_steps + buffer * kXVecs;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (base + lane + 32 * u >= vecs) continue;
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const Vec xv = x_now[b * kStepVecs + lane + 32 * u];
+#pragma unroll
+        for (int c = 0; c < kV; ++c) {
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+            acc[r][b] = Fma(Element(a_now[r][u], c), Element(xv, c), acc[r][b]);
+          }
+        }
+      }
+    }
+    if (more) {
+      buffer ^= 1;
+      store_x(x_steps + buffer * kXVecs);  // the other buffer: read two steps ago
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const T sum = WarpSum(acc[r][b]);
+      if (lane == (r * kBatch + b) % 32 && first_row + r < n) y[b * n + first_row + r] = sum;
+    }
+  }
+}
+
+template <typename T, int kV, int kRows, int kBatch>
+cudaError_t LaunchBatchedRowDotKernel(const T* a, const T* x, T* y, int64_t n,
+                                      cudaStream_t stream) {
+  using Vec = typename VecN<T, kV>::Type;
+  const auto kernel = BatchedRowDotKernel<T, kV, kRows, kBatch>;
+  constexpr int kShared = 2 * kBatch * 32 * kBatchedUnroll<kRows, kBatch> * sizeof(Vec);
+  if (kShared > 48 * 1024) {
+    // Above the default 48 KB: opt in (idempotent and cheap; per device).
+    const cudaError_t e =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kShared);
+    if (e != cudaSuccess) return e;
+  }
+  const int64_t rows_per_block = kBlockWarps * kRows;
+  const dim3 grid(static_cast<unsigned>((n + rows_per_block - 1) / rows_per_block));
+  kernel<<<grid, kBlockThreads, kShared, stream>>>(a, x, y, n);
+  return cudaGetLastError();
+}
+
+template <typename T, int kBatch>
+cudaError_t LaunchBatchedRowDotFor(const T* a, const T* x, T* y, int64_t n, cudaStream_t stream) {
+  constexpr int kRows = BatchedRowsPerWarp(kBatch);
+  constexpr int kVector = 16 / sizeof(T);
+  return n % kVector == 0 ? LaunchBatchedRowDotKernel<T, kVector, kRows, kBatch>(a, x, y, n, stream)
+                          : LaunchBatchedRowDotKernel<T, 1, kRows, kBatch>(a, x, y, n, stream);
+}
+
+// ---------------------------------------------------------------------------
 // Column sums of the N x N product: out_j = sum_i P_ij.
 //
 // Memory-bound like the row sums, but the summed axis is the strided one: a
@@ -351,6 +504,26 @@ cudaError_t LaunchColumnSums(const T* p, T* out, int64_t n, const SplitPlan& pla
   return cudaGetLastError();
 }
 
+template <typename T>
+cudaError_t LaunchBatchedRowDot(const T* a, const T* x, T* y, int64_t n, int batch,
+                                cudaStream_t stream) {
+  if (n <= 0) return cudaErrorInvalidValue;
+  switch (batch) {
+    case 1: return LaunchBatchedRowDotFor<T, 1>(a, x, y, n, stream);
+    case 2: return LaunchBatchedRowDotFor<T, 2>(a, x, y, n, stream);
+    case 4: return LaunchBatchedRowDotFor<T, 4>(a, x, y, n, stream);
+    case 8: return LaunchBatchedRowDotFor<T, 8>(a, x, y, n, stream);
+    case 16: return LaunchBatchedRowDotFor<T, 16>(a, x, y, n, stream);
+    case 32: return LaunchBatchedRowDotFor<T, 32>(a, x, y, n, stream);
+    case 64: return LaunchBatchedRowDotFor<T, 64>(a, x, y, n, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+template cudaError_t LaunchBatchedRowDot<float>(const float*, const float*, float*, int64_t, int,
+                                                cudaStream_t);
+template cudaError_t LaunchBatchedRowDot<double>(const double*, const double*, double*, int64_t,
+                                                 int, cudaStream_t);
 template cudaError_t LaunchRowDot<float>(const float*, const float*, float*, int64_t, cudaStream_t);
 template cudaError_t LaunchRowDot<double>(const double*, const double*, double*, int64_t,
                                           cudaStream_t);
@@ -391,6 +564,7 @@ bool CudaImplements(Kernel kernel) {
     case Kernel::kChainFused:
     case Kernel::kBatchedMvLoop:
     case Kernel::kBatchedMvGemm:
+    case Kernel::kBatchedMvCustom:
     case Kernel::kAttentionMaterialized:
     case Kernel::kAttentionFused:
       return true;
@@ -529,6 +703,11 @@ CudaKernelStatus RunCudaKernel(const CudaKernelArgs<T>& args) {
                                in[1], ni, args.out, ni),
                     kF32 ? "cublasSgemm" : "cublasDgemm");
     }
+    case Kernel::kBatchedMvCustom:
+      return Launched(kernels::LaunchBatchedRowDot<T>(in[0], in[1], args.out, n,
+                                                      static_cast<int>(args.point->Param("B")),
+                                                      args.stream),
+                      "batched row-dot kernel launch");
     case Kernel::kAttentionMaterialized:  // the scores and l in the catalog's scratch
       return kernels::LaunchAttentionMaterialized<T>(
           args.cublas, in[0], in[1], in[2], n, static_cast<int>(args.point->Param("d")),
@@ -570,6 +749,7 @@ bool LaunchGpuReference(const PointSpec& point, const std::vector<const T*>& inp
       return true;
     case Kernel::kBatchedMvLoop:
     case Kernel::kBatchedMvGemm:
+    case Kernel::kBatchedMvCustom:
       *launched = cudaSuccess;
       for (int64_t b = 0; b < point.Param("B") && *launched == cudaSuccess; ++b) {
         *launched = kernels::LaunchReferenceMatvec<T>(inputs[0], inputs[1] + b * point.n,

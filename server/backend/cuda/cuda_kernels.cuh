@@ -210,6 +210,23 @@ cudaError_t LaunchChain(const T* in, T* out, int64_t n, int steps, cudaStream_t 
 template <typename T>
 cudaError_t LaunchRowDot(const T* a, const T* x, T* y, int64_t n, cudaStream_t stream);
 
+// Y = A X for `batch` vectors (batched_mv/custom): y_b = A x_b, x_b at
+// x + b n and y_b at y + b n, b < batch; batch one of 1, 2, 4, 8, 16, 32, 64
+// (cudaErrorInvalidValue otherwise). A is read from memory once: each warp
+// owns BatchedRowsPerWarp(batch) rows and sweeps them together, lanes across
+// the columns (16-byte streaming loads of A when n is a multiple of the
+// vector width, else one element at a time). The block copies each column
+// step's piece of every x_b into shared memory (double-buffered, one barrier
+// a step), so x crosses L2 once per block and one shared load of x_b serves
+// all the warp's rows. Sum order: per lane, columns in order with the
+// vector's components interleaved; then a warp butterfly.
+inline constexpr int BatchedRowsPerWarp(int batch) {
+  return batch == 1 ? 1 : batch == 2 ? 2 : batch <= 16 ? 4 : batch == 32 ? 2 : 1;
+}
+template <typename T>
+cudaError_t LaunchBatchedRowDot(const T* a, const T* x, T* y, int64_t n, int batch,
+                                cudaStream_t stream);
+
 // out_k = sum_m owned_k * summed_m for k, m < n: the fused outer product.
 // axis 0 (column sums): owned = v, summed = u.  axis 1: owned = u, summed = v.
 // `plan` from PlanFusedOnePerSm: tile_width listed in kFusedTileWidthsF32 /

@@ -171,6 +171,74 @@ TEST(CudaKernelsTest, FusedRejectsPlansItCannotRun) {
 }
 
 // ---------------------------------------------------------------------------
+// batched_mv/custom's kernel: every batch size it compiles, rows that fill a
+// warp's share exactly or not, n a multiple of the vector width or not.
+
+template <typename T>
+void CheckBatchedRowDot(int batch, int64_t n) {
+  SCOPED_TRACE(absl::StrCat(sizeof(T) == 4 ? "f32" : "f64", " B=", batch, " N=", n));
+  constexpr int64_t kGuard = 64;
+  std::vector<T> a(n * n), x(batch * n);
+  FillUniform(a.data(), n * n, kInputSeed + 0);
+  FillUniform(x.data(), batch * n, kInputSeed + 1);
+  PointSpec point;
+  point.op = "batched_mv";
+  point.impl = "custom";
+  point.kernel = Kernel::kBatchedMvCustom;
+  point.params["B"] = batch;
+  point.dtype = sizeof(T) == 4 ? DType::kF32 : DType::kF64;
+  point.n = n;
+  const std::vector<double> reference = ReferenceResult<T>(point, {a.data(), x.data()});
+
+  const int64_t outputs = batch * n;
+  DeviceArray<T> da(n * n), dx(batch * n), out(outputs + kGuard);
+  ASSERT_NE(da.get(), nullptr);
+  ASSERT_NE(out.get(), nullptr);
+  ASSERT_EQ(cudaMemcpy(da.get(), a.data(), n * n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(dx.get(), x.data(), batch * n * sizeof(T), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_EQ(cudaMemset(out.get(), 0xFF, (outputs + kGuard) * sizeof(T)), cudaSuccess);
+  ASSERT_EQ(kernels::LaunchBatchedRowDot<T>(da.get(), dx.get(), out.get(), n, batch, nullptr),
+            cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<T> host(outputs + kGuard);
+  ASSERT_EQ(cudaMemcpy(host.data(), out.get(), host.size() * sizeof(T), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  const VerificationResult verified = Verify<T>(point, host.data(), reference);
+  EXPECT_TRUE(verified.passed) << verified.detail;
+  for (int64_t i = outputs; i < outputs + kGuard; ++i) {
+    unsigned char bytes[sizeof(T)];
+    std::memcpy(bytes, &host[i], sizeof(T));
+    for (unsigned char b : bytes) ASSERT_EQ(b, 0xFF) << "out[" << i << "] was written";
+  }
+}
+
+TEST(CudaKernelsTest, BatchedRowDotEveryBatchEveryShape) {
+  if (const std::string why = NoGpuReason(); !why.empty()) GTEST_SKIP() << why;
+  // n = 1, 3: one element at a time; 130, 1030: so in f32, 16-byte vectors in
+  // f64; 4, 128, 1032: vectors in both (1032: full steps and a remainder).
+  // 130, 1030 and 1032 leave the last block rows past the end.
+  for (int batch : {1, 2, 4, 8, 16, 32, 64}) {
+    for (int64_t n : {1, 3, 4, 128, 130, 1030, 1032}) {
+      CheckBatchedRowDot<float>(batch, n);
+      CheckBatchedRowDot<double>(batch, n);
+    }
+  }
+}
+
+TEST(CudaKernelsTest, BatchedRowDotRejectsABatchItWasNotBuiltForAndAnEmptyMatrix) {
+  // Checked before anything touches the device: no GPU needed.
+  for (int batch : {0, 3, 128}) {
+    EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 16, batch, nullptr),
+              cudaErrorInvalidValue)
+        << "B=" << batch;
+  }
+  EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 0, 4, nullptr),
+            cudaErrorInvalidValue)
+      << "N=0";
+}
+
+// ---------------------------------------------------------------------------
 // The dispatch's host side.
 
 PointSpec Resolved(const std::string& op, const std::string& impl, int axis, DType dtype,
