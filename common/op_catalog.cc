@@ -269,10 +269,11 @@ std::vector<OpSpec> BuildCatalog() {
       Impl("cuda", "gemm", "one cuBLAS ?gemm, N x N times N x B", Kernel::kBatchedMvGemm,
            kBatchedGemmElements),
       Impl("cuda", "custom",
-           "flopd kernel: the matrix streamed once (16-byte loads, 1-4 rows per warp); each block "
-           "stages the vectors' current columns in shared memory (double-buffered), one load "
-           "of x_b feeding every row of the warp; per-lane sums in column order, then a warp "
-           "butterfly; built for the memory roofline (B <= 16 in f32)",
+           "flopd kernel: the matrix streamed once (16-byte loads); each block stages the "
+           "vectors' current columns in shared memory (double-buffered); a warp's lanes across "
+           "the columns of 1-4 rows, or from B = 8 on large N, 4 groups of 8 lanes on their own "
+           "rows sharing each load of x_b; per-lane sums in column order, then a butterfly "
+           "over the row's lanes; built for the memory roofline (B <= 16 in f32)",
            Kernel::kBatchedMvCustom, kBatchedGemmElements),
   };
 

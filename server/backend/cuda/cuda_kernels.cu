@@ -207,41 +207,65 @@ __global__ void __launch_bounds__(kBlockThreads)
 // L1/L2 by every warp, x's loads outgrew A's bytes from B = 4 on (x does not
 // stay in L1: B x N elements) and the kernel fell to 1.25-21x its floor. So
 // the block walks the columns in steps: each step its threads first issue
-// their loads of A (kRows rows per warp, kUnroll 16-byte loads per row and
-// lane, 8 in flight as in RowDot), then copy the step's piece of every x_b
-// into shared memory, and after one barrier every warp's FMAs read x from
-// there: x crosses L2 once per block (B / (8 kRows) of A's bytes) and one
-// 16-byte shared load of x_b feeds kRows rows. kRows x kBatch accumulators
-// per lane (64 at most) hold the sums.
+// their loads of A (kRows rows per lane group, kUnroll 16-byte loads per row
+// and lane, 8 in flight as in RowDot), then copy the step's piece of every
+// x_b into shared memory, and after one barrier every warp's FMAs read x
+// from there: x crosses L2 once per block and one 16-byte shared load of x_b
+// feeds kRows rows. kRows x kBatch accumulators per lane (64 at most).
+//
+// With all 32 lanes across the columns (kLanes = 32), a warp's load of x_b
+// is 512 distinct bytes, 4 shared-memory wavefronts for 16 kRows FMAs per
+// lane: from B = 8 on, shared memory and the FMA pipe tie and the kernel
+// stalled at 1.2-1.4x its floor. With kLanes = 8 the warp's 4 lane groups
+// take different rows and read the same 128 bytes of x (one wavefront), at
+// the price of 4x the rows per block, hence the grid-size rule at launch.
 
 // Loads of A per lane and row in a step: 8 per lane, but a step's x (kBatch x
-// 32 kUnroll 16-byte vectors, two buffers) within 64 KB of shared memory.
-template <int kRows, int kBatch>
-inline constexpr int kBatchedUnroll = kBatch * 32 * (8 / kRows) * 16 <= 32 * 1024
+// kLanes kUnroll 16-byte vectors, two buffers) within 64 KB of shared memory.
+template <int kLanes, int kRows, int kBatch>
+inline constexpr int kBatchedUnroll = kBatch * kLanes * (8 / kRows) * 16 <= 32 * 1024
                                           ? 8 / kRows
-                                          : 32 * 1024 / (kBatch * 32 * 16);
+                                          : 32 * 1024 / (kBatch * kLanes * 16);
 
-template <typename T, int kV, int kRows, int kBatch>
+// The sum over the kLanes lanes of a group (aligned, contiguous lanes), in
+// all of them: a butterfly within the group.
+template <int kLanes, typename T>
+__device__ __forceinline__ T GroupSum(T value) {
+#pragma unroll
+  for (int offset = kLanes / 2; offset > 0; offset /= 2) {
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+  }
+  return value;
+}
+
+template <typename T, int kV, int kLanes, int kRows, int kBatch>
 __global__ void __launch_bounds__(kBlockThreads)
     BatchedRowDotKernel(const T* __restrict__ a, const T* __restrict__ x, T* __restrict__ y,
                         int64_t n) {
   using Vec = typename VecN<T, kV>::Type;
-  constexpr int kUnroll = kBatchedUnroll<kRows, kBatch>;
-  constexpr int kStepVecs = 32 * kUnroll;        // vectors of a row per step
-  constexpr int kXVecs = kBatch * kStepVecs;      // x's vectors per step
+  constexpr int kGroups = 32 / kLanes;           // row groups per warp
+  constexpr int kWarpRows = kGroups * kRows;
+  constexpr int kUnroll = kBatchedUnroll<kLanes, kRows, kBatch>;
+  constexpr int kStepVecs = kLanes * kUnroll;    // vectors of a row per step
+  constexpr int kXVecs = kBatch * kStepVecs;     // x's vectors per step
   constexpr int kXPerThread = (kXVecs + kBlockThreads - 1) / kBlockThreads;
   extern __shared__ __align__(16) unsigned char batched_shared[];
   // Two buffers of [kBatch][kStepVecs]: a step reads one while the next
   // step's x is copied into the other.
   Vec* x_steps = reinterpret_cast<Vec*>(batched_shared);
   const int lane = threadIdx.x & 31;
-  const int64_t first_row =
-      (static_cast<int64_t>(blockIdx.x) * kBlockWarps + (threadIdx.x >> 5)) * kRows;
-  // Rows past the end repeat the last row (loaded, never stored): every warp
-  // takes part in the block's barriers.
+  const int column_lane = lane % kLanes;
+  const int group = lane / kLanes;
+  const int64_t warp_first_row =
+      (static_cast<int64_t>(blockIdx.x) * kBlockWarps + (threadIdx.x >> 5)) * kWarpRows;
+  // This lane's rows: warp_first_row + group + kGroups r. Rows past the end
+  // repeat the last row (loaded, never stored): every warp takes part in the
+  // block's barriers.
   const T* rows[kRows];
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) rows[r] = a + min(first_row + r, n - 1) * n;
+  for (int r = 0; r < kRows; ++r) {
+    rows[r] = a + min(warp_first_row + group + kGroups * r, n - 1) * n;
+  }
   const int64_t vecs = n / kV;  // n is a multiple of kV
 
   // One step's loads: A into registers, x into registers (stored to shared
@@ -251,7 +275,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   auto load_step = [&](int64_t base) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int64_t k = base + lane + 32 * u;
+      const int64_t k = base + column_lane + kLanes * u;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         if (k < vecs) av[r][u] = LoadStreaming(reinterpret_cast<const Vec*>(rows[r]) + k);
@@ -296,10 +320,10 @@ __global__ void __launch_bounds__(kBlockThreads)
     const Vec* x_now = x_steps + buffer * kXVecs;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      if (base + lane + 32 * u >= vecs) continue;
+      if (base + column_lane + kLanes * u >= vecs) continue;
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
-        const Vec xv = x_now[b * kStepVecs + lane + 32 * u];
+        const Vec xv = x_now[b * kStepVecs + column_lane + kLanes * u];
 #pragma unroll
         for (int c = 0; c < kV; ++c) {
 #pragma unroll
@@ -317,38 +341,75 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
+    const int64_t row = warp_first_row + group + kGroups * r;
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
-      const T sum = WarpSum(acc[r][b]);
-      if (lane == (r * kBatch + b) % 32 && first_row + r < n) y[b * n + first_row + r] = sum;
+      const T sum = GroupSum<kLanes>(acc[r][b]);
+      if (column_lane == (r * kBatch + b) % kLanes && row < n) y[b * n + row] = sum;
     }
   }
 }
 
-template <typename T, int kV, int kRows, int kBatch>
+template <typename T, int kV, int kLanes, int kRows, int kBatch>
 cudaError_t LaunchBatchedRowDotKernel(const T* a, const T* x, T* y, int64_t n,
                                       cudaStream_t stream) {
   using Vec = typename VecN<T, kV>::Type;
-  const auto kernel = BatchedRowDotKernel<T, kV, kRows, kBatch>;
-  constexpr int kShared = 2 * kBatch * 32 * kBatchedUnroll<kRows, kBatch> * sizeof(Vec);
+  const auto kernel = BatchedRowDotKernel<T, kV, kLanes, kRows, kBatch>;
+  constexpr int kShared =
+      2 * kBatch * kLanes * kBatchedUnroll<kLanes, kRows, kBatch> * sizeof(Vec);
   if (kShared > 48 * 1024) {
     // Above the default 48 KB: opt in (idempotent and cheap; per device).
     const cudaError_t e =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kShared);
     if (e != cudaSuccess) return e;
   }
-  const int64_t rows_per_block = kBlockWarps * kRows;
+  const int64_t rows_per_block = kBlockWarps * (32 / kLanes) * kRows;
   const dim3 grid(static_cast<unsigned>((n + rows_per_block - 1) / rows_per_block));
   kernel<<<grid, kBlockThreads, kShared, stream>>>(a, x, y, n);
   return cudaGetLastError();
 }
 
-template <typename T, int kBatch>
-cudaError_t LaunchBatchedRowDotFor(const T* a, const T* x, T* y, int64_t n, cudaStream_t stream) {
-  constexpr int kRows = BatchedRowsPerWarp(kBatch);
+template <typename T, int kLanes, int kRows, int kBatch>
+cudaError_t LaunchBatchedRowDotShape(const T* a, const T* x, T* y, int64_t n,
+                                     cudaStream_t stream) {
   constexpr int kVector = 16 / sizeof(T);
-  return n % kVector == 0 ? LaunchBatchedRowDotKernel<T, kVector, kRows, kBatch>(a, x, y, n, stream)
-                          : LaunchBatchedRowDotKernel<T, 1, kRows, kBatch>(a, x, y, n, stream);
+  return n % kVector == 0
+             ? LaunchBatchedRowDotKernel<T, kVector, kLanes, kRows, kBatch>(a, x, y, n, stream)
+             : LaunchBatchedRowDotKernel<T, 1, kLanes, kRows, kBatch>(a, x, y, n, stream);
+}
+
+// True when the narrow layout's grid fills the device: at least 15/16 of a
+// block per SM (on an H200, measured: narrow is faster from there on, the
+// wide layout below it).
+cudaError_t NarrowFillsTheDevice(int64_t n, BatchedShape narrow, bool* fills) {
+  int device = 0, sms = 0;
+  cudaError_t e = cudaGetDevice(&device);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (e != cudaSuccess) return e;
+  const int64_t rows_per_block = static_cast<int64_t>(kBlockWarps) * (32 / narrow.lanes) * narrow.rows;
+  const int64_t blocks = (n + rows_per_block - 1) / rows_per_block;
+  *fills = blocks * 16 >= static_cast<int64_t>(sms) * 15;
+  return cudaSuccess;
+}
+
+template <typename T, int kBatch>
+cudaError_t LaunchBatchedRowDotFor(const T* a, const T* x, T* y, int64_t n, BatchedLayout layout,
+                                   cudaStream_t stream) {
+  constexpr BatchedShape kWide = BatchedWideShape(kBatch);
+  if constexpr (kBatch >= 8) {
+    constexpr BatchedShape kNarrow = BatchedNarrowShape(kBatch);
+    bool narrow = layout == BatchedLayout::kNarrow;
+    if (layout == BatchedLayout::kAuto) {
+      const cudaError_t e = NarrowFillsTheDevice(n, kNarrow, &narrow);
+      if (e != cudaSuccess) return e;
+    }
+    if (narrow) {
+      return LaunchBatchedRowDotShape<T, kNarrow.lanes, kNarrow.rows, kBatch>(a, x, y, n, stream);
+    }
+  } else {
+    if (layout == BatchedLayout::kNarrow) return cudaErrorInvalidValue;
+  }
+  return LaunchBatchedRowDotShape<T, kWide.lanes, kWide.rows, kBatch>(a, x, y, n, stream);
 }
 
 // ---------------------------------------------------------------------------
@@ -506,24 +567,24 @@ cudaError_t LaunchColumnSums(const T* p, T* out, int64_t n, const SplitPlan& pla
 
 template <typename T>
 cudaError_t LaunchBatchedRowDot(const T* a, const T* x, T* y, int64_t n, int batch,
-                                cudaStream_t stream) {
+                                cudaStream_t stream, BatchedLayout layout) {
   if (n <= 0) return cudaErrorInvalidValue;
   switch (batch) {
-    case 1: return LaunchBatchedRowDotFor<T, 1>(a, x, y, n, stream);
-    case 2: return LaunchBatchedRowDotFor<T, 2>(a, x, y, n, stream);
-    case 4: return LaunchBatchedRowDotFor<T, 4>(a, x, y, n, stream);
-    case 8: return LaunchBatchedRowDotFor<T, 8>(a, x, y, n, stream);
-    case 16: return LaunchBatchedRowDotFor<T, 16>(a, x, y, n, stream);
-    case 32: return LaunchBatchedRowDotFor<T, 32>(a, x, y, n, stream);
-    case 64: return LaunchBatchedRowDotFor<T, 64>(a, x, y, n, stream);
+    case 1: return LaunchBatchedRowDotFor<T, 1>(a, x, y, n, layout, stream);
+    case 2: return LaunchBatchedRowDotFor<T, 2>(a, x, y, n, layout, stream);
+    case 4: return LaunchBatchedRowDotFor<T, 4>(a, x, y, n, layout, stream);
+    case 8: return LaunchBatchedRowDotFor<T, 8>(a, x, y, n, layout, stream);
+    case 16: return LaunchBatchedRowDotFor<T, 16>(a, x, y, n, layout, stream);
+    case 32: return LaunchBatchedRowDotFor<T, 32>(a, x, y, n, layout, stream);
+    case 64: return LaunchBatchedRowDotFor<T, 64>(a, x, y, n, layout, stream);
     default: return cudaErrorInvalidValue;
   }
 }
 
 template cudaError_t LaunchBatchedRowDot<float>(const float*, const float*, float*, int64_t, int,
-                                                cudaStream_t);
+                                                cudaStream_t, BatchedLayout);
 template cudaError_t LaunchBatchedRowDot<double>(const double*, const double*, double*, int64_t,
-                                                 int, cudaStream_t);
+                                                 int, cudaStream_t, BatchedLayout);
 template cudaError_t LaunchRowDot<float>(const float*, const float*, float*, int64_t, cudaStream_t);
 template cudaError_t LaunchRowDot<double>(const double*, const double*, double*, int64_t,
                                           cudaStream_t);

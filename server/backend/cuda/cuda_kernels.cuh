@@ -211,21 +211,38 @@ template <typename T>
 cudaError_t LaunchRowDot(const T* a, const T* x, T* y, int64_t n, cudaStream_t stream);
 
 // Y = A X for `batch` vectors (batched_mv/custom): y_b = A x_b, x_b at
-// x + b n and y_b at y + b n, b < batch; batch one of 1, 2, 4, 8, 16, 32, 64
-// (cudaErrorInvalidValue otherwise). A is read from memory once: each warp
-// owns BatchedRowsPerWarp(batch) rows and sweeps them together, lanes across
-// the columns (16-byte streaming loads of A when n is a multiple of the
-// vector width, else one element at a time). The block copies each column
-// step's piece of every x_b into shared memory (double-buffered, one barrier
-// a step), so x crosses L2 once per block and one shared load of x_b serves
-// all the warp's rows. Sum order: per lane, columns in order with the
-// vector's components interleaved; then a warp butterfly.
-inline constexpr int BatchedRowsPerWarp(int batch) {
-  return batch == 1 ? 1 : batch == 2 ? 2 : batch <= 16 ? 4 : batch == 32 ? 2 : 1;
+// x + b n and y_b at y + b n, b < batch; batch one of 1, 2, 4, 8, 16, 32, 64,
+// n > 0 (cudaErrorInvalidValue otherwise). A is read from memory once, with
+// 16-byte streaming loads when n is a multiple of the vector width (else one
+// element at a time). Each block copies every column step's piece of every
+// x_b into shared memory (double-buffered, one barrier a step), so x crosses
+// L2 once per block, and one shared load of x_b serves several rows.
+//
+// Two layouts of a warp (BatchedShape):
+//   wide:   the 32 lanes across the columns of `rows` rows (1-4);
+//   narrow: 4 groups of 8 lanes, each group across the columns of its own
+//           `rows` rows; the groups read the same x, which shared memory
+//           broadcasts, so a load of x costs a quarter of the wide layout's
+//           and feeds as many FMAs. Offered for batch >= 8.
+// The narrow layout has 4x the rows per block: kAuto picks it when its grid
+// still fills the GPU (at least 15/16 of a block per SM), else wide.
+// Sum order: per lane, its columns in order with the vector's components
+// interleaved; then a butterfly over the lanes of the row (32 or 8).
+struct BatchedShape {
+  int lanes;  // lanes of a warp across the columns: 32 or 8
+  int rows;   // rows per lane group
+};
+inline constexpr BatchedShape BatchedWideShape(int batch) {
+  return {32, batch == 1 ? 1 : batch == 2 ? 2 : batch <= 16 ? 4 : batch == 32 ? 2 : 1};
 }
+inline constexpr BatchedShape BatchedNarrowShape(int batch) {
+  return {8, batch == 8 ? 2 : batch == 16 ? 4 : batch == 32 ? 2 : 1};
+}
+enum class BatchedLayout { kAuto, kWide, kNarrow };
+// kNarrow with batch < 8 is cudaErrorInvalidValue.
 template <typename T>
 cudaError_t LaunchBatchedRowDot(const T* a, const T* x, T* y, int64_t n, int batch,
-                                cudaStream_t stream);
+                                cudaStream_t stream, BatchedLayout layout = BatchedLayout::kAuto);
 
 // out_k = sum_m owned_k * summed_m for k, m < n: the fused outer product.
 // axis 0 (column sums): owned = v, summed = u.  axis 1: owned = u, summed = v.

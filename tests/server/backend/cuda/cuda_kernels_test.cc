@@ -175,8 +175,9 @@ TEST(CudaKernelsTest, FusedRejectsPlansItCannotRun) {
 // warp's share exactly or not, n a multiple of the vector width or not.
 
 template <typename T>
-void CheckBatchedRowDot(int batch, int64_t n) {
-  SCOPED_TRACE(absl::StrCat(sizeof(T) == 4 ? "f32" : "f64", " B=", batch, " N=", n));
+void CheckBatchedRowDot(int batch, int64_t n, kernels::BatchedLayout layout) {
+  SCOPED_TRACE(absl::StrCat(sizeof(T) == 4 ? "f32" : "f64", " B=", batch, " N=", n, " layout ",
+                            static_cast<int>(layout)));
   constexpr int64_t kGuard = 64;
   std::vector<T> a(n * n), x(batch * n);
   FillUniform(a.data(), n * n, kInputSeed + 0);
@@ -198,8 +199,9 @@ void CheckBatchedRowDot(int batch, int64_t n) {
   ASSERT_EQ(cudaMemcpy(dx.get(), x.data(), batch * n * sizeof(T), cudaMemcpyHostToDevice),
             cudaSuccess);
   ASSERT_EQ(cudaMemset(out.get(), 0xFF, (outputs + kGuard) * sizeof(T)), cudaSuccess);
-  ASSERT_EQ(kernels::LaunchBatchedRowDot<T>(da.get(), dx.get(), out.get(), n, batch, nullptr),
-            cudaSuccess);
+  ASSERT_EQ(
+      kernels::LaunchBatchedRowDot<T>(da.get(), dx.get(), out.get(), n, batch, nullptr, layout),
+      cudaSuccess);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<T> host(outputs + kGuard);
   ASSERT_EQ(cudaMemcpy(host.data(), out.get(), host.size() * sizeof(T), cudaMemcpyDeviceToHost),
@@ -215,13 +217,19 @@ void CheckBatchedRowDot(int batch, int64_t n) {
 
 TEST(CudaKernelsTest, BatchedRowDotEveryBatchEveryShape) {
   if (const std::string why = NoGpuReason(); !why.empty()) GTEST_SKIP() << why;
+  using kernels::BatchedLayout;
   // n = 1, 3: one element at a time; 130, 1030: so in f32, 16-byte vectors in
   // f64; 4, 128, 1032: vectors in both (1032: full steps and a remainder).
-  // 130, 1030 and 1032 leave the last block rows past the end.
+  // 130, 1030 and 1032 leave the last block rows past the end. Both layouts
+  // (the narrow one from B = 8) and the launch's own choice (wide at these n).
   for (int batch : {1, 2, 4, 8, 16, 32, 64}) {
     for (int64_t n : {1, 3, 4, 128, 130, 1030, 1032}) {
-      CheckBatchedRowDot<float>(batch, n);
-      CheckBatchedRowDot<double>(batch, n);
+      for (BatchedLayout layout :
+           {BatchedLayout::kAuto, BatchedLayout::kWide, BatchedLayout::kNarrow}) {
+        if (layout == BatchedLayout::kNarrow && batch < 8) continue;
+        CheckBatchedRowDot<float>(batch, n, layout);
+        CheckBatchedRowDot<double>(batch, n, layout);
+      }
     }
   }
 }
@@ -236,6 +244,10 @@ TEST(CudaKernelsTest, BatchedRowDotRejectsABatchItWasNotBuiltForAndAnEmptyMatrix
   EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 0, 4, nullptr),
             cudaErrorInvalidValue)
       << "N=0";
+  // The narrow layout exists from B = 8 on.
+  EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 16, 4, nullptr,
+                                                kernels::BatchedLayout::kNarrow),
+            cudaErrorInvalidValue);
 }
 
 // ---------------------------------------------------------------------------
