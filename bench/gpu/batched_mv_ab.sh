@@ -11,21 +11,19 @@
 set -u
 bundle=$(cd "${1:?bundle dir}" && pwd); out=${2:?output dir}; shift 2
 [ $# -ge 1 ] || { echo "usage: $0 BUNDLE OUTDIR BINARY..." >&2; exit 2; }
-export LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64"
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+gpu_env "$bundle"
 mkdir -p "$out"
 for round in 1 2; do
   for bin in "$@"; do
     log="$out/$bin.$round"
-    "$bundle/bin/$bin" --listen 127.0.0.1:0 --no-store --no-http >"$log.out" 2>"$log.log" &
-    pid=$!
-    for _ in $(seq 300); do grep -q "listening on" "$log.out" 2>/dev/null && break; sleep 0.1; done
-    addr=$(grep -o 'listening on [^ ]*' "$log.out" | cut -d' ' -f3)
-    [ -n "$addr" ] || { echo "$bin did not start: $log.log" >&2; kill $pid 2>/dev/null; continue; }
+    start_flopd "$bundle/bin/$bin" "$log" || { echo "$bin did not start: $log.log" >&2; continue; }
+    addr=$FLOPD_ADDRESS
     "$bundle/bin/flopctl" run --host "$addr" --device cuda:0 --timing hot --quiet --op batched_mv --impl custom \
       --B 4,8,16,32,64 --sizes 2000,4000,8000,16000 --dtype f32 --out "$out/${bin}_f32_$round.jsonl" >/dev/null 2>&1
     "$bundle/bin/flopctl" run --host "$addr" --device cuda:0 --timing hot --quiet --op batched_mv --impl custom \
       --B 8,16,32,64 --sizes 4000,16000 --dtype f64 --out "$out/${bin}_f64_$round.jsonl" >/dev/null 2>&1
-    kill $pid; wait $pid 2>/dev/null
+    stop_flopd
   done
 done
 python3 - "$out" "$@" <<'PY'

@@ -19,19 +19,17 @@ out=${2:?output dir}
 device=${3:-cuda:0}
 mkdir -p "$out"
 here=$(cd "$(dirname "$0")" && pwd)
-export LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+. "$here/lib.sh"
+gpu_env "$bundle"
 
-nvidia-smi --query-gpu=name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw,power.limit \
-  --format=csv >"$out/nvidia-smi.csv" 2>&1 || true
+record_card "$out/nvidia-smi.csv"
 "$bundle/bin/flopd_gpu_tests" >"$out/gpu_tests.log" 2>&1
 tests_rc=$?
 
-"$bundle/bin/flopd" --listen 127.0.0.1:0 --no-store --no-http >"$out/flopd.out" 2>"$out/flopd.log" &
-flopd_pid=$!
-trap 'kill $flopd_pid 2>/dev/null; wait $flopd_pid 2>/dev/null' EXIT
-for _ in $(seq 300); do grep -q "listening on" "$out/flopd.out" 2>/dev/null && break; sleep 0.1; done
-address=$(grep -o 'listening on [^ ]*' "$out/flopd.out" | cut -d' ' -f3)
-[ -n "$address" ] || { echo "flopd did not start" >&2; cat "$out/flopd.log" >&2; exit 1; }
+start_flopd "$bundle/bin/flopd" "$out/flopd" ||
+  { echo "flopd did not start" >&2; cat "$out/flopd.log" >&2; exit 1; }
+trap stop_flopd EXIT
+address=$FLOPD_ADDRESS
 
 run() {  # NAME ARGS...: one flopctl run into OUTDIR/NAME.jsonl
   local name=$1
