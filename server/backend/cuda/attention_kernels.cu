@@ -141,25 +141,42 @@ __device__ __forceinline__ double2 ZeroVec<double2>() {
   return make_double2(0.0, 0.0);
 }
 
-// Threads of a group: kTx across keys (scores) and output columns, kTy
-// across query rows.
-constexpr int kTx = 16;
-constexpr int kTy = 8;
-constexpr int kGroupThreads = kTx * kTy;
+// A group's thread layout: kTx threads across keys (scores) and output
+// columns, kTy across query rows, over a tile of kBr query rows; kStages K/V
+// buffers per group (1: loaded through registers between barriers; 2: the
+// next tile copied asynchronously while this one is used); kGroupBarriers:
+// the loop's barriers are per group (bar.sync on the group's own barrier),
+// so that the groups of a block drift apart instead of waiting for each
+// other, else block-wide. (Per-group barriers measured on an H200: 32-row
+// f32 tiles 4-5% faster at N = 4096; the 64-row tiles within 1% either
+// way; a P buffer of its own instead of over K, one barrier fewer: no gain.)
+template <int kTxValue, int kTyValue, int kBrValue, int kStagesValue, bool kGroupBarriersValue>
+struct FusedLayout {
+  static constexpr int kTx = kTxValue;
+  static constexpr int kTy = kTyValue;
+  static constexpr int kBr = kBrValue;
+  static constexpr int kStages = kStagesValue;
+  static constexpr bool kGroupBarriers = kGroupBarriersValue;
+};
+using Layout16x8 = FusedLayout<16, 8, 32, 1, false>;  // f64: 128 threads a group, 32 rows
+using Layout8x8 = FusedLayout<8, 8, 32, 1, true>;      // f32: 64 threads a group, 32 rows
+using Layout8x16 = FusedLayout<8, 16, 64, 2, false>;   // f32: 128 threads a group, 64 rows
 
 // The K/V tile height by element type and d: 16 KiB of K in every shape
 // (64 keys f32 d = 64; 32 keys f32 d = 128 and f64 d = 64; 16 keys f64
-// d = 128). With the 32-row query tile a block takes 74.5 / 81.5 / 81.5 /
-// 97 KiB of shared memory with two groups (two blocks per SM: registers
-// bind at 128 per thread), 140.5 / 146.5 / 146.5 / 161.5 KiB with four (one).
+// d = 128). Shared memory of a block: the query tile plus, per group and
+// buffer, a K and a V tile (FusedShape::kBytes; at most 227 KiB).
 template <typename T, int kD>
 constexpr int KeyRows() {
   return sizeof(T) == 4 ? (kD == 64 ? 64 : 32) : (kD == 64 ? 32 : 16);
 }
 
-template <typename T, int kD, int kGroups>
+template <typename T, int kD, int kGroups, typename L>
 struct FusedShape {
-  static constexpr int kBr = kAttentionQueryRows;
+  static constexpr int kTx = L::kTx;
+  static constexpr int kTy = L::kTy;
+  static constexpr int kGroupThreads = kTx * kTy;
+  static constexpr int kBr = L::kBr;
   static constexpr int kBc = KeyRows<T, kD>();
   static constexpr int kVec = static_cast<int>(16 / sizeof(T));  // T per 16-byte vector
   static constexpr int kRowVecs = kD / kVec;                      // vectors per row of Q, K, V
@@ -176,7 +193,8 @@ struct FusedShape {
   static constexpr int kVStride = kD;
   static constexpr int kPStride = kBc + kVec;
   static constexpr int kGroupElements = kBc * (kKStride + kVStride);
-  static constexpr int kElements = kBr * kQStride + kGroups * kGroupElements;
+  static constexpr int kStages = L::kStages;
+  static constexpr int kElements = kBr * kQStride + kGroups * kStages * kGroupElements;
   static constexpr size_t kBytes = static_cast<size_t>(kElements) * sizeof(T);
   static constexpr int kThreads = kGroups * kGroupThreads;
 
@@ -186,13 +204,13 @@ struct FusedShape {
   static_assert(2 * kBr * kGroups <= kBr * kQStride, "the merge's m and l fit the Q buffer");
   static_assert((kBc * kRowVecs) % kGroupThreads == 0, "K/V tile loads are whole rounds");
   static_assert((kBr * kRowVecs) % kThreads == 0, "Q tile loads are whole rounds");
-  static_assert(kBytes <= 227 * 1024, "fits an H100/H200 SM's shared memory");
+  static constexpr bool kFits = kBytes <= 227 * 1024;  // an H100/H200 SM's shared memory
 };
 
-// The max (kMax) or sum of `value` over the 16 lanes of a half-warp (the
-// lanes tx of one ty), in all of them: a butterfly, whose results are the
+// The max (kMax) or sum of `value` over the kTx adjacent lanes of one ty
+// (the lanes tx of a row), in all of them: a butterfly, whose results are the
 // same bits in every lane (x + y == y + x).
-template <bool kMax, typename T>
+template <int kTx, bool kMax, typename T>
 __device__ __forceinline__ T HalfWarpReduce(T value) {
 #pragma unroll
   for (int offset = kTx / 2; offset > 0; offset /= 2) {
@@ -203,15 +221,16 @@ __device__ __forceinline__ T HalfWarpReduce(T value) {
 }
 
 // Rows [j0, j0 + kBc) of the N x kD matrix `x` into shared memory at `tile`
-// (row stride `stride`), rows past N zero; by the 128 threads of a group, in
+// (row stride `stride`), rows past N zero; by the threads of a group, in
 // batches of kBatch 16-byte loads per thread, all issued before the batch's
 // stores. (f64 d = 128 holds 64 registers of o: batches of 4 cut its spills
 // to a few dozen bytes, from ~100 with batches of 8.)
-template <typename T, int kD, int kGroups>
+template <typename T, int kD, int kGroups, typename L>
 __device__ __forceinline__ void LoadTile(const T* __restrict__ x, int64_t j0, int64_t n, int gtid,
                                          T* tile, int stride) {
-  using S = FusedShape<T, kD, kGroups>;
+  using S = FusedShape<T, kD, kGroups, L>;
   using Vec = typename Vec16Of<T>::Type;
+  constexpr int kGroupThreads = S::kGroupThreads;
   constexpr int kRounds = S::kBc * S::kRowVecs / kGroupThreads;
   constexpr int kBatch = sizeof(T) == 8 && kD == 128 ? 4 : 8;
   static_assert(kRounds % kBatch == 0, "whole batches");
@@ -236,12 +255,58 @@ __device__ __forceinline__ void LoadTile(const T* __restrict__ x, int64_t j0, in
   }
 }
 
-template <typename T, int kD, int kGroups>
-__global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups == 4 ? 1 : 2)
+// Ampere+ asynchronous copies (global to shared, bypassing registers).
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int kPending>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+// 16 bytes from global `src` to shared `dst`, or 16 zero bytes when !valid
+// (cp.async with a source size of 0 reads nothing and fills zeros).
+__device__ __forceinline__ void CpAsync16(void* dst, const void* src, bool valid) {
+  const unsigned dst_shared = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst_shared), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+
+// The K and V tiles of keys [j0, j0 + kBc) into a group's buffer `tiles` (K
+// at row stride kKStride, then V), keys past N zero, with asynchronous
+// copies that bypass registers: the caller commits and waits.
+template <typename T, int kD, int kGroups, typename L>
+__device__ __forceinline__ void LoadTilesAsync(const T* __restrict__ k, const T* __restrict__ v,
+                                               int64_t j0, int64_t n, int gtid, T* tiles) {
+  using S = FusedShape<T, kD, kGroups, L>;
+  constexpr int kRounds = S::kBc * S::kRowVecs / S::kGroupThreads;
+  T* const ks = tiles;
+  T* const vs = tiles + S::kBc * S::kKStride;
+#pragma unroll
+  for (int round = 0; round < kRounds; ++round) {
+    const int index = round * S::kGroupThreads + gtid;
+    const int r = index / S::kRowVecs;
+    const int cv = index % S::kRowVecs;
+    const bool valid = j0 + r < n;
+    const int64_t offset = valid ? (j0 + r) * kD + cv * S::kVec : 0;
+    CpAsync16(ks + r * S::kKStride + cv * S::kVec, k + offset, valid);
+    CpAsync16(vs + r * S::kVStride + cv * S::kVec, v + offset, valid);
+  }
+}
+
+// Blocks per SM the registers are bounded for: the 16 x 8 layout two (at
+// most 128 registers a thread) below four groups; the f32 layouts one (their
+// per-thread tiles want more than 128; shared memory allows two only with
+// the smaller group counts).
+template <typename T, int kD, int kGroups, typename L>
+__global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
+                                  kGroups == 4 || L::kTx == 8 ? 1 : 2)
     FusedAttentionKernel(const T* __restrict__ q, const T* __restrict__ k,
                          const T* __restrict__ v, int64_t n, T scale, T* __restrict__ out) {
-  using S = FusedShape<T, kD, kGroups>;
+  using S = FusedShape<T, kD, kGroups, L>;
   using Vec = typename Vec16Of<T>::Type;
+  constexpr int kTx = S::kTx;
+  constexpr int kTy = S::kTy;
+  constexpr int kGroupThreads = S::kGroupThreads;
   constexpr int kBr = S::kBr;
   constexpr int kBc = S::kBc;
   constexpr int kVec = S::kVec;
@@ -257,9 +322,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups 
   const int gtid = threadIdx.x % kGroupThreads;
   const int tx = gtid % kTx;
   const int ty = gtid / kTx;
-  T* const ks = qs + kBr * S::kQStride + group * S::kGroupElements;
-  T* const vs = ks + kBc * S::kKStride;
-  T* const ps = ks;  // the tile's e, once the scores are done with K
+  T* const group_tiles = qs + kBr * S::kQStride + group * S::kStages * S::kGroupElements;
   const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kBr;
 
   // The query tile, rows past N zero.
@@ -286,18 +349,42 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups 
 
   const int64_t tiles = (n + kBc - 1) / kBc;
   const int64_t iterations = (tiles + kGroups - 1) / kGroups;
+  const auto tile_start = [&](int64_t it) { return (it * kGroups + group) * kBc; };
+  if constexpr (S::kStages == 2) {
+    if (tile_start(0) < n) LoadTilesAsync<T, kD, kGroups, L>(k, v, tile_start(0), n, gtid, group_tiles);
+    CpAsyncCommit();
+  }
+  const auto group_sync = [&] {
+    if constexpr (L::kGroupBarriers) {
+      asm volatile("bar.sync %0, %1;\n" ::"r"(group + 1), "n"(kGroupThreads) : "memory");
+    } else {
+      __syncthreads();
+    }
+  };
+  if constexpr (L::kGroupBarriers) __syncthreads();  // the Q tile
   for (int64_t it = 0; it < iterations; ++it) {
-    const int64_t j0 = (it * kGroups + group) * kBc;
+    const int64_t j0 = tile_start(it);
     const bool active = j0 < n;  // uniform over the group
     const bool first = it == 0;  // the group's first tile
-    __syncthreads();             // the previous tile's K, V and P are read
-    if (active) {
+    T* const ks = group_tiles + (it % S::kStages) * S::kGroupElements;
+    T* const vs = ks + kBc * S::kKStride;
+    T* const ps = ks;  // the tile's e, once the scores are done with K
+    group_sync();  // the previous tile's K, V and P are read
+    if constexpr (S::kStages == 2) {
+      // The next tile into the other buffer while this one is used.
+      if (tile_start(it + 1) < n) {
+        LoadTilesAsync<T, kD, kGroups, L>(k, v, tile_start(it + 1), n, gtid,
+                                          group_tiles + ((it + 1) % 2) * S::kGroupElements);
+      }
+      CpAsyncCommit();
+      CpAsyncWait<1>();  // this thread's copies of tile `it` landed
+    } else if (active) {
       // K, then V, keys past N zero (one matrix at a time: fewer registers
       // in flight).
-      LoadTile<T, kD, kGroups>(k, j0, n, gtid, ks, S::kKStride);
-      LoadTile<T, kD, kGroups>(v, j0, n, gtid, vs, S::kVStride);
+      LoadTile<T, kD, kGroups, L>(k, j0, n, gtid, ks, S::kKStride);
+      LoadTile<T, kD, kGroups, L>(v, j0, n, gtid, vs, S::kVStride);
     }
-    __syncthreads();  // Q, K and V tiles in shared memory
+    group_sync();  // Q, K and V tiles in shared memory
 
     T sc[kRm][kSn];
     if (active) {
@@ -336,7 +423,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups 
         for (int s = 0; s < kSn; ++s) sc[r][s] = Mul(sc[r][s], scale);
       }
     }
-    __syncthreads();  // every read of K done: P overlays it
+    group_sync();  // every read of K done: P overlays it
 
     if (active) {
 #pragma unroll
@@ -346,7 +433,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups 
         for (int s = 0; s < kSn; ++s) {
           if (j0 + tx + kTx * s < n) tile_max = Max(tile_max, sc[r][s]);
         }
-        tile_max = HalfWarpReduce<true>(tile_max);
+        tile_max = HalfWarpReduce<kTx, true>(tile_max);
         if (first) {
           m[r] = tile_max;
         } else if (tile_max > m[r]) {
@@ -363,11 +450,11 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups 
           ps[(ty + kTy * r) * S::kPStride + tx + kTx * s] = e;
           sum += e;
         }
-        sum = HalfWarpReduce<false>(sum);
+        sum = HalfWarpReduce<kTx, false>(sum);
         l[r] = first ? sum : l[r] + sum;
       }
     }
-    __syncthreads();  // P complete
+    group_sync();  // P complete
 
     if (active) {
       // o += P V: per key j, each thread's rows times its output columns.
@@ -404,7 +491,9 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups 
   if constexpr (kGroups > 1) {
     // Groups 1.. hand (m, l, o) to group 0 through shared memory: o in the
     // group's own K/V buffers (row stride kD), m and l in the Q buffer.
+    if constexpr (S::kStages == 2) CpAsyncWait<0>();
     __syncthreads();  // every read of the tiles done
+    T* const ks = group_tiles;
     if (group > 0) {
       T* const ml = qs + 2 * kBr * (group - 1);
 #pragma unroll
@@ -426,7 +515,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups 
     __syncthreads();  // the other groups' results are in shared memory
     if (group > 0) return;
     for (int other = 1; other < kGroups && other < tiles; ++other) {
-      const T* const other_o = qs + kBr * S::kQStride + other * S::kGroupElements;
+      const T* const other_o = qs + kBr * S::kQStride + other * S::kStages * S::kGroupElements;
       const T* const other_ml = qs + 2 * kBr * (other - 1);
 #pragma unroll
       for (int r = 0; r < kRm; ++r) {
@@ -471,42 +560,67 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups>::kThreads, kGroups 
   }
 }
 
-template <typename T, int kD, int kGroups>
+template <typename T, int kD, int kGroups, typename L>
 cudaError_t LaunchFusedShape(const T* q, const T* k, const T* v, int64_t n, T* out,
                              cudaStream_t stream) {
-  using S = FusedShape<T, kD, kGroups>;
-  const auto kernel = &FusedAttentionKernel<T, kD, kGroups>;
-  // Above the 48 KiB default: a host-side attribute of the function on the
-  // current device, set once per device (not on every execution's launch).
-  static std::atomic<uint64_t> set_on_devices{0};
-  int device = 0;
-  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
-  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
-  if (bit == 0 || (set_on_devices.load(std::memory_order_acquire) & bit) == 0) {
-    const cudaError_t e = cudaFuncSetAttribute(
-        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(S::kBytes));
-    if (e != cudaSuccess) return e;
-    set_on_devices.fetch_or(bit, std::memory_order_release);
+  using S = FusedShape<T, kD, kGroups, L>;
+  if constexpr (!S::kFits) {  // 64-row tiles with 4 groups
+    return cudaErrorInvalidValue;
+  } else {
+    const auto kernel = &FusedAttentionKernel<T, kD, kGroups, L>;
+    // Above the 48 KiB default: a host-side attribute of the function on the
+    // current device, set once per device (not on every execution's launch).
+    static std::atomic<uint64_t> set_on_devices{0};
+    int device = 0;
+    if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+    const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
+    if (bit == 0 || (set_on_devices.load(std::memory_order_acquire) & bit) == 0) {
+      const cudaError_t e = cudaFuncSetAttribute(
+          kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(S::kBytes));
+      if (e != cudaSuccess) return e;
+      set_on_devices.fetch_or(bit, std::memory_order_release);
+    }
+    const int64_t blocks = (n + S::kBr - 1) / S::kBr;
+    kernel<<<static_cast<unsigned>(blocks), S::kThreads, S::kBytes, stream>>>(
+        q, k, v, n, AttentionScale<T>(kD), out);
+    return cudaGetLastError();
   }
-  const int64_t blocks = (n + S::kBr - 1) / S::kBr;
-  kernel<<<static_cast<unsigned>(blocks), S::kThreads, S::kBytes, stream>>>(
-      q, k, v, n, AttentionScale<T>(kD), out);
-  return cudaGetLastError();
 }
 
-template <typename T, int kD>
-cudaError_t LaunchFusedD(const T* q, const T* k, const T* v, int64_t n, T* out,
-                         cudaStream_t stream, int groups) {
+template <typename T, int kD, typename L>
+cudaError_t LaunchFusedGroups(const T* q, const T* k, const T* v, int64_t n, T* out,
+                              cudaStream_t stream, int groups) {
   switch (groups) {
     case 1:
-      return LaunchFusedShape<T, kD, 1>(q, k, v, n, out, stream);
+      return LaunchFusedShape<T, kD, 1, L>(q, k, v, n, out, stream);
     case 2:
-      return LaunchFusedShape<T, kD, 2>(q, k, v, n, out, stream);
+      return LaunchFusedShape<T, kD, 2, L>(q, k, v, n, out, stream);
     case 4:
-      return LaunchFusedShape<T, kD, 4>(q, k, v, n, out, stream);
+      return LaunchFusedShape<T, kD, 4, L>(q, k, v, n, out, stream);
     default:
       return cudaErrorInvalidValue;
   }
+}
+
+// The thread layout of a query-tile height: f32 32 rows by 8 x 8 threads
+// per group (K/V loaded through registers), 64 rows by 8 x 16 (K/V copied
+// asynchronously, two buffers); f64 32 rows by 16 x 8 only.
+template <typename T, int kD>
+cudaError_t LaunchFusedD(const T* q, const T* k, const T* v, int64_t n, T* out,
+                         cudaStream_t stream, AttentionFusedConfig config) {
+  if constexpr (sizeof(T) == 4) {
+    if (config.tile_rows == 32) {
+      return LaunchFusedGroups<T, kD, Layout8x8>(q, k, v, n, out, stream, config.groups);
+    }
+    if (config.tile_rows == 64) {
+      return LaunchFusedGroups<T, kD, Layout8x16>(q, k, v, n, out, stream, config.groups);
+    }
+  } else {
+    if (config.tile_rows == 32) {
+      return LaunchFusedGroups<T, kD, Layout16x8>(q, k, v, n, out, stream, config.groups);
+    }
+  }
+  return cudaErrorInvalidValue;
 }
 
 // ---------------------------------------------------------------------------
@@ -605,19 +719,21 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 }
 
 template <typename T>
-cudaError_t LaunchAttentionFused(const T* q, const T* k, const T* v, int64_t n, int d, T* out,
-                                 cudaStream_t stream, int groups) {
-  if (n < 1 || n > (int64_t{1} << 36) || (d != 64 && d != 128)) return cudaErrorInvalidValue;
-  if (groups == 0) {
-    int device = 0;
-    int sms = 0;
-    cudaError_t e = cudaGetDevice(&device);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-    if (e != cudaSuccess) return e;
-    groups = (n + kAttentionQueryRows - 1) / kAttentionQueryRows <= sms ? 4 : 2;
+AttentionFusedConfig PlanAttentionFused(int64_t n, int sm_count) {
+  const int64_t sms = std::max(1, sm_count);
+  const auto blocks = [n](int64_t rows) { return (n + rows - 1) / rows; };
+  if (sizeof(T) == 4 && blocks(64) * 16 >= sms * 15) {
+    return AttentionFusedConfig{64, blocks(64) <= sms ? 2 : 1};
   }
-  return d == 64 ? LaunchFusedD<T, 64>(q, k, v, n, out, stream, groups)
-                 : LaunchFusedD<T, 128>(q, k, v, n, out, stream, groups);
+  return AttentionFusedConfig{32, blocks(32) <= sms ? 4 : 2};
+}
+
+template <typename T>
+cudaError_t LaunchAttentionFused(const T* q, const T* k, const T* v, int64_t n, int d, T* out,
+                                 cudaStream_t stream, AttentionFusedConfig config) {
+  if (n < 1 || n > (int64_t{1} << 36) || (d != 64 && d != 128)) return cudaErrorInvalidValue;
+  return d == 64 ? LaunchFusedD<T, 64>(q, k, v, n, out, stream, config)
+                 : LaunchFusedD<T, 128>(q, k, v, n, out, stream, config);
 }
 
 template <typename T>
@@ -637,10 +753,13 @@ template CudaKernelStatus LaunchAttentionMaterialized<double>(cublasHandle_t, co
                                                               const double*, const double*,
                                                               int64_t, int, double*, double*,
                                                               cudaStream_t);
+template AttentionFusedConfig PlanAttentionFused<float>(int64_t, int);
+template AttentionFusedConfig PlanAttentionFused<double>(int64_t, int);
 template cudaError_t LaunchAttentionFused<float>(const float*, const float*, const float*, int64_t,
-                                                 int, float*, cudaStream_t, int);
+                                                 int, float*, cudaStream_t, AttentionFusedConfig);
 template cudaError_t LaunchAttentionFused<double>(const double*, const double*, const double*,
-                                                  int64_t, int, double*, cudaStream_t, int);
+                                                  int64_t, int, double*, cudaStream_t,
+                                                  AttentionFusedConfig);
 template cudaError_t LaunchReferenceAttention<float>(const float*, const float*, const float*,
                                                      int64_t, int, double*, cudaStream_t);
 template cudaError_t LaunchReferenceAttention<double>(const double*, const double*, const double*,

@@ -64,15 +64,24 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
                                              cudaStream_t stream);
 
 // The fused form, flash-attention style on the CUDA cores (no tensor cores,
-// no N x N buffer). A block owns a tile of kAttentionQueryRows = 32 query
-// rows (staged in shared memory) and `groups` groups of 128 threads; group g
-// streams the K/V tiles g, g + groups, ... (kAttentionKeyRows(T, d) keys
+// no N x N buffer). A block owns a tile of config.tile_rows query rows
+// (staged in shared memory) and config.groups groups of threads; group g
+// streams the K/V tiles g, g + groups, ... (KeyRows<T, d>() keys
 // each: 64 for f32 d = 64, 32 for f32 d = 128 and f64 d = 64, 16 for f64
-// d = 128) through its own shared-memory buffers. Within a group, a 16 x 8
-// grid of threads computes the 32 x keys score tile (thread (tx, ty): rows
-// ty + 8r, r < 4, keys tx + 16s) with one FMA chain per score in c order,
-// keeps an online softmax per row and accumulates O (rows ty + 8r, 16-byte
-// vectors of columns tx, tx + 16, ...) in registers. Per row and K/V tile:
+// d = 128) through its own shared-memory buffers. Within a group, a kTx x kTy
+// grid of threads computes the rows x keys score tile (thread (tx, ty): rows
+// ty + kTy r, keys tx + kTx s) with one FMA chain per score in c order,
+// keeps an online softmax per row and accumulates O (rows ty + kTy r,
+// 16-byte vectors of columns tx, tx + kTx, ...) in registers. The shapes:
+//   f32, 32 rows: 8 x 8 threads per group (4 rows x 4 or 8 keys and 4 x 16
+//        or 8 outputs a thread), K/V loaded through registers, each group
+//        synchronized on its own barrier in the loop;
+//   f32, 64 rows: 8 x 16 threads, the same per-thread tile, K/V copied with
+//        cp.async into two buffers per group, the next tile's copy in flight
+//        while this one is used; groups 1 or 2 (4 does not fit);
+//   f64, 32 rows: 16 x 8 threads (4 rows x 2 or 4 keys), K/V through
+//        registers; 64 rows is not offered.
+// Per row and K/V tile:
 //   scores  s_j = (fma chain over c) * scale;
 //   max     b = tile max (shuffle tree); m = b on the group's first tile,
 //           else max(m, b);
@@ -80,7 +89,7 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 //           alpha = exp(m_old - m) (1 subtract, 1 exp), l *= alpha
 //           (1 multiply), o_c *= alpha (d multiplies);
 //   exp     e_j = exp(s_j - m), staged in shared memory; the tile's sum
-//           (each thread's keys in order from 0, then a 16-lane shuffle
+//           (each thread's keys in order from 0, then a kTx-lane shuffle
 //           tree); l = that sum on the first tile, else l + sum;
 //   o       o_c = fma(e_j, v_jc, o_c) in j order, from 0.
 // Then group 0 merges the other groups' (m, l, o) in group order: with m'
@@ -91,15 +100,22 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 // first tile, plus (d + 3) per merged group (min(groups, tiles) - 1). In the
 // last K/V tile the keys past N are zero rows: their scores are left out of
 // the max, their e is 0, and the sums and FMAs over them add exact zeros.
-// `groups`: 1, 2 or 4; 0 picks 4 when the ceil(N / 32) blocks fit on the
-// SMs one block each (one 512-thread block per SM), else 2 (two 256-thread
-// blocks per SM). On an H200, f32: N = 4096 picks 4 (0.19 ms at d = 64 vs
-// 0.21 ms with 2), N = 8192 picks 2 (0.69 vs 0.75 ms).
-// REQUIRES: n >= 1, d is 64 or 128; cudaErrorInvalidValue otherwise.
-inline constexpr int kAttentionQueryRows = 32;
+// REQUIRES: n >= 1, d is 64 or 128, config one of the shapes above;
+// cudaErrorInvalidValue otherwise.
 template <typename T>
 cudaError_t LaunchAttentionFused(const T* q, const T* k, const T* v, int64_t n, int d, T* out,
-                                 cudaStream_t stream, int groups = 0);
+                                 cudaStream_t stream, AttentionFusedConfig config);
+
+// The fused form's launch shape for `sm_count` SMs (the same for d = 64 and
+// 128). f32 takes 64-row tiles when their ceil(N / 64) blocks fill the GPU
+// (at least 15/16 of a block per SM) - 2 groups when the blocks fit one per
+// SM, else 1 (two 128-thread blocks per SM) - and 32-row tiles below that;
+// with 32-row tiles (and f64 always), 4 groups when the ceil(N / 32) blocks
+// fit one per SM, else 2. Measured on an H200 (f32, ms at N = 4096 / 8192 /
+// 16384, d = 128): 32 rows 0.333 / 1.285 / 5.12, 64 rows 0.574 / 1.141 /
+// 4.37 (docs/results/h200_attention_tiles.md).
+template <typename T>
+AttentionFusedConfig PlanAttentionFused(int64_t n, int sm_count);
 
 // fp64 reference, plain and sharing no code with the kernels above:
 // reference[i * d + c] = o_ic computed in double from the T inputs, with

@@ -378,32 +378,13 @@ cudaError_t LaunchBatchedRowDotShape(const T* a, const T* x, T* y, int64_t n,
              : LaunchBatchedRowDotKernel<T, 1, kLanes, kRows, kBatch>(a, x, y, n, stream);
 }
 
-// True when the narrow layout's grid fills the device: at least 15/16 of a
-// block per SM (on an H200, measured: narrow is faster from there on, the
-// wide layout below it).
-cudaError_t NarrowFillsTheDevice(int64_t n, BatchedShape narrow, bool* fills) {
-  int device = 0, sms = 0;
-  cudaError_t e = cudaGetDevice(&device);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (e != cudaSuccess) return e;
-  const int64_t rows_per_block = static_cast<int64_t>(kBlockWarps) * (32 / narrow.lanes) * narrow.rows;
-  const int64_t blocks = (n + rows_per_block - 1) / rows_per_block;
-  *fills = blocks * 16 >= static_cast<int64_t>(sms) * 15;
-  return cudaSuccess;
-}
-
 template <typename T, int kBatch>
 cudaError_t LaunchBatchedRowDotFor(const T* a, const T* x, T* y, int64_t n, BatchedLayout layout,
                                    cudaStream_t stream) {
   constexpr BatchedShape kWide = BatchedWideShape(kBatch);
   if constexpr (kBatch >= 8) {
     constexpr BatchedShape kNarrow = BatchedNarrowShape(kBatch);
-    bool narrow = layout == BatchedLayout::kNarrow;
-    if (layout == BatchedLayout::kAuto) {
-      const cudaError_t e = NarrowFillsTheDevice(n, kNarrow, &narrow);
-      if (e != cudaSuccess) return e;
-    }
-    if (narrow) {
+    if (layout == BatchedLayout::kNarrow) {
       return LaunchBatchedRowDotShape<T, kNarrow.lanes, kNarrow.rows, kBatch>(a, x, y, n, stream);
     }
   } else {
@@ -565,6 +546,15 @@ cudaError_t LaunchColumnSums(const T* p, T* out, int64_t n, const SplitPlan& pla
   return cudaGetLastError();
 }
 
+BatchedLayout PlanBatchedLayout(int64_t n, int batch, int sm_count) {
+  if (batch < 8) return BatchedLayout::kWide;
+  const BatchedShape narrow = BatchedNarrowShape(batch);
+  const int64_t rows_per_block = static_cast<int64_t>(kBlockWarps) * (32 / narrow.lanes) * narrow.rows;
+  const int64_t blocks = (n + rows_per_block - 1) / rows_per_block;
+  return blocks * 16 >= static_cast<int64_t>(std::max(1, sm_count)) * 15 ? BatchedLayout::kNarrow
+                                                                          : BatchedLayout::kWide;
+}
+
 template <typename T>
 cudaError_t LaunchBatchedRowDot(const T* a, const T* x, T* y, int64_t n, int batch,
                                 cudaStream_t stream, BatchedLayout layout) {
@@ -669,6 +659,14 @@ CudaKernelPlan PlanCudaKernel(const PointSpec& point, int sm_count) {
     case Kernel::kBatchedMvLoop:
       plan.launches = static_cast<int>(point.Param("B", 1));
       break;
+    case Kernel::kBatchedMvCustom:
+      plan.batched_layout =
+          kernels::PlanBatchedLayout(point.n, static_cast<int>(point.Param("B", 1)), sm_count);
+      break;
+    case Kernel::kAttentionFused:
+      plan.attention = f32 ? kernels::PlanAttentionFused<float>(point.n, sm_count)
+                           : kernels::PlanAttentionFused<double>(point.n, sm_count);
+      break;
     case Kernel::kAttentionMaterialized:
       plan.launches = 4;  // gemm, softmax, gemm, division
       break;
@@ -767,7 +765,7 @@ CudaKernelStatus RunCudaKernel(const CudaKernelArgs<T>& args) {
     case Kernel::kBatchedMvCustom:
       return Launched(kernels::LaunchBatchedRowDot<T>(in[0], in[1], args.out, n,
                                                       static_cast<int>(args.point->Param("B")),
-                                                      args.stream),
+                                                      args.stream, args.plan.batched_layout),
                       "batched row-dot kernel launch");
     case Kernel::kAttentionMaterialized:  // the scores and l in the catalog's scratch
       return kernels::LaunchAttentionMaterialized<T>(
@@ -776,7 +774,8 @@ CudaKernelStatus RunCudaKernel(const CudaKernelArgs<T>& args) {
     case Kernel::kAttentionFused:
       return Launched(kernels::LaunchAttentionFused<T>(in[0], in[1], in[2], n,
                                                        static_cast<int>(args.point->Param("d")),
-                                                       args.out, args.stream),
+                                                       args.out, args.stream,
+                                                       args.plan.attention),
                       "attention kernel launch");
     case Kernel::kNone:
       break;

@@ -43,6 +43,22 @@
 #include "server/backend/cuda/split_plan.h"
 
 namespace flopd {
+namespace kernels {
+
+// Launch choices that depend on the device's SM count, made once per point
+// by PlanCudaKernel (each planner below states its rule).
+
+// batched_mv/custom's warp layout (see LaunchBatchedRowDot).
+enum class BatchedLayout { kWide, kNarrow };
+
+// attention/fused's query-tile height (32 or 64 rows) and thread groups per
+// block (see LaunchAttentionFused in attention_kernels.cuh).
+struct AttentionFusedConfig {
+  int tile_rows = 32;
+  int groups = 2;
+};
+
+}  // namespace kernels
 
 // ---------------------------------------------------------------------------
 // The dispatch.
@@ -67,6 +83,8 @@ struct CudaKernelPlan {
   // queues fewer executions behind its gate, and graph mode captures fewer
   // per graph, when each is many launches (chain/unfused: k).
   int launches = 1;
+  kernels::BatchedLayout batched_layout = kernels::BatchedLayout::kWide;  // batched_mv/custom
+  kernels::AttentionFusedConfig attention;                                // attention/fused
 };
 
 // REQUIRES: CudaImplements(point.kernel), the point's params in range.
@@ -224,8 +242,9 @@ cudaError_t LaunchRowDot(const T* a, const T* x, T* y, int64_t n, cudaStream_t s
 //           `rows` rows; the groups read the same x, which shared memory
 //           broadcasts, so a load of x costs a quarter of the wide layout's
 //           and feeds as many FMAs. Offered for batch >= 8.
-// The narrow layout has 4x the rows per block: kAuto picks it when its grid
-// still fills the GPU (at least 15/16 of a block per SM), else wide.
+// The narrow layout has 4x the rows per block: PlanBatchedLayout picks it
+// when its grid still fills the GPU (at least 15/16 of a block per SM), else
+// wide (on an H200, measured: narrow is faster from there on, wide below).
 // Sum order: per lane, its columns in order with the vector's components
 // interleaved; then a butterfly over the lanes of the row (32 or 8).
 struct BatchedShape {
@@ -238,11 +257,12 @@ inline constexpr BatchedShape BatchedWideShape(int batch) {
 inline constexpr BatchedShape BatchedNarrowShape(int batch) {
   return {8, batch == 8 ? 2 : batch == 16 ? 4 : batch == 32 ? 2 : 1};
 }
-enum class BatchedLayout { kAuto, kWide, kNarrow };
+// kWide for batch < 8 (the narrow layout is not offered there).
+BatchedLayout PlanBatchedLayout(int64_t n, int batch, int sm_count);
 // kNarrow with batch < 8 is cudaErrorInvalidValue.
 template <typename T>
 cudaError_t LaunchBatchedRowDot(const T* a, const T* x, T* y, int64_t n, int batch,
-                                cudaStream_t stream, BatchedLayout layout = BatchedLayout::kAuto);
+                                cudaStream_t stream, BatchedLayout layout);
 
 // out_k = sum_m owned_k * summed_m for k, m < n: the fused outer product.
 // axis 0 (column sums): owned = v, summed = u.  axis 1: owned = u, summed = v.

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -28,7 +29,12 @@ namespace flopd {
 namespace {
 
 const int64_t kSizes[] = {1, 3, 67, 130, 257, 1024};
-const int kGroupCounts[] = {0, 1, 2, 4};  // 0: the launcher's choice
+// Every launch shape the fused kernel offers (f64: the 32-row ones).
+const kernels::AttentionFusedConfig kFusedConfigs[] = {{32, 1}, {32, 2}, {32, 4}, {64, 1}, {64, 2}};
+template <typename T>
+bool Offered(kernels::AttentionFusedConfig config) {
+  return sizeof(T) == 4 || config.tile_rows == 32;
+}
 constexpr int64_t kGuard = 64;            // elements after `out` that must stay untouched
 constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 
@@ -196,24 +202,26 @@ void CheckShape(int64_t n, int d, cublasHandle_t cublas, double* worst_materiali
   EXPECT_LE(materialized, tolerance) << "materialized";
   *worst_materialized = std::max(*worst_materialized, materialized / tolerance);
 
-  // Fused, every group count; the launcher's choice twice, for determinism.
-  std::vector<T> first_run;
-  for (int groups : kGroupCounts) {
-    for (int run = 0; run < (groups == 0 ? 2 : 1); ++run) {
-      const std::string what = absl::StrCat("fused groups=", groups, " run ", run);
+  // Fused, every launch shape; each twice, for determinism.
+  for (const kernels::AttentionFusedConfig config : kFusedConfigs) {
+    if (!Offered<T>(config)) continue;
+    std::vector<T> first_run;
+    for (int run = 0; run < 2; ++run) {
+      const std::string what = absl::StrCat("fused rows=", config.tile_rows,
+                                            " groups=", config.groups, " run ", run);
       ASSERT_EQ(cudaMemset(out.get(), 0xFF, (count + kGuard) * sizeof(T)), cudaSuccess);
       EXPECT_EQ(kernels::LaunchAttentionFused<T>(in.q.get(), in.k.get(), in.v.get(), n, d,
-                                                 out.get(), nullptr, groups),
+                                                 out.get(), nullptr, config),
                 cudaSuccess)
           << what;
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what;
       const double fused = Fetch(out.get(), count, want, what, &host);
       EXPECT_LE(fused, tolerance) << what;
       *worst_fused = std::max(*worst_fused, fused / tolerance);
-      if (groups == 0 && run == 0) first_run.assign(host.begin(), host.begin() + count);
-      if (groups == 0 && run == 1) {
+      if (run == 0) first_run.assign(host.begin(), host.begin() + count);
+      if (run == 1) {
         EXPECT_EQ(std::memcmp(first_run.data(), host.data(), count * sizeof(T)), 0)
-            << "two runs gave different bits";
+            << what << ": two runs gave different bits";
       }
     }
   }
@@ -241,10 +249,11 @@ TEST(AttentionKernelsTest, BothFormsAndTheGpuReferenceMatchTheHostReference) {
       CheckShape<double>(n, d, cublas.get(), &worst[1][0], &worst[1][1]);
     }
   }
-  // Tiles of 64, 32 and 16 keys and 32 query rows: sizes one past and one
-  // short of several tiles, with a single group and with four.
-  for (int64_t n : {31, 33, 95, 129}) {
+  // Tiles of 64, 32 and 16 keys and 32 or 64 query rows: sizes one past
+  // and one short of several tiles, with a single group and with four.
+  for (int64_t n : {31, 33, 63, 65, 95, 129, 191}) {
     CheckShape<float>(n, 64, cublas.get(), &worst[0][0], &worst[0][1]);
+    CheckShape<float>(n, 128, cublas.get(), &worst[0][0], &worst[0][1]);
     CheckShape<double>(n, 128, cublas.get(), &worst[1][0], &worst[1][1]);
   }
   std::printf("worst error / tolerance: f32 materialized %.3g fused %.3g; "
@@ -256,12 +265,42 @@ TEST(AttentionKernelsTest, RejectsBadShapes) {
   if (const std::string why = NoGpuReason(); !why.empty()) GTEST_SKIP() << why;
   DeviceArray<float> buffer(1024);
   const float* p = buffer.get();
-  EXPECT_EQ(kernels::LaunchAttentionFused<float>(p, p, p, 4, 96, buffer.get(), nullptr),
+  const kernels::AttentionFusedConfig ok{32, 2};
+  EXPECT_EQ(kernels::LaunchAttentionFused<float>(p, p, p, 4, 96, buffer.get(), nullptr, ok),
             cudaErrorInvalidValue);
-  EXPECT_EQ(kernels::LaunchAttentionFused<float>(p, p, p, 0, 64, buffer.get(), nullptr),
+  EXPECT_EQ(kernels::LaunchAttentionFused<float>(p, p, p, 0, 64, buffer.get(), nullptr, ok),
             cudaErrorInvalidValue);
-  EXPECT_EQ(kernels::LaunchAttentionFused<float>(p, p, p, 4, 64, buffer.get(), nullptr, 3),
+  // Shapes not offered: 3 groups, 48 rows, 64 rows with 4 groups (its
+  // buffers do not fit), 64 rows in f64.
+  for (const kernels::AttentionFusedConfig bad :
+       {kernels::AttentionFusedConfig{32, 3}, kernels::AttentionFusedConfig{48, 2},
+        kernels::AttentionFusedConfig{64, 4}}) {
+    EXPECT_EQ(kernels::LaunchAttentionFused<float>(p, p, p, 4, 64, buffer.get(), nullptr, bad),
+              cudaErrorInvalidValue)
+        << bad.tile_rows << " rows, " << bad.groups << " groups";
+  }
+  DeviceArray<double> doubles(1024);
+  const double* pd = doubles.get();
+  EXPECT_EQ(kernels::LaunchAttentionFused<double>(pd, pd, pd, 4, 64, doubles.get(), nullptr,
+                                                  kernels::AttentionFusedConfig{64, 2}),
             cudaErrorInvalidValue);
+}
+
+TEST(AttentionKernelsTest, PlanTakesTallTilesOnlyInF32AndWhenTheirBlocksFillTheGpu) {
+  // Host arithmetic: no GPU needed.
+  const auto plan = [](bool f32, int64_t n, int sms) {
+    const kernels::AttentionFusedConfig c = f32 ? kernels::PlanAttentionFused<float>(n, sms)
+                                                : kernels::PlanAttentionFused<double>(n, sms);
+    return absl::StrCat(c.tile_rows, "x", c.groups);
+  };
+  EXPECT_EQ(plan(true, 4096, 132), "32x4");    // 64 blocks of 64 rows: half the SMs
+  EXPECT_EQ(plan(true, 7872, 132), "32x2");    // 123 blocks of 64 < 15/16 of 132; 246 of 32
+  EXPECT_EQ(plan(true, 7873, 132), "64x2");    // 124 blocks >= 15/16 of 132
+  EXPECT_EQ(plan(true, 8192, 132), "64x2");    // 128 blocks, one per SM
+  EXPECT_EQ(plan(true, 16384, 132), "64x1");   // 256 blocks, two per SM
+  EXPECT_EQ(plan(false, 4096, 132), "32x4");
+  EXPECT_EQ(plan(false, 16384, 132), "32x2");
+  EXPECT_EQ(plan(true, 1, 0), "64x2");         // sm_count 0 read as 1
 }
 
 // Both forms captured into a graph (thread-local capture, as CudaPoint does)
@@ -281,14 +320,16 @@ TEST(AttentionKernelsTest, CapturedIntoAGraph) {
   cudaStream_t stream = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   ASSERT_EQ(cublasSetStream(cublas.get(), stream), CUBLAS_STATUS_SUCCESS);
+  // The 64-row shape: its asynchronous copies inside a graph.
+  const kernels::AttentionFusedConfig config{64, 2};
   ASSERT_EQ(kernels::LaunchAttentionFused<float>(in.q.get(), in.k.get(), in.v.get(), n, d,
-                                                 direct.get(), stream),
+                                                 direct.get(), stream, config),
             cudaSuccess);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
 
   ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
   const cudaError_t fused_launch = kernels::LaunchAttentionFused<float>(
-      in.q.get(), in.k.get(), in.v.get(), n, d, fused.get(), stream);
+      in.q.get(), in.k.get(), in.v.get(), n, d, fused.get(), stream, config);
   const CudaKernelStatus materialized_launch = kernels::LaunchAttentionMaterialized<float>(
       cublas.get(), in.q.get(), in.k.get(), in.v.get(), n, d, scratch.get(), materialized.get(),
       stream);
@@ -334,16 +375,21 @@ void TimeShape(int64_t n, int d, cublasHandle_t cublas) {
   ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
   const double flops = 4.0 * d * n * n + 4.0 * n * n - 2.0 * n;
   std::string line = absl::StrCat(sizeof(T) == 4 ? "f32" : "f64", " d=", d, " N=", n, ":");
-  for (int form = 0; form < 4; ++form) {  // materialized, fused auto, fused 2, fused 4
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  const kernels::AttentionFusedConfig planned = kernels::PlanAttentionFused<T>(n, sms);
+  // Form 0 materialized, 1 the planned fused shape, then every offered shape.
+  for (int form = 0; form < 2 + static_cast<int>(std::size(kFusedConfigs)); ++form) {
+    const kernels::AttentionFusedConfig config = form < 2 ? planned : kFusedConfigs[form - 2];
+    if (form >= 2 && !Offered<T>(config)) continue;
     const auto launch = [&] {
       if (form == 0) {
         return kernels::LaunchAttentionMaterialized<T>(cublas, q.get(), k.get(), v.get(), n, d,
                                                        scratch.get(), out.get(), nullptr)
                    .ok();
       }
-      const int groups = form == 1 ? 0 : form == 2 ? 2 : 4;
       return kernels::LaunchAttentionFused<T>(q.get(), k.get(), v.get(), n, d, out.get(), nullptr,
-                                              groups) == cudaSuccess;
+                                              config) == cudaSuccess;
     };
     for (int i = 0; i < 2; ++i) ASSERT_TRUE(launch());
     ASSERT_EQ(cudaEventRecord(start, nullptr), cudaSuccess);
@@ -354,9 +400,11 @@ void TimeShape(int64_t n, int d, cublasHandle_t cublas) {
     float ms = 0;
     ASSERT_EQ(cudaEventElapsedTime(&ms, start, stop), cudaSuccess);
     const double per_call = ms / kReps;
-    static const char* const kNames[] = {"materialized", "fused(auto)", "fused(g=2)",
-                                         "fused(g=4)"};
-    absl::StrAppend(&line, " ", kNames[form], " ", absl::StrFormat("%.3f", per_call), " ms (",
+    const std::string name =
+        form == 0 ? "materialized"
+                  : absl::StrCat(form == 1 ? "planned " : "", "fused(", config.tile_rows, "x",
+                                 config.groups, ")");
+    absl::StrAppend(&line, " ", name, " ", absl::StrFormat("%.3f", per_call), " ms (",
                     absl::StrFormat("%.1f", flops / (per_call * 1e-3) / 1e12), " TFLOP/s)");
   }
   std::printf("[timing] %s\n", line.c_str());
@@ -368,7 +416,7 @@ TEST(AttentionKernelsTest, TimingInformational) {
   if (const std::string why = NoGpuReason(); !why.empty()) GTEST_SKIP() << why;
   Cublas cublas;
   ASSERT_NE(cublas.get(), nullptr);
-  for (int64_t n : {4096, 8192}) {
+  for (int64_t n : {4096, 8192, 16384}) {
     for (int d : {64, 128}) TimeShape<float>(n, d, cublas.get());
   }
   for (int d : {64, 128}) TimeShape<double>(4096, d, cublas.get());

@@ -221,11 +221,10 @@ TEST(CudaKernelsTest, BatchedRowDotEveryBatchEveryShape) {
   // n = 1, 3: one element at a time; 130, 1030: so in f32, 16-byte vectors in
   // f64; 4, 128, 1032: vectors in both (1032: full steps and a remainder).
   // 130, 1030 and 1032 leave the last block rows past the end. Both layouts
-  // (the narrow one from B = 8) and the launch's own choice (wide at these n).
+  // (the narrow one from B = 8).
   for (int batch : {1, 2, 4, 8, 16, 32, 64}) {
     for (int64_t n : {1, 3, 4, 128, 130, 1030, 1032}) {
-      for (BatchedLayout layout :
-           {BatchedLayout::kAuto, BatchedLayout::kWide, BatchedLayout::kNarrow}) {
+      for (BatchedLayout layout : {BatchedLayout::kWide, BatchedLayout::kNarrow}) {
         if (layout == BatchedLayout::kNarrow && batch < 8) continue;
         CheckBatchedRowDot<float>(batch, n, layout);
         CheckBatchedRowDot<double>(batch, n, layout);
@@ -237,17 +236,34 @@ TEST(CudaKernelsTest, BatchedRowDotEveryBatchEveryShape) {
 TEST(CudaKernelsTest, BatchedRowDotRejectsABatchItWasNotBuiltForAndAnEmptyMatrix) {
   // Checked before anything touches the device: no GPU needed.
   for (int batch : {0, 3, 128}) {
-    EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 16, batch, nullptr),
+    EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 16, batch, nullptr,
+                                                  kernels::BatchedLayout::kWide),
               cudaErrorInvalidValue)
         << "B=" << batch;
   }
-  EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 0, 4, nullptr),
+  EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 0, 4, nullptr,
+                                                kernels::BatchedLayout::kWide),
             cudaErrorInvalidValue)
       << "N=0";
   // The narrow layout exists from B = 8 on.
   EXPECT_EQ(kernels::LaunchBatchedRowDot<float>(nullptr, nullptr, nullptr, 16, 4, nullptr,
                                                 kernels::BatchedLayout::kNarrow),
             cudaErrorInvalidValue);
+}
+
+TEST(CudaKernelsTest, BatchedLayoutIsNarrowOnlyFromEightVectorsAndWhenItsGridFillsTheGpu) {
+  // Host arithmetic: no GPU needed. The narrow layout's blocks hold 8 warps x
+  // 4 groups x rows (B = 8: 2 rows, 64 a block; B = 64: 1 row, 32 a block).
+  using kernels::BatchedLayout;
+  using kernels::PlanBatchedLayout;
+  EXPECT_EQ(PlanBatchedLayout(16000, 4, 132), BatchedLayout::kWide);   // B < 8
+  EXPECT_EQ(PlanBatchedLayout(16000, 8, 132), BatchedLayout::kNarrow); // 250 blocks
+  EXPECT_EQ(PlanBatchedLayout(2000, 8, 132), BatchedLayout::kWide);    // 32 blocks
+  EXPECT_EQ(PlanBatchedLayout(7920, 8, 132), BatchedLayout::kNarrow);  // 124 = 15/16 of 132
+  EXPECT_EQ(PlanBatchedLayout(7850, 8, 132), BatchedLayout::kWide);    // 123
+  EXPECT_EQ(PlanBatchedLayout(7850, 8, 100), BatchedLayout::kNarrow);  // fewer SMs
+  EXPECT_EQ(PlanBatchedLayout(4000, 64, 132), BatchedLayout::kNarrow); // 125 blocks
+  EXPECT_EQ(PlanBatchedLayout(1, 64, 0), BatchedLayout::kNarrow);      // sm_count 0 read as 1
 }
 
 // ---------------------------------------------------------------------------
@@ -316,6 +332,36 @@ TEST(CudaDispatchTest, PlansTheSplitKernelsOnly) {
       EXPECT_EQ(matvec.split.CounterCount(), 0) << impl;
     }
   }
+}
+
+// The launch shapes that depend on the SM count are planned once per point
+// and carried to the launch (an execution queries nothing).
+TEST(CudaDispatchTest, PlansTheBatchedLayoutAndTheAttentionTileForTheSmCount) {
+  PointSpec batched;
+  batched.op = "batched_mv";
+  batched.impl = "custom";
+  batched.params["B"] = 8;
+  batched.dtype = DType::kF32;
+  batched.n = 16000;
+  batched = *ResolvePoint(batched);
+  EXPECT_EQ(PlanCudaKernel(batched, 132).batched_layout, kernels::BatchedLayout::kNarrow);
+  batched.n = 2000;
+  EXPECT_EQ(PlanCudaKernel(batched, 132).batched_layout, kernels::BatchedLayout::kWide);
+
+  PointSpec attention;
+  attention.op = "attention";
+  attention.impl = "fused";
+  attention.params["d"] = 128;
+  attention.dtype = DType::kF32;
+  attention.n = 8192;
+  attention = *ResolvePoint(attention);
+  kernels::AttentionFusedConfig config = PlanCudaKernel(attention, 132).attention;
+  EXPECT_EQ(config.tile_rows, 64);
+  EXPECT_EQ(config.groups, 2);
+  attention.dtype = DType::kF64;
+  config = PlanCudaKernel(attention, 132).attention;
+  EXPECT_EQ(config.tile_rows, 32);
+  EXPECT_EQ(config.groups, 2);
 }
 
 TEST(CudaDispatchTest, OnlyTheFusedKernelLimitsN) {
