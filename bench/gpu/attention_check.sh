@@ -17,52 +17,32 @@
 #                                [timing] lines) and attention_table.py's table
 # Leaves the card's clocks and settings alone. Prints the summary last.
 set -uo pipefail
-bundle=$(cd "${1:?bundle dir}" && pwd)
-out=${2:?output dir}
-device=${3:-cuda:0}
-mkdir -p "$out"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-gpu_env "$bundle"
+begin_check "$@"
 
-record_card "$out/nvidia-smi.csv"
-"$bundle/bin/flopd_gpu_tests" >"$out/gpu_tests.log" 2>&1
-tests_rc=$?
-
-start_flopd "$bundle/bin/flopd" "$out/flopd" ||
-  { echo "flopd did not start" >&2; cat "$out/flopd.log" >&2; exit 1; }
-trap stop_flopd EXIT
-
-run() {  # NAME ARGS...: one flopctl run into OUTDIR/NAME.jsonl
-  local name=$1
-  shift
-  "$bundle/bin/flopctl" run --host "$FLOPD_ADDRESS" --device "$device" --timing hot --quiet \
-    --out "$out/$name.jsonl" "$@" >"$out/$name.txt" 2>"$out/$name.err"
-}
-run attention_f32 --op attention --dtype f32
+flopctl_into attention_f32 --op attention --dtype f32
 f32_rc=$?
-run attention_f64 --op attention --dtype f64 --sizes 1024,4096
+flopctl_into attention_f64 --op attention --dtype f64 --sizes 1024,4096
 f64_rc=$?
 stop_flopd
 trap - EXIT
 
 sdpa=()
 if python3 -c 'import torch' 2>/dev/null; then
-  python3 "$here/sdpa_reference.py" --out "$out/sdpa_f32.json" >"$out/sdpa.log" 2>&1 &&
-    sdpa=(--sdpa "$out/sdpa_f32.json")
+  python3 "$here/sdpa_reference.py" --out "$OUT/sdpa_f32.json" >"$OUT/sdpa.log" 2>&1 &&
+    sdpa=(--sdpa "$OUT/sdpa_f32.json")
 fi
 
 {
   echo "== card"
-  cat "$out/nvidia-smi.csv"
-  echo "== gpu tests"
-  grep -E '^\[  (FAILED|SKIPPED) ' "$out/gpu_tests.log" | head -20
-  grep -E '^\[  PASSED  \]|^\[==========\]' "$out/gpu_tests.log" | tail -2
+  cat "$OUT/nvidia-smi.csv"
+  tests_summary
   echo "== the fused kernel's launch shapes (AttentionKernelsTest.TimingInformational)"
-  grep -F '[timing]' "$out/gpu_tests.log" | grep -F ' d=' || true
-  python3 "$here/attention_table.py" "$out/attention_f32.jsonl" "${sdpa[@]}"
-  python3 "$here/attention_table.py" "$out/attention_f64.jsonl"
-  echo "exit codes: gpu tests $tests_rc, f32 $f32_rc, f64 $f64_rc"
-} >"$out/summary.txt" 2>&1
-cat "$out/summary.txt"
-exit $((tests_rc | f32_rc | f64_rc))
+  grep -F '[timing]' "$OUT/gpu_tests.log" | grep -F ' d=' || true
+  python3 "$here/attention_table.py" "$OUT/attention_f32.jsonl" "${sdpa[@]}"
+  python3 "$here/attention_table.py" "$OUT/attention_f64.jsonl"
+  echo "exit codes: gpu tests $TESTS_RC, f32 $f32_rc, f64 $f64_rc"
+} >"$OUT/summary.txt" 2>&1
+cat "$OUT/summary.txt"
+exit $((TESTS_RC | f32_rc | f64_rc))

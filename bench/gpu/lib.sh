@@ -34,3 +34,40 @@ stop_flopd() {
   kill "$FLOPD_PID" 2>/dev/null
   wait "$FLOPD_PID" 2>/dev/null
 }
+
+# begin_check BUNDLE OUTDIR [DEVICE]: the first steps of a *_check.sh. Sets
+# BUNDLE, OUT and DEVICE (default cuda:0) and the library path, writes
+# OUT/nvidia-smi.csv, runs the bundle's flopd_gpu_tests into
+# OUT/gpu_tests.log (exit status in TESTS_RC), then starts a local flopd
+# (stopped when the script exits). Exits the script when flopd does not start.
+begin_check() {
+  BUNDLE=$(cd "${1:?bundle dir}" && pwd)
+  OUT=${2:?output dir}
+  DEVICE=${3:-cuda:0}
+  mkdir -p "$OUT"
+  gpu_env "$BUNDLE"
+  record_card "$OUT/nvidia-smi.csv"
+  "$BUNDLE/bin/flopd_gpu_tests" >"$OUT/gpu_tests.log" 2>&1
+  TESTS_RC=$?
+  start_flopd "$BUNDLE/bin/flopd" "$OUT/flopd" ||
+    { echo "flopd did not start" >&2; cat "$OUT/flopd.log" >&2; exit 1; }
+  trap stop_flopd EXIT
+}
+
+# flopctl_into NAME ARGS...: one `flopctl run` on begin_check's flopd and
+# DEVICE, hot, into OUT/NAME.jsonl (stdout OUT/NAME.txt, stderr OUT/NAME.err);
+# returns flopctl's exit status.
+flopctl_into() {
+  local name=$1
+  shift
+  "$BUNDLE/bin/flopctl" run --host "$FLOPD_ADDRESS" --device "$DEVICE" --timing hot --quiet \
+    --out "$OUT/$name.jsonl" "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
+}
+
+# tests_summary: the GPU tests' failed and skipped tests and totals, from
+# OUT/gpu_tests.log.
+tests_summary() {
+  echo "== gpu tests"
+  grep -E '^\[  (FAILED|SKIPPED) ' "$OUT/gpu_tests.log" | head -20
+  grep -E '^\[  PASSED  \]|^\[==========\]' "$OUT/gpu_tests.log" | tail -2
+}

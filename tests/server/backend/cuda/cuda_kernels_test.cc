@@ -269,17 +269,25 @@ TEST(CudaKernelsTest, BatchedLayoutIsNarrowOnlyFromEightVectorsAndWhenItsGridFil
 // ---------------------------------------------------------------------------
 // The dispatch's host side.
 
-PointSpec Resolved(const std::string& op, const std::string& impl, int axis, DType dtype,
-                   int64_t n) {
+// The point op/impl at n, resolved against the catalog, with `param` set to
+// `value` (no param when `param` is empty).
+PointSpec ResolvedWith(const std::string& op, const std::string& impl, const std::string& param,
+                       int64_t value, DType dtype, int64_t n) {
   PointSpec point;
   point.op = op;
   point.impl = impl;
-  if (axis >= 0) point.params["axis"] = axis;
+  if (!param.empty()) point.params[param] = value;
   point.dtype = dtype;
   point.n = n;
   absl::StatusOr<PointSpec> resolved = ResolvePoint(point);
   EXPECT_TRUE(resolved.ok()) << resolved.status();
   return resolved.ok() ? *resolved : point;
+}
+
+// outer's points take `axis`; matvec's none (axis -1).
+PointSpec Resolved(const std::string& op, const std::string& impl, int axis, DType dtype,
+                   int64_t n) {
+  return ResolvedWith(op, impl, axis >= 0 ? "axis" : "", axis, dtype, n);
 }
 
 TEST(CudaDispatchTest, ImplementsEveryCudaImplOfTheCatalog) {
@@ -337,31 +345,20 @@ TEST(CudaDispatchTest, PlansTheSplitKernelsOnly) {
 // The launch shapes that depend on the SM count are planned once per point
 // and carried to the launch (an execution queries nothing).
 TEST(CudaDispatchTest, PlansTheBatchedLayoutAndTheAttentionTileForTheSmCount) {
-  PointSpec batched;
-  batched.op = "batched_mv";
-  batched.impl = "custom";
-  batched.params["B"] = 8;
-  batched.dtype = DType::kF32;
-  batched.n = 16000;
-  batched = *ResolvePoint(batched);
-  EXPECT_EQ(PlanCudaKernel(batched, 132).batched_layout, kernels::BatchedLayout::kNarrow);
-  batched.n = 2000;
-  EXPECT_EQ(PlanCudaKernel(batched, 132).batched_layout, kernels::BatchedLayout::kWide);
+  const auto batched = [](int64_t n) {
+    return PlanCudaKernel(ResolvedWith("batched_mv", "custom", "B", 8, DType::kF32, n), 132)
+        .batched_layout;
+  };
+  EXPECT_EQ(batched(16000), kernels::BatchedLayout::kNarrow);
+  EXPECT_EQ(batched(2000), kernels::BatchedLayout::kWide);
 
-  PointSpec attention;
-  attention.op = "attention";
-  attention.impl = "fused";
-  attention.params["d"] = 128;
-  attention.dtype = DType::kF32;
-  attention.n = 8192;
-  attention = *ResolvePoint(attention);
-  kernels::AttentionFusedConfig config = PlanCudaKernel(attention, 132).attention;
-  EXPECT_EQ(config.tile_rows, 64);
-  EXPECT_EQ(config.groups, 2);
-  attention.dtype = DType::kF64;
-  config = PlanCudaKernel(attention, 132).attention;
-  EXPECT_EQ(config.tile_rows, 32);
-  EXPECT_EQ(config.groups, 2);
+  const auto attention = [](DType dtype) {
+    const kernels::AttentionFusedConfig config =
+        PlanCudaKernel(ResolvedWith("attention", "fused", "d", 128, dtype, 8192), 132).attention;
+    return absl::StrCat(config.tile_rows, "x", config.groups);
+  };
+  EXPECT_EQ(attention(DType::kF32), "64x2");
+  EXPECT_EQ(attention(DType::kF64), "32x2");
 }
 
 TEST(CudaDispatchTest, OnlyTheFusedKernelLimitsN) {
