@@ -40,7 +40,7 @@ fi
   tests_summary
   echo "== the fused kernel's launch shapes (AttentionKernelsTest.TimingInformational)"
   grep -F '[timing]' "$OUT/gpu_tests.log" | grep -F ' d=' || true
-  python3 "$here/attention_table.py" "$OUT/attention_f32.jsonl" "${sdpa[@]}"
+  python3 "$here/attention_table.py" "$OUT/attention_f32.jsonl" ${sdpa[@]+"${sdpa[@]}"}
   python3 "$here/attention_table.py" "$OUT/attention_f64.jsonl"
   echo "exit codes: gpu tests $TESTS_RC, f32 $f32_rc, f64 $f64_rc"
 } >"$OUT/summary.txt" 2>&1

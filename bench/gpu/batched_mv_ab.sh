@@ -14,6 +14,8 @@ bundle=$(cd "${1:?bundle dir}" && pwd); out=${2:?output dir}; shift 2
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 gpu_env "$bundle"
 mkdir -p "$out"
+FLOPD_PID=
+trap '[ -n "$FLOPD_PID" ] && stop_flopd' EXIT
 for round in 1 2; do
   for bin in "$@"; do
     log="$out/$bin.$round"

@@ -21,7 +21,11 @@ record_card() {
 start_flopd() {
   "$1" --listen 127.0.0.1:0 --no-store --no-http >"$2.out" 2>"$2.log" &
   FLOPD_PID=$!
-  for _ in $(seq 300); do grep -q "listening on" "$2.out" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 300); do
+    grep -q "listening on" "$2.out" 2>/dev/null && break
+    kill -0 "$FLOPD_PID" 2>/dev/null || break  # it exited
+    sleep 0.1
+  done
   FLOPD_ADDRESS=$(grep -o 'listening on [^ ]*' "$2.out" | cut -d' ' -f3)
   if [ -z "$FLOPD_ADDRESS" ]; then
     kill "$FLOPD_PID" 2>/dev/null
@@ -41,7 +45,7 @@ stop_flopd() {
 # OUT/gpu_tests.log (exit status in TESTS_RC), then starts a local flopd
 # (stopped when the script exits). Exits the script when flopd does not start.
 begin_check() {
-  BUNDLE=$(cd "${1:?bundle dir}" && pwd)
+  BUNDLE=$(cd "${1:?bundle dir}" && pwd) || exit 2
   OUT=${2:?output dir}
   DEVICE=${3:-cuda:0}
   mkdir -p "$OUT"

@@ -148,19 +148,29 @@ __device__ __forceinline__ double2 ZeroVec<double2>() {
 // the loop's barriers are per group (bar.sync on the group's own barrier),
 // so that the groups of a block drift apart instead of waiting for each
 // other, else block-wide. (Per-group barriers measured on an H200: 32-row
-// f32 tiles 4-5% faster at N = 4096; the 64-row tiles within 1% either
+// f32 tiles 3-5% faster at N = 4096; the 64-row tiles within 1% either
 // way; a P buffer of its own instead of over K, one barrier fewer: no gain.)
-template <int kTxValue, int kTyValue, int kBrValue, int kStagesValue, bool kGroupBarriersValue>
+template <int kTxValue, int kTyValue, int kBrValue, int kStagesValue, bool kGroupBarriersValue,
+          int kScoresUnrollValue, int kPvUnrollValue>
 struct FusedLayout {
   static constexpr int kTx = kTxValue;
   static constexpr int kTy = kTyValue;
   static constexpr int kBr = kBrValue;
   static constexpr int kStages = kStagesValue;
   static constexpr bool kGroupBarriers = kGroupBarriersValue;
+  // Unroll factors of the scores loop (over 16-byte vectors of a row) and of
+  // the P V loop (over 16-byte vectors of keys).
+  static constexpr int kScoresUnroll = kScoresUnrollValue;
+  static constexpr int kPvUnroll = kPvUnrollValue;
 };
-using Layout16x8 = FusedLayout<16, 8, 32, 1, false>;  // f64: 128 threads a group, 32 rows
-using Layout8x8 = FusedLayout<8, 8, 32, 1, true>;      // f32: 64 threads a group, 32 rows
-using Layout8x16 = FusedLayout<8, 16, 64, 2, false>;   // f32: 128 threads a group, 64 rows
+// f64: 128 threads a group, 32 rows.
+using Layout16x8 = FusedLayout<16, 8, 32, 1, false, 4, 2>;
+// f32: 64 threads a group, 32 rows.
+using Layout8x8 = FusedLayout<8, 8, 32, 1, true, 8, 4>;
+// f32: 128 threads a group, 64 rows; d = 128 unrolls further (measured:
+// 16 and 8 were 4% faster there than 8 and 4, which d = 64 prefers).
+template <int kD>
+using Layout8x16 = FusedLayout<8, 16, 64, 2, false, kD == 128 ? 16 : 8, kD == 128 ? 8 : 4>;
 
 // The K/V tile height by element type and d: 16 KiB of K in every shape
 // (64 keys f32 d = 64; 32 keys f32 d = 128 and f64 d = 64; 16 keys f64
@@ -185,9 +195,9 @@ struct FusedShape {
   static constexpr int kOg = kD / (kTx * kVec);                   // output vectors per row
   static constexpr int kOn = kOg * kVec;                          // output columns per row
   // Shared-memory row strides (elements). Q and K rows are padded by one
-  // vector so that the 16 lanes reading 16 rows (K) or the two rows of a
-  // warp (Q) hit distinct banks; V rows are read along the row (no pad);
-  // P rows (the tile's e, overlaying K) are read by row.
+  // vector so that the kTx lanes reading kTx rows (K) or the 32 / kTx rows
+  // of a warp (Q) hit distinct banks; V rows are read along the row (no
+  // pad); P rows (the tile's e, overlaying K) are read by row.
   static constexpr int kQStride = kD + kVec;
   static constexpr int kKStride = kD + kVec;
   static constexpr int kVStride = kD;
@@ -204,14 +214,14 @@ struct FusedShape {
   static_assert(2 * kBr * kGroups <= kBr * kQStride, "the merge's m and l fit the Q buffer");
   static_assert((kBc * kRowVecs) % kGroupThreads == 0, "K/V tile loads are whole rounds");
   static_assert((kBr * kRowVecs) % kThreads == 0, "Q tile loads are whole rounds");
-  static constexpr bool kFits = kBytes <= 227 * 1024;  // an H100/H200 SM's shared memory
+  static_assert(kBytes <= 227 * 1024, "fits an H100/H200 SM's shared memory");
 };
 
 // The max (kMax) or sum of `value` over the kTx adjacent lanes of one ty
 // (the lanes tx of a row), in all of them: a butterfly, whose results are the
 // same bits in every lane (x + y == y + x).
 template <int kTx, bool kMax, typename T>
-__device__ __forceinline__ T HalfWarpReduce(T value) {
+__device__ __forceinline__ T RowLanesReduce(T value) {
 #pragma unroll
   for (int offset = kTx / 2; offset > 0; offset /= 2) {
     const T other = __shfl_xor_sync(0xffffffffu, value, offset);
@@ -394,7 +404,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
 #pragma unroll
         for (int s = 0; s < kSn; ++s) sc[r][s] = 0;
       }
-#pragma unroll 4
+#pragma unroll (L::kScoresUnroll)
       for (int cv = 0; cv < kRowVecs; ++cv) {
         Vec qv[kRm];
         Vec kvec[kSn];
@@ -433,7 +443,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
         for (int s = 0; s < kSn; ++s) {
           if (j0 + tx + kTx * s < n) tile_max = Max(tile_max, sc[r][s]);
         }
-        tile_max = HalfWarpReduce<kTx, true>(tile_max);
+        tile_max = RowLanesReduce<kTx, true>(tile_max);
         if (first) {
           m[r] = tile_max;
         } else if (tile_max > m[r]) {
@@ -450,7 +460,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
           ps[(ty + kTy * r) * S::kPStride + tx + kTx * s] = e;
           sum += e;
         }
-        sum = HalfWarpReduce<kTx, false>(sum);
+        sum = RowLanesReduce<kTx, false>(sum);
         l[r] = first ? sum : l[r] + sum;
       }
     }
@@ -458,7 +468,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
 
     if (active) {
       // o += P V: per key j, each thread's rows times its output columns.
-#pragma unroll 2
+#pragma unroll (L::kPvUnroll)
       for (int jv = 0; jv < kBc / kVec; ++jv) {
         Vec pv[kRm];
 #pragma unroll
@@ -564,27 +574,23 @@ template <typename T, int kD, int kGroups, typename L>
 cudaError_t LaunchFusedShape(const T* q, const T* k, const T* v, int64_t n, T* out,
                              cudaStream_t stream) {
   using S = FusedShape<T, kD, kGroups, L>;
-  if constexpr (!S::kFits) {  // 64-row tiles with 4 groups
-    return cudaErrorInvalidValue;
-  } else {
-    const auto kernel = &FusedAttentionKernel<T, kD, kGroups, L>;
-    // Above the 48 KiB default: a host-side attribute of the function on the
-    // current device, set once per device (not on every execution's launch).
-    static std::atomic<uint64_t> set_on_devices{0};
-    int device = 0;
-    if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
-    const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
-    if (bit == 0 || (set_on_devices.load(std::memory_order_acquire) & bit) == 0) {
-      const cudaError_t e = cudaFuncSetAttribute(
-          kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(S::kBytes));
-      if (e != cudaSuccess) return e;
-      set_on_devices.fetch_or(bit, std::memory_order_release);
-    }
-    const int64_t blocks = (n + S::kBr - 1) / S::kBr;
-    kernel<<<static_cast<unsigned>(blocks), S::kThreads, S::kBytes, stream>>>(
-        q, k, v, n, AttentionScale<T>(kD), out);
-    return cudaGetLastError();
+  const auto kernel = &FusedAttentionKernel<T, kD, kGroups, L>;
+  // Above the 48 KiB default: a host-side attribute of the function on the
+  // current device, set once per device (not on every execution's launch).
+  static std::atomic<uint64_t> set_on_devices{0};
+  int device = 0;
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
+  if (bit == 0 || (set_on_devices.load(std::memory_order_acquire) & bit) == 0) {
+    const cudaError_t e = cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(S::kBytes));
+    if (e != cudaSuccess) return e;
+    set_on_devices.fetch_or(bit, std::memory_order_release);
   }
+  const int64_t blocks = (n + S::kBr - 1) / S::kBr;
+  kernel<<<static_cast<unsigned>(blocks), S::kThreads, S::kBytes, stream>>>(
+      q, k, v, n, AttentionScale<T>(kD), out);
+  return cudaGetLastError();
 }
 
 template <typename T, int kD, typename L>
@@ -595,8 +601,9 @@ cudaError_t LaunchFusedGroups(const T* q, const T* k, const T* v, int64_t n, T* 
       return LaunchFusedShape<T, kD, 1, L>(q, k, v, n, out, stream);
     case 2:
       return LaunchFusedShape<T, kD, 2, L>(q, k, v, n, out, stream);
-    case 4:
-      return LaunchFusedShape<T, kD, 4, L>(q, k, v, n, out, stream);
+    case 4:  // not with two K/V buffers a group: they would not fit in shared memory
+      if constexpr (L::kStages == 1) return LaunchFusedShape<T, kD, 4, L>(q, k, v, n, out, stream);
+      return cudaErrorInvalidValue;
     default:
       return cudaErrorInvalidValue;
   }
@@ -613,7 +620,7 @@ cudaError_t LaunchFusedD(const T* q, const T* k, const T* v, int64_t n, T* out,
       return LaunchFusedGroups<T, kD, Layout8x8>(q, k, v, n, out, stream, config.groups);
     }
     if (config.tile_rows == 64) {
-      return LaunchFusedGroups<T, kD, Layout8x16>(q, k, v, n, out, stream, config.groups);
+      return LaunchFusedGroups<T, kD, Layout8x16<kD>>(q, k, v, n, out, stream, config.groups);
     }
   } else {
     if (config.tile_rows == 32) {

@@ -79,8 +79,8 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 //   f32, 64 rows: 8 x 16 threads, the same per-thread tile, K/V copied with
 //        cp.async into two buffers per group, the next tile's copy in flight
 //        while this one is used; groups 1 or 2 (4 does not fit);
-//   f64, 32 rows: 16 x 8 threads (4 rows x 2 or 4 keys), K/V through
-//        registers; 64 rows is not offered.
+//   f64, 32 rows: 16 x 8 threads (4 rows x 2 keys at d = 64, x 1 at
+//        d = 128), K/V through registers; 64 rows is not offered.
 // Per row and K/V tile:
 //   scores  s_j = (fma chain over c) * scale;
 //   max     b = tile max (shuffle tree); m = b on the group's first tile,
@@ -112,8 +112,9 @@ cudaError_t LaunchAttentionFused(const T* q, const T* k, const T* v, int64_t n, 
 // SM, else 1 (two 128-thread blocks per SM) - and 32-row tiles below that;
 // with 32-row tiles (and f64 always), 4 groups when the ceil(N / 32) blocks
 // fit one per SM, else 2. Measured on an H200 (f32, ms at N = 4096 / 8192 /
-// 16384, d = 128): 32 rows 0.333 / 1.285 / 5.12, 64 rows 0.574 / 1.141 /
-// 4.37 (docs/results/h200_attention_tiles.md).
+// 16384, d = 128): 32 rows x 4 groups 0.312 / 1.214 / 4.816, 64 rows x 2
+// 0.553 / 1.096 / 4.364, 64 rows x 1 0.930 / 1.849 / 4.226
+// (docs/results/h200_attention_tiles.md).
 template <typename T>
 AttentionFusedConfig PlanAttentionFused(int64_t n, int sm_count);
 

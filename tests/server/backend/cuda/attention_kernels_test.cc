@@ -250,7 +250,7 @@ TEST(AttentionKernelsTest, BothFormsAndTheGpuReferenceMatchTheHostReference) {
     }
   }
   // Tiles of 64, 32 and 16 keys and 32 or 64 query rows: sizes one past
-  // and one short of several tiles, with a single group and with four.
+  // and one short of several tiles, with every launch shape.
   for (int64_t n : {31, 33, 63, 65, 95, 129, 191}) {
     CheckShape<float>(n, 64, cublas.get(), &worst[0][0], &worst[0][1]);
     CheckShape<float>(n, 128, cublas.get(), &worst[0][0], &worst[0][1]);
@@ -298,7 +298,12 @@ TEST(AttentionKernelsTest, PlanTakesTallTilesOnlyInF32AndWhenTheirBlocksFillTheG
   EXPECT_EQ(plan(true, 7873, 132), "64x2");    // 124 blocks >= 15/16 of 132
   EXPECT_EQ(plan(true, 8192, 132), "64x2");    // 128 blocks, one per SM
   EXPECT_EQ(plan(true, 16384, 132), "64x1");   // 256 blocks, two per SM
+  EXPECT_EQ(plan(true, 960, 16), "64x2");      // 15 blocks = exactly 15/16 of 16 SMs
+  EXPECT_EQ(plan(true, 8448, 132), "64x2");    // 132 blocks: one per SM
+  EXPECT_EQ(plan(true, 8449, 132), "64x1");    // 133
   EXPECT_EQ(plan(false, 4096, 132), "32x4");
+  EXPECT_EQ(plan(false, 4224, 132), "32x4");   // 132 blocks of 32 rows: one per SM
+  EXPECT_EQ(plan(false, 4225, 132), "32x2");   // 133
   EXPECT_EQ(plan(false, 16384, 132), "32x2");
   EXPECT_EQ(plan(true, 1, 0), "64x2");         // sm_count 0 read as 1
 }

@@ -262,6 +262,7 @@ TEST(CudaKernelsTest, BatchedLayoutIsNarrowOnlyFromEightVectorsAndWhenItsGridFil
   EXPECT_EQ(PlanBatchedLayout(7920, 8, 132), BatchedLayout::kNarrow);  // 124 = 15/16 of 132
   EXPECT_EQ(PlanBatchedLayout(7850, 8, 132), BatchedLayout::kWide);    // 123
   EXPECT_EQ(PlanBatchedLayout(7850, 8, 100), BatchedLayout::kNarrow);  // fewer SMs
+  EXPECT_EQ(PlanBatchedLayout(960, 8, 16), BatchedLayout::kNarrow);    // 15 = exactly 15/16 of 16
   EXPECT_EQ(PlanBatchedLayout(4000, 64, 132), BatchedLayout::kNarrow); // 125 blocks
   EXPECT_EQ(PlanBatchedLayout(1, 64, 0), BatchedLayout::kNarrow);      // sm_count 0 read as 1
 }
