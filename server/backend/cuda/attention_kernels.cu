@@ -11,6 +11,7 @@
 
 #include "server/backend/cuda/cublas_calls.h"
 #include "server/backend/cuda/kernel_common.cuh"
+#include "server/backend/cuda/split_plan.h"
 
 namespace flopd {
 namespace kernels {
@@ -729,7 +730,7 @@ template <typename T>
 AttentionFusedConfig PlanAttentionFused(int64_t n, int sm_count) {
   const int64_t sms = std::max(1, sm_count);
   const auto blocks = [n](int64_t rows) { return (n + rows - 1) / rows; };
-  if (sizeof(T) == 4 && blocks(64) * 16 >= sms * 15) {
+  if (sizeof(T) == 4 && BlocksFillTheSms(blocks(64), sm_count)) {
     return AttentionFusedConfig{64, blocks(64) <= sms ? 2 : 1};
   }
   return AttentionFusedConfig{32, blocks(32) <= sms ? 4 : 2};

@@ -551,8 +551,7 @@ BatchedLayout PlanBatchedLayout(int64_t n, int batch, int sm_count) {
   const BatchedShape narrow = BatchedNarrowShape(batch);
   const int64_t rows_per_block = static_cast<int64_t>(kBlockWarps) * (32 / narrow.lanes) * narrow.rows;
   const int64_t blocks = (n + rows_per_block - 1) / rows_per_block;
-  return blocks * 16 >= static_cast<int64_t>(std::max(1, sm_count)) * 15 ? BatchedLayout::kNarrow
-                                                                          : BatchedLayout::kWide;
+  return BlocksFillTheSms(blocks, sm_count) ? BatchedLayout::kNarrow : BatchedLayout::kWide;
 }
 
 template <typename T>

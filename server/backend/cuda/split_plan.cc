@@ -26,6 +26,10 @@ SplitPlan PlanStreamingSplit(const SplitShape& shape, int sm_count, double block
   return plan;
 }
 
+bool BlocksFillTheSms(int64_t blocks, int sm_count) {
+  return blocks * 16 >= static_cast<int64_t>(std::max(1, sm_count)) * 15;
+}
+
 SplitPlan PlanFusedOnePerSm(int64_t n, int sm_count, const std::vector<int64_t>& tile_widths,
                             int warps, int64_t chunk_multiple, double fmas_per_cycle) {
   constexpr double kBlockOverheadCycles = 2000;  // ~1 us at ~2 GHz

@@ -47,6 +47,12 @@ struct SplitShape {
 // blocks, 1.019 x with 380 and 1.052 x with 1320.
 SplitPlan PlanStreamingSplit(const SplitShape& shape, int sm_count, double blocks_per_sm);
 
+// Whether a grid of `blocks` fills `sm_count` SMs (0 read as 1): at least
+// 15/16 of a block per SM. The launch-shape planners that trade blocks for
+// bigger tiles (batched_mv/custom's narrow layout, attention/fused's 64-row
+// tiles) take the bigger tiles only from there.
+bool BlocksFillTheSms(int64_t blocks, int sm_count);
+
 // For the fused outer kernel, which runs one block of `warps` warps per SM
 // (cuda_kernels.cuh): picks the tile width among `tile_widths` (the compiled
 // variants) and the split of the summed axis (chunks a multiple of

@@ -165,5 +165,13 @@ TEST(SplitPlanTest, StreamingSplitAimsAtBlocksPerSm) {
   }
 }
 
+TEST(SplitPlanTest, BlocksFillTheSmsFromFifteenSixteenthsOfABlockPerSm) {
+  EXPECT_TRUE(BlocksFillTheSms(124, 132));   // 1984 >= 1980
+  EXPECT_FALSE(BlocksFillTheSms(123, 132));  // 1968 < 1980
+  EXPECT_TRUE(BlocksFillTheSms(15, 16));     // exactly 15/16
+  EXPECT_FALSE(BlocksFillTheSms(14, 16));
+  EXPECT_TRUE(BlocksFillTheSms(1, 0));       // sm_count 0 read as 1
+}
+
 }  // namespace
 }  // namespace flopd
