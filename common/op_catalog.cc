@@ -200,8 +200,8 @@ std::vector<OpSpec> BuildCatalog() {
            "owns a tile of outputs (its width, a multiple of 8, and any split of the summed "
            "axis planned per N and SM count); sum order: each lane adds one FMA per product "
            "into its partial sum in increasing index over its 4-element groups of its warp's "
-           "share, then the 2 or 4 lane groups' partials (shuffles), the warps' (a fixed tree) "
-           "and the splits' (in order)",
+           "share, then the 4 lane groups' partials (8 for tile widths not a multiple of 8; "
+           "shuffles), the 8 warps' (a fixed tree) and the splits' (in order)",
            Kernel::kOuterFused, kOuterElements),
   };
 

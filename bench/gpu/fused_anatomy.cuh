@@ -46,8 +46,10 @@ using kernels::kFusedChunkMultiple;
 // The lane groups of the kernel this is a copy of (16 lanes own distinct
 // outputs; production also has groups of 8 since).
 inline constexpr int kFusedLaneGroup = 16;
-using kernels::kFusedWarpsF32;
-using kernels::kFusedWarpsF64;
+// The warps per block of the kernel this is a copy of (production has 8
+// since round 7); this name hides kernels::fused::kFusedWarps below.
+template <typename T>
+inline constexpr int kFusedWarps = sizeof(T) == 4 ? 32 : 16;
 using kernels::StoreSplitResult;
 
 enum Variant : int { kToday = 0, kNoFma = 1, kFmaX2 = 2, kFmaOnly = 3 };

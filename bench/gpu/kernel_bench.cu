@@ -245,16 +245,17 @@ SplitPlan PlanLegacyFused(int64_t n, int sms) {
   const std::vector<int64_t> widths = sizeof(T) == 4
                                           ? std::vector<int64_t>{64, 96, 128, 160, 192, 256}
                                           : std::vector<int64_t>{64, 96, 128, 160};
-  return PlanFusedOnePerSm(n, sms, widths, sizeof(T) == 4 ? kernels::kFusedWarpsF32
-                                                          : kernels::kFusedWarpsF64,
-                           kernels::kFusedChunkMultiple, sizeof(T) == 4 ? 128.0 : 64.0);
+  // The warps per block of that time (32 f32, 16 f64; 8 since round 7).
+  return PlanFusedOnePerSm(n, sms, widths, sizeof(T) == 4 ? 32 : 16, kernels::kFusedChunkMultiple,
+                           sizeof(T) == 4 ? 128.0 : 64.0);
 }
 
 template <typename T>
 void BenchFused(int sms, bool quick) {
   const bool f32 = sizeof(T) == 4;
-  std::printf("\n== fused outer kernel, %s (%d threads, one block per SM; tile = 16 kJ)\n",
-              f32 ? "f32" : "f64", 32 * (f32 ? kernels::kFusedWarpsF32 : kernels::kFusedWarpsF64));
+  std::printf("\n== fused outer kernel, %s (%d threads, one block per SM; lanes in groups of %d)\n",
+              f32 ? "f32" : "f64", 32 * (f32 ? kernels::kFusedWarpsF32 : kernels::kFusedWarpsF64),
+              f32 ? kernels::kFusedLanesF32 : kernels::kFusedLanesF64);
   const auto& listed = kernels::FusedTileWidths<T>();
   const std::vector<int64_t> widths(std::begin(listed), std::end(listed));
   const int64_t kMaxN = 20000;

@@ -154,33 +154,35 @@ namespace kernels {
 inline constexpr int kBlockThreads = 256;
 inline constexpr int kBlockWarps = kBlockThreads / 32;
 
-// The fused outer kernel runs one block per SM (32 warps for f32, 16 for
-// f64, whose 10 owned values and 10 accumulators per lane need more than the
-// 64 registers a 1024-thread block allows): all warps of an SM load, multiply
-// and reduce together, so no block waits behind another's FMAs and none runs
+// The fused outer kernel runs one block of 8 warps per SM: all warps of an
+// SM load, multiply and reduce together, so no block waits behind another's FMAs and none runs
 // alone at the end. A block owns a tile of outputs; within each warp, lanes
-// l, l + 16 (or four or eight lanes 8 or 4 apart) own the same kJ outputs, kept in
-// registers, and take alternate 4-element groups of the warp's share of the
-// summed axis; the warps split the block's chunk. Each tile width is a
-// compiled variant: 16 kJ (kJ = 4 ... 16), and 8 kJ for odd kJ (lanes in
-// four groups of 8), so the widths run in steps of 8 (f64: 4 up to 100,
-// with lanes in eight groups of 4); PlanFusedOnePerSm
+// l, l + 8, l + 16, l + 24 (eight lanes 4 apart for f64's 76 and 100) own
+// the same kJ outputs, kept in registers, and take alternate 4-element
+// groups of the warp's share of the summed axis; the warps split the block's
+// chunk. Each tile width is a compiled variant: 8 kJ, so the widths run in
+// steps of 8 (f64 also 4 kJ for kJ = 19, 25); PlanFusedOnePerSm
 // picks the width and split per N so that the blocks fill the SMs in one
 // wave with as little idle as the widths allow.
-inline constexpr int kFusedWarpsF32 = 32;
-inline constexpr int kFusedWarpsF64 = 16;
-// f32 has no 152 (8 x 19: 64 registers, the most a 1024-thread block allows):
-// on an H200 it ran 8% below 160's FMA rate, slower per launch at N = 19500
-// and 20000 despite 5% less work (docs/results/h200_fused_widths.md).
-inline constexpr int64_t kFusedTileWidthsF32[] = {40,  56,  64,  72,  80,  88,  96,
-                                                  104, 112, 120, 128, 136, 144, 160,
-                                                  176, 192, 208, 224, 240, 256};
-// f64 also has 4 kJ for kJ = 19, 21, 25 (lanes in eight groups of 4): 76,
-// 84, 100, so that N = 10000 fills the 132 SMs (76 x 132 tiles); not 92
-// (kJ = 23, 120 registers), which ran 5% slower than 96 at N = 12000 on an
-// H200 (docs/results/h200_fused_widths.md, run 3).
-inline constexpr int64_t kFusedTileWidthsF64[] = {40, 56, 64,  72,  76,  80,  84,  88,  96,
-                                                  100, 104, 112, 120, 128, 136, 144, 152, 160};
+// Warps per block and the lane-group size (a lane owns tile width / this
+// outputs): on an H200, 8 warps in groups of 8 took 0.85-0.96x (f32) and
+// 0.86-1.00x (f64) the time of round 6's 32 (f32) or 16 (f64) warps in groups
+// of 16 from N = 4000 to 20000, and no other shape measured (16 x 8, 8 x 16,
+// 4 x 8, 4 x 4) was faster at N >= 16000 (docs/results/h200_fused_shapes.md).
+inline constexpr int kFusedWarpsF32 = 8;
+inline constexpr int kFusedWarpsF64 = 8;
+inline constexpr int kFusedLanesF32 = 8;
+inline constexpr int kFusedLanesF64 = 8;
+inline constexpr int64_t kFusedTileWidthsF32[] = {40,  56,  64,  72,  80,  88,  96,  104,
+                                                  112, 120, 128, 136, 144, 152, 160, 176,
+                                                  192, 208, 224, 240, 256};
+// f64 also has 76 and 100 (4 kJ for kJ = 19, 25: lanes in eight groups of
+// 4), so that N = 10000 fills the 132 SMs (76 x 132 tiles); not 92 (ran 5%
+// slower than 96 at N = 12000, session 9) nor, since its blocks have 8 warps,
+// 84 (kJ = 21: N = 11000 ran 5-8% below 10500's GFLOP/s on an H200, round 7;
+// docs/results/h200_fused_shapes.md).
+inline constexpr int64_t kFusedTileWidthsF64[] = {40,  56,  64,  72,  76,  80,  88,  96,  100,
+                                                  104, 112, 120, 128, 136, 144, 152, 160};
 template <typename T>
 constexpr const auto& FusedTileWidths() {
   if constexpr (sizeof(T) == 4) {

@@ -23,22 +23,24 @@ namespace {
 // is never formed, so both axes are the same kernel with u and v swapped
 // (u_i * v_j == v_j * u_i exactly).
 //
-// One block of kWarps warps per SM (launch bounds kWarps * 32 x 1). A block
-// owns kTile = kOutLanes kJ outputs (kOutLanes = 16, 8 or 4); the lanes of a
-// warp form G = 32 / kOutLanes groups (lane l in group l / kOutLanes), and
-// lanes l, l + kOutLanes, ... own outputs tile_base + l % kOutLanes +
-// kOutLanes m (m < kJ) in registers, with their owned values. (The group
-// sizes make every multiple of 8 a tile width: 16 kJ, and 8 kJ for odd kJ;
-// f64 also 4 kJ for kJ = 19, 21, 25; so the planner can size tiles to the
-// SM count in steps of 8 or 4 outputs.)
+// One block of kWarps warps per SM (launch bounds kWarps * 32 x 1; the
+// launcher's kWarps is kFusedWarps<T>, 8). A block owns kTile = kOutLanes kJ
+// outputs (kOutLanes = kFusedLanes<T>, 8, or 4 for widths that are not
+// multiples of 8); the lanes of a warp form G = 32 / kOutLanes groups (lane l
+// in group l / kOutLanes), and lanes l, l + kOutLanes, ... own outputs
+// tile_base + l % kOutLanes + kOutLanes m (m < kJ) in registers, with their
+// owned values. (So every multiple of 8 is a tile width, and of 4 with groups
+// of 4; the planner sizes tiles to the SM count in those steps.)
 // Warp w takes the w-th share of the block's chunk of the summed axis (a
-// multiple of 4 G elements) and streams it through two private shared-memory
-// stages of kPiece elements (cp.async: the next piece is in flight while the
-// current one is consumed; __syncwarp only, no block barrier). In each step
-// of 4 G elements, group g reads elements 4g..4g+3 with one broadcast
-// LDS.128 (f32; two for f64), which feeds 4 kJ independent FMAs: 40 FFMA per
-// load at kJ = 10, with kJ independent accumulator chains per lane. A full
-// piece is one fully unrolled run of steps, no branches. Afterwards the
+// multiple of 4 G elements): whole pieces of kFusedPiece elements, then a
+// shorter rest. It streams them through two private shared-memory stages
+// (cp.async: the next piece is in flight while the current one is consumed;
+// __syncwarp only, no block barrier). In each step of 4 G elements, group g
+// reads elements 4g..4g+3 with one broadcast LDS.128 (f32; two for f64),
+// which feeds 4 kJ independent FMAs: 76 FFMA per load at kJ = 19, with kJ
+// independent accumulator chains per lane. The loop over whole pieces has no
+// branch (each is one unrolled run of steps, staged by one 16-byte copy per
+// lane for f32); the rest is unrolled runs of 2^b steps. Afterwards the
 // groups' sums are added by shuffles down 16, 8, 4 lanes (G = 2: g0 + g1;
 // G = 4: (g0 + g2) + (g1 + g3); G = 8 likewise one level deeper), the
 // warps' sums go through shared memory (rows padded by one
@@ -57,12 +59,11 @@ namespace {
 
 using namespace fused;  // the kernel's steps: outer_fused_steps.cuh
 
-template <typename T, int kJ, int kOutLanes>
-__global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
+template <typename T, int kJ, int kOutLanes, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps, 1)
     OuterFusedKernel(const T* __restrict__ owned, const T* __restrict__ summed, T* __restrict__ out,
                      int64_t n, int64_t chunk, int splits, int64_t padded, T* __restrict__ partials,
                      uint32_t* __restrict__ counters) {
-  constexpr int kWarps = kFusedWarps<T>;
   constexpr int kStep = kFusedStepOf<kOutLanes>;
   constexpr int kTile = kOutLanes * kJ;
   constexpr int kRow = kTile + 1;
@@ -70,6 +71,7 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   constexpr int kPerWarp = (kTile + kWarps - 1) / kWarps;
   static_assert(kOutLanes == 16 || kOutLanes == 8 || kOutLanes == 4, "2, 4 or 8 lane groups");
   static_assert(kFusedChunkMultiple % (kWarps * kStep) == 0, "shares must be whole steps");
+  static_assert(kTile <= 32 * kWarps, "one thread stores each of the tile's outputs");
   constexpr int kStageElements = 2 * kFusedPiece * kWarps;
   constexpr int kReduceElements = kWarps * kRow;
   constexpr int kShared = kStageElements > kReduceElements ? kStageElements : kReduceElements;
@@ -91,7 +93,15 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   const T* source = summed + begin + first;
   T* stage = shared + warp * 2 * kFusedPiece;
 
-  if (len > 0) StagePiece(stage, source, min(len, kFusedPiece), lane);
+  // The share is `whole` pieces of kFusedPiece elements and a shorter `rest`
+  // (whole steps, and past the end of the summed axis a few elements more).
+  const int whole = len / kFusedPiece;
+  const int rest = len - whole * kFusedPiece;
+  if (whole > 0) {
+    StageWholePiece(stage, source, lane);
+  } else if (rest > 0) {
+    StagePiece(stage, source, rest, lane);
+  }
 
   T own[kJ];
   T acc[kJ];
@@ -102,24 +112,34 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
     acc[m] = 0;
   }
 
+  // Two stages: piece p + 1 is in flight while piece p is consumed. The loop
+  // body has no branch: every piece it stages and consumes is whole.
   int parity = 0;
-  for (int done = 0; done < len; done += kFusedPiece, parity ^= 1) {
-    T* current = stage + parity * kFusedPiece;
-    const int piece_len = min(kFusedPiece, len - done);
-    if (done + kFusedPiece < len) {
-      StagePiece(stage + (parity ^ 1) * kFusedPiece, source + done + kFusedPiece,
-                 min(kFusedPiece, len - done - kFusedPiece), lane);
+  for (int p = 0; p + 1 < whole; ++p, parity ^= 1) {
+    StageWholePiece(stage + (parity ^ 1) * kFusedPiece, source + (p + 1) * kFusedPiece, lane);
+    CopyAsyncWait<1>();
+    __syncwarp();  // every lane's copies of the current piece are visible
+    ConsumeFullPiece<T, kJ, kFusedPiece, kOutLanes>(stage + parity * kFusedPiece + 4 * group, own,
+                                                     acc);
+    __syncwarp();  // the current piece is consumed before it is refilled
+  }
+  if (whole > 0) {  // the last whole piece, with the rest in flight
+    if (rest > 0) {
+      StagePiece(stage + (parity ^ 1) * kFusedPiece, source + whole * kFusedPiece, rest, lane);
       CopyAsyncWait<1>();
     } else {
       CopyAsyncWait<0>();
     }
-    __syncwarp();  // every lane's copies of `current` are visible
-    if (piece_len == kFusedPiece) {
-      ConsumeFullPiece<T, kJ, kFusedPiece, kOutLanes>(current + 4 * group, own, acc);
-    } else {
-      ConsumePartialPiece<T, kJ, kOutLanes>(current, piece_len, group, own, acc);
-    }
-    __syncwarp();  // `current` is consumed before it is refilled
+    __syncwarp();
+    ConsumeFullPiece<T, kJ, kFusedPiece, kOutLanes>(stage + parity * kFusedPiece + 4 * group, own,
+                                                     acc);
+    __syncwarp();
+    parity ^= 1;
+  }
+  if (rest > 0) {
+    CopyAsyncWait<0>();
+    __syncwarp();
+    ConsumeShortPiece<T, kJ, kOutLanes>(stage + parity * kFusedPiece, rest, group, own, acc);
   }
 
   // Group 0 adds the other groups' sums of the same outputs: lanes < 16 add
@@ -167,17 +187,17 @@ __global__ void __launch_bounds__(32 * kFusedWarps<T>, 1)
   StoreSplitResult<T, 1>(index, value, out, n, splits, padded, partials, counters);
 }
 
-// The variant of tile width kWidth: 16 kJ with lanes in groups of 16 when
-// kWidth is a multiple of 16, else 8 kJ (groups of 8) when a multiple of 8,
-// else 4 kJ (groups of 4; f64 only: f32's 32 warps would need chunks of
-// 1024).
+// The variant of tile width kWidth: lanes in groups of kFusedLanes<T> (so
+// kWidth / kFusedLanes<T> outputs per lane), or of 4 where kWidth is not a
+// multiple of that (f64's 76 and 100).
 template <typename T, int kWidth>
 void LaunchFusedVariant(const T* owned, const T* summed, T* out, int64_t n, const SplitPlan& plan,
                         T* partials, uint32_t* counters, cudaStream_t stream) {
-  constexpr int kOutLanes = kWidth % 16 == 0 ? 16 : kWidth % 8 == 0 ? 8 : 4;
+  constexpr int kOutLanes = kWidth % kFusedLanes<T> == 0 ? kFusedLanes<T> : 4;
   static_assert(kWidth % 4 == 0, "tile widths are multiples of 4");
   const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
-  OuterFusedKernel<T, kWidth / kOutLanes, kOutLanes><<<grid, 32 * kFusedWarps<T>, 0, stream>>>(
+  OuterFusedKernel<T, kWidth / kOutLanes, kOutLanes, kFusedWarps<T>><<<grid, 32 * kFusedWarps<T>, 0,
+                                                                      stream>>>(
       owned, summed, out, n, plan.chunk, static_cast<int>(plan.splits),
       plan.tiles * plan.tile_width, partials, counters);
 }

@@ -17,6 +17,8 @@ namespace fused {
 
 template <typename T>
 inline constexpr int kFusedWarps = sizeof(T) == 4 ? kFusedWarpsF32 : kFusedWarpsF64;
+template <typename T>
+inline constexpr int kFusedLanes = sizeof(T) == 4 ? kFusedLanesF32 : kFusedLanesF64;
 // Elements of one stage: 128 (512 bytes of f32, 1 KB of f64).
 inline constexpr int kFusedPiece = 128;
 // Elements one warp consumes per step: 4 per lane group. A warp's lanes
@@ -62,6 +64,18 @@ __device__ __forceinline__ void StagePiece(T* stage, const T* source, int len, i
   }
   const int rest = len - vectors * kV;
   if (lane < rest) CopyAsyncElement(stage + vectors * kV + lane, source + vectors * kV + lane);
+  CopyAsyncCommit();
+}
+
+// StagePiece for a whole piece (kFusedPiece elements): the same copies with
+// no per-lane conditions (f32: one 16-byte copy per lane; f64: two).
+template <typename T>
+__device__ __forceinline__ void StageWholePiece(T* stage, const T* source, int lane) {
+  constexpr int kV = 16 / static_cast<int>(sizeof(T));
+  constexpr int kVectors = kFusedPiece / kV;
+  static_assert(kVectors % 32 == 0, "every lane copies the same number of vectors");
+#pragma unroll
+  for (int v = lane; v < kVectors; v += 32) CopyAsync16(stage + v * kV, source + v * kV);
   CopyAsyncCommit();
 }
 
@@ -121,6 +135,37 @@ __device__ __forceinline__ void ConsumePartialPiece(const T* piece, int len, int
     LoadFour(piece + kStep * i + 4 * group, s);
     FmaFour<T, kJ>(own, s, acc);
   }
+  for (int e = steps * kStep; e < len; ++e) {
+    if (((e >> 2) & (kGroups - 1)) != group) continue;
+    const T s = piece[e];
+#pragma unroll
+    for (int m = 0; m < kJ; ++m) acc[m] = Fma(own[m], s, acc[m]);
+  }
+}
+
+// `steps` (< 2 kRun) whole steps from `mine`: a run of kRun steps if bit kRun
+// of `steps` is set, then the shorter runs.
+template <typename T, int kJ, int kOutLanes, int kRun>
+__device__ __forceinline__ void ConsumeRuns(const T* mine, int steps, const T (&own)[kJ],
+                                            T (&acc)[kJ]) {
+  if (steps & kRun) {
+    ConsumeFullPiece<T, kJ, kRun * kFusedStepOf<kOutLanes>, kOutLanes>(mine, own, acc);
+    mine += kRun * kFusedStepOf<kOutLanes>;
+  }
+  if constexpr (kRun > 1) ConsumeRuns<T, kJ, kOutLanes, kRun / 2>(mine, steps, own, acc);
+}
+
+// ConsumePartialPiece without its run-time loop: the whole steps of a piece
+// shorter than kFusedPiece in unrolled runs of 2^b steps, longest first (the
+// same steps in the same order as one loop over them), then the elements past
+// the last whole step (only at the end of the summed axis).
+template <typename T, int kJ, int kOutLanes = 16>
+__device__ __forceinline__ void ConsumeShortPiece(const T* piece, int len, int group,
+                                                  const T (&own)[kJ], T (&acc)[kJ]) {
+  constexpr int kStep = kFusedStepOf<kOutLanes>;
+  constexpr int kGroups = 32 / kOutLanes;
+  const int steps = len / kStep;
+  ConsumeRuns<T, kJ, kOutLanes, kFusedPiece / kStep / 2>(piece + 4 * group, steps, own, acc);
   for (int e = steps * kStep; e < len; ++e) {
     if (((e >> 2) & (kGroups - 1)) != group) continue;
     const T s = piece[e];

@@ -119,10 +119,13 @@ TEST(CudaKernelsTest, FusedEveryVariantSplitAndUnsplit) {
       for (int64_t width : kernels::kFusedTileWidthsF64) CheckFused<double>(width, n, splits);
     }
   }
-  // Several pieces per warp (shares of 632 and 1256 elements) and the shape
-  // N = 20000 runs with; then many splits of short chunks; then what the
-  // planner picks for a few sizes.
+  // Several pieces per warp (8 warps: shares of 2512 elements, 19 whole
+  // pieces and a rest of 5 steps, an unrolled run of 4 and one of 1; the
+  // small N above reach the runs of 2 and the single elements past the last
+  // step) and the shape N = 20000 runs with; then many splits of short
+  // chunks; then what the planner picks for a few sizes.
   CheckFused<float>(160, 20000, 1);
+  CheckFused<float>(152, 20000, 1);  // kJ = 19
   CheckFused<double>(160, 20000, 1);
   CheckFused<float>(136, 20000, 1);  // lanes in groups of 8, kJ = 17
   CheckFused<double>(152, 20000, 1);  // kJ = 19

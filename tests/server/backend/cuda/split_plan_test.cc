@@ -4,22 +4,25 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/backend/cuda/cuda_kernels.cuh"
 
 namespace flopd {
 namespace {
 
-// The fused kernel's variants (cuda_kernels.cuh): tile widths in steps of 8.
-const std::vector<int64_t> kTilesF32 = {40,  56,  64,  72,  80,  88,  96,  104, 112, 120,
-                                        128, 136, 144, 160, 176, 192, 208, 224, 240, 256};
-const std::vector<int64_t> kTilesF64 = {40,  56,  64,  72,  76,  80,  84,  88,  96,
-                                        100, 104, 112, 120, 128, 136, 144, 152, 160};
-constexpr int kWarpsF32 = 32;
-constexpr int kWarpsF64 = 16;
-constexpr int64_t kChunkMultiple = 512;
+// The fused kernel's variants and block shape, as the launcher has them
+// (cuda_kernels.cuh): tile widths in steps of 8 (f64 also 76 and 100).
+const std::vector<int64_t> kTilesF32(std::begin(kernels::kFusedTileWidthsF32),
+                                     std::end(kernels::kFusedTileWidthsF32));
+const std::vector<int64_t> kTilesF64(std::begin(kernels::kFusedTileWidthsF64),
+                                     std::end(kernels::kFusedTileWidthsF64));
+constexpr int kWarpsF32 = kernels::kFusedWarpsF32;
+constexpr int kWarpsF64 = kernels::kFusedWarpsF64;
+constexpr int64_t kChunkMultiple = kernels::kFusedChunkMultiple;
 
 SplitPlan PlanF32(int64_t n, int sms = 132) {
   return PlanFusedOnePerSm(n, sms, kTilesF32, kWarpsF32, kChunkMultiple, 128);
@@ -45,13 +48,14 @@ void ExpectValidFusedPlan(const SplitPlan& plan, int64_t n, const std::vector<in
 }
 
 TEST(FusedPlanTest, OneWaveAtTheSeedsLargestSize) {
-  // 132 SMs. f32: tiles of 160 give 125 blocks in one wave (144 would need
-  // 139, two waves; f32 has no 152). f64: tiles of 152 (lanes in groups of 8,
-  // kJ = 19) give 132 blocks, every SM within 0.3% of an even share.
+  // 132 SMs. Tiles of 152 (lanes in groups of 8, kJ = 19) give 132 blocks,
+  // every SM within 0.3% of an even share (160 would leave 7 SMs idle: 125
+  // blocks; 144 would need 139, two waves). f32 has 152 since its blocks have
+  // 8 warps (with 32, kJ = 19 needed every register and ran slower).
   const SplitPlan plan = PlanF32(20000);
   ExpectValidFusedPlan(plan, 20000, kTilesF32);
-  EXPECT_EQ(plan.tile_width, 160);
-  EXPECT_EQ(plan.tiles, 125);
+  EXPECT_EQ(plan.tile_width, 152);
+  EXPECT_EQ(plan.tiles, 132);
   EXPECT_EQ(plan.splits, 1);
   EXPECT_EQ(plan.PartialElements(), 0);
   EXPECT_EQ(plan.CounterCount(), 0);
@@ -118,6 +122,13 @@ TEST(FusedPlanTest, F64FillsEverySmAtTenThousand) {
   EXPECT_EQ(plan.tile_width, 76);
   EXPECT_EQ(plan.tiles, 132);
   EXPECT_EQ(plan.splits, 1);
+  // 11000 takes 88 x 125: with 8-warp blocks the 84-wide variant (lanes in
+  // groups of 4) ran slower than 88's 5% more work per block (round 7).
+  const SplitPlan eleven = PlanF64(11000);
+  ExpectValidFusedPlan(eleven, 11000, kTilesF64);
+  EXPECT_EQ(eleven.tile_width, 88);
+  EXPECT_EQ(eleven.tiles, 125);
+  EXPECT_EQ(eleven.splits, 1);
 }
 
 TEST(FusedPlanTest, SplitsOnlyWhenTheyPay) {
