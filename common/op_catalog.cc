@@ -197,7 +197,7 @@ std::vector<OpSpec> BuildCatalog() {
            Kernel::kOuterLibrary, kOuterLibraryElements, /*temp_elements=*/kNSquared),
       Impl("cuda", "fused",
            "one kernel, no N x N temporary, the same N^2 mul and N^2-N add; one block per SM "
-           "owns a tile of outputs (its width, a multiple of 8, and any split of the summed "
+           "owns a tile of outputs (its width, a multiple of 4, and any split of the summed "
            "axis planned per N and SM count); sum order: each lane adds one FMA per product "
            "into its partial sum in increasing index over its 4-element groups of its warp's "
            "share, then the 4 lane groups' partials (8 for tile widths not a multiple of 8; "

@@ -44,7 +44,8 @@ namespace anatomy {
 using kernels::Fma;
 using kernels::kFusedChunkMultiple;
 // The lane groups of the kernel this is a copy of (16 lanes own distinct
-// outputs; production also has groups of 8 since).
+// outputs; production has 8-lane groups and 8-warp blocks since round 7, so
+// this copy is round 5/6's kernel, not today's).
 inline constexpr int kFusedLaneGroup = 16;
 // The warps per block of the kernel this is a copy of (production has 8
 // since round 7); this name hides kernels::fused::kFusedWarps below.

@@ -19,9 +19,12 @@
 //      with the production plan (PlanOuterFused) at N = 2000 ... 20000, f32
 //      and f64, an empty kernel on the same grid, the kernel without its FMA
 //      loop, with its FMAs done twice, and its FMA loop on one fixed staged
-//      piece (fused_anatomy.cuh, a copy of outer_fused_kernel.cu), next to
-//      the copy's and production's today, interleaved in rounds; then the
-//      differences (launch floor, fixed cost, FMA-loop cost and efficiency).
+//      piece (fused_anatomy.cuh, a copy of outer_fused_kernel.cu as of round
+//      6: 32 / 16 warps, lanes in groups of 16), next to the copy's and
+//      production's today, interleaved in rounds; then the differences
+//      (launch floor, fixed cost, FMA-loop cost and efficiency). Since round 7
+//      production has another block shape: the "fidelity" line then reports
+//      DIFFER and "production" is today's kernel, not the copy's original.
 // Prints one table per part. Usage:
 //   5. (--widths only) The fused kernel with today's plans (tile widths in
 //      steps of 8) against session 8's (steps of 16-32), same kernel code,

@@ -59,12 +59,12 @@ begin_check() {
 }
 
 # flopctl_into NAME ARGS...: one `flopctl run` on begin_check's flopd and
-# DEVICE, in timing mode $TIMING (default hot), into OUT/NAME.jsonl (stdout
+# DEVICE, in timing mode $FLOPCTL_TIMING (default hot), into OUT/NAME.jsonl (stdout
 # OUT/NAME.txt, stderr OUT/NAME.err); returns flopctl's exit status.
 flopctl_into() {
   local name=$1
   shift
-  "$BUNDLE/bin/flopctl" run --host "$FLOPD_ADDRESS" --device "$DEVICE" --timing "${TIMING:-hot}" --quiet \
+  "$BUNDLE/bin/flopctl" run --host "$FLOPD_ADDRESS" --device "$DEVICE" --timing "${FLOPCTL_TIMING:-hot}" --quiet \
     --out "$OUT/$name.jsonl" "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
 }
 

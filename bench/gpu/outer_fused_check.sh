@@ -20,14 +20,14 @@ begin_check "$@"
 
 rc=0
 for dtype in f32 f64; do
-  for TIMING in hot graph; do
+  for timing in hot graph; do
     for job in 1 2; do
-      TIMING=$TIMING flopctl_into "fused_${dtype}_${TIMING}_r$job" --op outer --impl fused \
+      FLOPCTL_TIMING=$timing flopctl_into "fused_${dtype}_${timing}_r$job" --op outer --impl fused \
         --axis 0,1 --sizes 1000:20000:500,20000 --dtype "$dtype" || rc=1
     done
-    cat "$OUT/fused_${dtype}_${TIMING}_r1.jsonl" "$OUT/fused_${dtype}_${TIMING}_r2.jsonl" \
-      >"$OUT/fused_${dtype}_${TIMING}.jsonl"
-    rm -f "$OUT/fused_${dtype}_${TIMING}_r1.jsonl" "$OUT/fused_${dtype}_${TIMING}_r2.jsonl"
+    cat "$OUT/fused_${dtype}_${timing}_r1.jsonl" "$OUT/fused_${dtype}_${timing}_r2.jsonl" \
+      >"$OUT/fused_${dtype}_${timing}.jsonl"
+    rm -f "$OUT/fused_${dtype}_${timing}_r1.jsonl" "$OUT/fused_${dtype}_${timing}_r2.jsonl"
   done
 done
 stop_flopd

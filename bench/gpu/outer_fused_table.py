@@ -3,7 +3,8 @@
 time on both axes, hot and graph, and the share of the measured peak (2N^2 - N
 FLOPs over the worse axis's time, against the peak in the result's roofline);
 then the issue's checks: % of peak at N = 8000 and 20000, and every step of
-the sweep from N = 4000 up where hot GFLOP/s falls by more than 5%.
+the sweep from N = 4000 up where GFLOP/s falls by more than 5% (hot and
+graph, each job and axis).
 
 usage: bench/gpu/outer_fused_table.py HOT.jsonl GRAPH.jsonl
 (each file: one or more jobs of `flopctl run --op outer --impl fused --axis 0,1`;

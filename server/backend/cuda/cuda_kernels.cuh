@@ -167,8 +167,10 @@ inline constexpr int kBlockWarps = kBlockThreads / 32;
 // Warps per block and the lane-group size (a lane owns tile width / this
 // outputs): on an H200, 8 warps in groups of 8 took 0.85-0.96x (f32) and
 // 0.86-1.00x (f64) the time of round 6's 32 (f32) or 16 (f64) warps in groups
-// of 16 from N = 4000 to 20000, and no other shape measured (16 x 8, 8 x 16,
-// 4 x 8, 4 x 4) was faster at N >= 16000 (docs/results/h200_fused_shapes.md).
+// of 16 from N = 4000 to 20000; of the other shapes measured (16 x 8, 8 x 4,
+// 16 x 4, 8 x 16, 4 x 8, 4 x 4) none was more than ~3% faster from N = 10000
+// up, and 16 x 8 was up to 1.2x faster than round 6 below that, f32 only
+// (docs/results/h200_fused_shapes.md).
 inline constexpr int kFusedWarpsF32 = 8;
 inline constexpr int kFusedWarpsF64 = 8;
 inline constexpr int kFusedLanesF32 = 8;
@@ -179,7 +181,7 @@ inline constexpr int64_t kFusedTileWidthsF32[] = {40,  56,  64,  72,  80,  88,  
 // f64 also has 76 and 100 (4 kJ for kJ = 19, 25: lanes in eight groups of
 // 4), so that N = 10000 fills the 132 SMs (76 x 132 tiles); not 92 (ran 5%
 // slower than 96 at N = 12000, session 9) nor, since its blocks have 8 warps,
-// 84 (kJ = 21: N = 11000 ran 5-8% below 10500's GFLOP/s on an H200, round 7;
+// 84 (kJ = 21: N = 11000 ran 5.2-5.6% below 10500's GFLOP/s on an H200, round 7;
 // docs/results/h200_fused_shapes.md).
 inline constexpr int64_t kFusedTileWidthsF64[] = {40,  56,  64,  72,  76,  80,  88,  96,  100,
                                                   104, 112, 120, 128, 136, 144, 152, 160};
@@ -191,9 +193,10 @@ constexpr const auto& FusedTileWidths() {
     return kFusedTileWidthsF64;
   }
 }
-// Chunks of the summed axis are multiples of this: every warp's share is a
-// multiple of 16 elements (4 per lane group of 8, 8 per group of 16) and
-// starts on a 16-byte boundary.
+// Chunks of the summed axis are multiples of this: with 8 warps every
+// warp's share of a whole chunk is 64 elements or a multiple (a step is 16
+// elements with lanes in groups of 8, 32 in groups of 4), and starts on a
+// 16-byte boundary.
 inline constexpr int64_t kFusedChunkMultiple = 512;
 
 // The fused kernel's plan for N = n on a GPU with `sm_count` SMs:

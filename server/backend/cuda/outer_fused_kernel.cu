@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(32 * kWarps, 1)
   T* stage = shared + warp * 2 * kFusedPiece;
 
   // The share is `whole` pieces of kFusedPiece elements and a shorter `rest`
-  // (whole steps, and past the end of the summed axis a few elements more).
+  // (whole steps, and at the end of the summed axis a partial step).
   const int whole = len / kFusedPiece;
   const int rest = len - whole * kFusedPiece;
   if (whole > 0) {

@@ -143,8 +143,8 @@ __device__ __forceinline__ void ConsumePartialPiece(const T* piece, int len, int
   }
 }
 
-// `steps` (< 2 kRun) whole steps from `mine`: a run of kRun steps if bit kRun
-// of `steps` is set, then the shorter runs.
+// `steps` (< 2 kRun) whole steps from `mine`: a run of kRun steps if
+// `steps & kRun` (kRun a power of two), then the shorter runs.
 template <typename T, int kJ, int kOutLanes, int kRun>
 __device__ __forceinline__ void ConsumeRuns(const T* mine, int steps, const T (&own)[kJ],
                                             T (&acc)[kJ]) {

@@ -130,6 +130,9 @@ TEST(CudaKernelsTest, FusedEveryVariantSplitAndUnsplit) {
   CheckFused<float>(136, 20000, 1);  // lanes in groups of 8, kJ = 17
   CheckFused<double>(152, 20000, 1);  // kJ = 19
   CheckFused<double>(136, 20000, 2);
+  CheckFused<float>(64, 2048, 1);   // two whole pieces per warp and no rest
+  CheckFused<float>(64, 3072, 1);   // three, the last in the other buffer
+  CheckFused<float>(64, 1141, 1);   // one whole piece, then a partial step
   CheckFused<float>(64, 20000, 40);
   CheckFused<float>(40, 20000, 39);
   CheckFused<double>(96, 12345, 7);
