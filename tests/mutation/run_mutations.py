@@ -98,8 +98,9 @@ MUTATIONS = [
              [SERVER], r"^(MeasurePoint|ServiceTest|Scheduler)\.",
              "samples are batch times, not per-execution times (K x too large)"),
     Mutation("auto-iterations", "server/measure_point.cc",
-             "const double wanted = device.Describe().min_sample_seconds / std::max(per_execution, 1e-9);",
-             "const double wanted = 1;",
+             "      static_cast<int64_t>(std::ceil(min_sample_seconds / std::max(per_execution, 1e-12))), 1,\n"
+             "      cap_for(per_execution));\n",
+             "      int64_t{1}, 1, cap_for(per_execution));\n  min_sample_seconds = 0;\n",
              [SERVER], r"^MeasurePoint\.",
              "iterations per sample are never raised to fill the minimum sample time"),
     Mutation("cancel-in-sampling", "server/measure_point.cc",
@@ -175,8 +176,8 @@ MUTATIONS = [
              [SERVER], r"^Scheduler\.",
              "a job cancelled while queued still counts in queue lengths and positions"),
     Mutation("ceilings-every-job", "server/scheduler.cc",
-             "if (!attempted) MeasureCeilingsNow(slot);",
-             "MeasureCeilingsNow(slot);",
+             "  if (!attempted) {\n",
+             "  if (true) {\n",
              [SERVER], r"^Scheduler\.",
              "ceilings are re-measured before every job"),
     # --- stopping rule and statistics
@@ -218,8 +219,8 @@ MUTATIONS = [
              "outer/library's product is counted as written but never re-read"),
     # --- the table's "vs matvec"
     Mutation("vs-fastest-impl", "client/result_format.cc",
-             "if (other.point.impl == baseline.impl) return other.fleet_median;",
-             "if (false) return other.fleet_median;",
+             "if (other.point.impl == baseline.impl) return {other.fleet_median, baseline.impl};",
+             "if (false) return {other.fleet_median, baseline.impl};",
              [CLIENT, E2E], r"^(AggregateTable|FakeDeviceRun)\.",
              "the baseline is the fastest matvec impl, not gemm"),
     Mutation("vs-ignores-dtype", "client/result_format.cc",
@@ -238,7 +239,7 @@ MUTATIONS = [
              [CLIENT, E2E], r"^(AggregateTable|FakeDeviceRun)\.",
              "the table's GFLOP/s off by 1000"),
     Mutation("fan-out-host", "client/run_fan_out.cc",
-             "result.set_host_address(target.host);",
+             "result.set_host_address(host);",
              "",
              [E2E], r"^FakeDeviceRun\.",
              "results do not say which host was dialled"),
@@ -265,20 +266,19 @@ MUTATIONS = [
              "compare reports A/B instead of B/A"),
     # --- same-FLOP honesty on the CPU
     Mutation("fused-shortcut-axis0", "server/backend/cpu/cpu_kernels.cc",
-             "    for (int64_t l = 0; l < kB; ++l) out[jb + l] = even[l] + odd[l];",
-             "    { T su = u[0]; for (int64_t k = 1; k < n; ++k) su += u[k];"
-             " for (int64_t l = 0; l < kB; ++l) out[jb + l] = su * vb[l]; }",
+             "                [&](int64_t begin, int64_t end) { body(s, x, n, begin, end, out); });",
+             "                [&](int64_t begin, int64_t end) { body(s, x, n, begin, end, out); });\n"
+             "  if (axis == 0) { T ss = s[0]; for (int64_t k = 1; k < n; ++k) ss += s[k];"
+             " for (int64_t k = 0; k < n; ++k) out[k] = x[k] * ss; }",
              [CPU], r"^CpuKernelsTest\.FusedOuterSumFormsEveryProduct",
              "the fused column sums are v_j * sum(u)"),
     Mutation("fused-shortcut-axis1", "server/backend/cpu/cpu_kernels.cc",
-             "  int64_t i = r0;\n  if (n >= kLanes<T> / kRowsPerPass) {\n"
-             "    for (; i + kRowsPerPass <= r1; i += kRowsPerPass) {\n      T ui[kRowsPerPass];",
-             "  { T sv = v[0]; for (int64_t j = 1; j < n; ++j) sv += v[j];"
-             " for (int64_t k = r0; k < r1; ++k) out[k] = u[k] * sv; return; }\n"
-             "  int64_t i = r0;\n  if (n >= kLanes<T> / kRowsPerPass) {\n"
-             "    for (; i + kRowsPerPass <= r1; i += kRowsPerPass) {\n      T ui[kRowsPerPass];",
+             "                [&](int64_t begin, int64_t end) { body(s, x, n, begin, end, out); });",
+             "                [&](int64_t begin, int64_t end) { body(s, x, n, begin, end, out); });\n"
+             "  if (axis == 1) { T ss = s[0]; for (int64_t k = 1; k < n; ++k) ss += s[k];"
+             " for (int64_t k = 0; k < n; ++k) out[k] = x[k] * ss; }",
              [CPU], r"^(CpuKernelsTest\.FusedOuterSumFormsEveryProduct|CpuDeviceTest\.NoResultBeatsTheComputeRoof)",
-             "the fused row sums are u_i * sum(v), computed once (O(N) work)"),
+             "the fused row sums are u_i * sum(v), computed once after the kernel (O(N) more work)"),
     # --- CPU ceilings
     Mutation("peak-lanes", "server/backend/cpu/ceilings.cc",
              "const int element_bytes = f64 ? 8 : 4;",
