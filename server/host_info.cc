@@ -8,7 +8,7 @@
 namespace flopd {
 
 const char kFlopdVersion[] = FLOPD_VERSION;
-const char kFlopdBuild[] = FLOPD_BUILD;
+// kFlopdBuild is generated at build time (cmake/build_stamp.cmake).
 
 namespace {
 

@@ -17,8 +17,9 @@ namespace flopd {
 
 // This build's version (CMake's PROJECT_VERSION).
 extern const char kFlopdVersion[];
-// How this binary was built (Result.flopd_build): "git COMMIT[-dirty] (at
-// configure time), BUILD_TYPE, COMPILER VERSION, CUDA VERSION | no CUDA".
+// How this binary was built (Result.flopd_build): "git COMMIT[-dirty],
+// BUILD_TYPE, COMPILER VERSION, CUDA VERSION | no CUDA"; the commit is read at
+// build time (cmake/build_stamp.cmake).
 extern const char kFlopdBuild[];
 
 // What the gRPC front end lets one call or all callers take (flopd's flags;
