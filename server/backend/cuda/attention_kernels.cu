@@ -150,9 +150,12 @@ __device__ __forceinline__ double2 ZeroVec<double2>() {
 // so that the groups of a block drift apart instead of waiting for each
 // other, else block-wide. (Per-group barriers measured on an H200: 32-row
 // f32 tiles 3-5% faster at N = 4096; the 64-row tiles within 1% either
-// way; a P buffer of its own instead of over K, one barrier fewer: no gain.)
+// way.) kWarpP and kTyFastest: below; both on, measured on an H200 against
+// both off (docs/results/h200_attention_lanes.md): f64 0.85 x the time, f32
+// 0.96-1.00 x, except 64 rows x 1 group at d = 128 (1.03 x: it keeps both
+// off).
 template <int kTxValue, int kTyValue, int kBrValue, int kStagesValue, bool kGroupBarriersValue,
-          int kScoresUnrollValue, int kPvUnrollValue>
+          int kScoresUnrollValue, int kPvUnrollValue, bool kWarpPValue, bool kTyFastestValue>
 struct FusedLayout {
   static constexpr int kTx = kTxValue;
   static constexpr int kTy = kTyValue;
@@ -163,15 +166,29 @@ struct FusedLayout {
   // the P V loop (over 16-byte vectors of keys).
   static constexpr int kScoresUnroll = kScoresUnrollValue;
   static constexpr int kPvUnroll = kPvUnrollValue;
+  // P (the tile's e) in a buffer of the group's own, where each warp writes
+  // and reads only its own rows: __syncwarp between the two, and one barrier
+  // per K/V tile (two when K/V go through registers). Else P overlays K,
+  // which costs two more barriers a tile.
+  static constexpr bool kWarpP = kWarpPValue;
+  // Lane order within a warp: ty fastest (lane = ty % (32 / kTx) + (32 / kTx)
+  // * tx), so that a quarter-warp holds 32 / kTx rows x 8 / (32 / kTx) key
+  // or column positions: the P V loop's V reads then cost 2 shared-memory
+  // wavefronts per 16-byte load instead of 4 (all 4 quarter-warps read the
+  // same V bytes with tx fastest). Else tx fastest. The arithmetic is the
+  // same either way (same threads' work, same butterfly over tx).
+  static constexpr bool kTyFastest = kTyFastestValue;
 };
 // f64: 128 threads a group, 32 rows.
-using Layout16x8 = FusedLayout<16, 8, 32, 1, false, 4, 2>;
+using Layout16x8 = FusedLayout<16, 8, 32, 1, false, 4, 2, true, true>;
 // f32: 64 threads a group, 32 rows.
-using Layout8x8 = FusedLayout<8, 8, 32, 1, true, 8, 4>;
+using Layout8x8 = FusedLayout<8, 8, 32, 1, true, 8, 4, true, true>;
 // f32: 128 threads a group, 64 rows; d = 128 unrolls further (measured:
-// 16 and 8 were 4% faster there than 8 and 4, which d = 64 prefers).
-template <int kD>
-using Layout8x16 = FusedLayout<8, 16, 64, 2, false, kD == 128 ? 16 : 8, kD == 128 ? 8 : 4>;
+// 16 and 8 were 4% faster there than 8 and 4, which d = 64 prefers). With
+// one group a block at d = 128, P over K and tx fastest (measured faster).
+template <int kD, int kGroups>
+using Layout8x16 = FusedLayout<8, 16, 64, 2, false, kD == 128 ? 16 : 8, kD == 128 ? 8 : 4,
+                               kGroups == 2 || kD == 64, kGroups == 2 || kD == 64>;
 
 // The K/V tile height by element type and d: 16 KiB of K in every shape
 // (64 keys f32 d = 64; 32 keys f32 d = 128 and f64 d = 64; 16 keys f64
@@ -205,7 +222,9 @@ struct FusedShape {
   static constexpr int kPStride = kBc + kVec;
   static constexpr int kGroupElements = kBc * (kKStride + kVStride);
   static constexpr int kStages = L::kStages;
-  static constexpr int kElements = kBr * kQStride + kGroups * kStages * kGroupElements;
+  static constexpr int kPElements = L::kWarpP ? kBr * kPStride : 0;  // a group's own P
+  static constexpr int kElements =
+      kBr * kQStride + kGroups * kStages * kGroupElements + kGroups * kPElements;
   static constexpr size_t kBytes = static_cast<size_t>(kElements) * sizeof(T);
   static constexpr int kThreads = kGroups * kGroupThreads;
 
@@ -216,15 +235,17 @@ struct FusedShape {
   static_assert((kBc * kRowVecs) % kGroupThreads == 0, "K/V tile loads are whole rounds");
   static_assert((kBr * kRowVecs) % kThreads == 0, "Q tile loads are whole rounds");
   static_assert(kBytes <= 227 * 1024, "fits an H100/H200 SM's shared memory");
+  static_assert(!L::kWarpP || (32 % kTx == 0 && kGroupThreads % 32 == 0),
+                "a P row's writers and readers (the kTx lanes of one ty) share a warp");
 };
 
 // The max (kMax) or sum of `value` over the kTx adjacent lanes of one ty
 // (the lanes tx of a row), in all of them: a butterfly, whose results are the
 // same bits in every lane (x + y == y + x).
-template <int kTx, bool kMax, typename T>
+template <int kTx, bool kMax, typename T, int kLaneStride = 1>
 __device__ __forceinline__ T RowLanesReduce(T value) {
 #pragma unroll
-  for (int offset = kTx / 2; offset > 0; offset /= 2) {
+  for (int offset = kTx / 2 * kLaneStride; offset >= kLaneStride; offset /= 2) {
     const T other = __shfl_xor_sync(0xffffffffu, value, offset);
     value = kMax ? Max(value, other) : value + other;
   }
@@ -331,9 +352,15 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
   T* const qs = reinterpret_cast<T*>(shared_bytes);
   const int group = threadIdx.x / kGroupThreads;
   const int gtid = threadIdx.x % kGroupThreads;
-  const int tx = gtid % kTx;
-  const int ty = gtid / kTx;
+  // A warp holds 32 / kTx rows' threads (whole rows: the P rows and the row
+  // reductions stay within it).
+  constexpr int kWarpRows = 32 / kTx;
+  constexpr int kLaneStride = L::kTyFastest ? kWarpRows : 1;  // between a row's lanes
+  const int tx = L::kTyFastest ? (gtid % 32) / kWarpRows : gtid % kTx;
+  const int ty = L::kTyFastest ? (gtid / 32) * kWarpRows + gtid % kWarpRows : gtid / kTx;
   T* const group_tiles = qs + kBr * S::kQStride + group * S::kStages * S::kGroupElements;
+  T* const group_p =
+      qs + kBr * S::kQStride + kGroups * S::kStages * S::kGroupElements + group * S::kPElements;
   const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kBr;
 
   // The query tile, rows past N zero.
@@ -379,7 +406,16 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
     const bool first = it == 0;  // the group's first tile
     T* const ks = group_tiles + (it % S::kStages) * S::kGroupElements;
     T* const vs = ks + kBc * S::kKStride;
-    T* const ps = ks;  // the tile's e, once the scores are done with K
+    T* const ps = L::kWarpP ? group_p : ks;  // the tile's e (over K once the scores are done)
+    if constexpr (L::kWarpP && S::kStages == 2) {
+      CpAsyncWait<0>();  // this thread's copies of tile `it` landed
+      group_sync();  // every thread's did; tile it - 1 (the other buffer) and P are read
+      if (tile_start(it + 1) < n) {
+        LoadTilesAsync<T, kD, kGroups, L>(k, v, tile_start(it + 1), n, gtid,
+                                          group_tiles + ((it + 1) % 2) * S::kGroupElements);
+      }
+      CpAsyncCommit();
+    } else {
     group_sync();  // the previous tile's K, V and P are read
     if constexpr (S::kStages == 2) {
       // The next tile into the other buffer while this one is used.
@@ -396,6 +432,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
       LoadTile<T, kD, kGroups, L>(v, j0, n, gtid, vs, S::kVStride);
     }
     group_sync();  // Q, K and V tiles in shared memory
+    }
 
     T sc[kRm][kSn];
     if (active) {
@@ -434,7 +471,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
         for (int s = 0; s < kSn; ++s) sc[r][s] = Mul(sc[r][s], scale);
       }
     }
-    group_sync();  // every read of K done: P overlays it
+    if constexpr (!L::kWarpP) group_sync();  // every read of K done: P overlays it
 
     if (active) {
 #pragma unroll
@@ -444,7 +481,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
         for (int s = 0; s < kSn; ++s) {
           if (j0 + tx + kTx * s < n) tile_max = Max(tile_max, sc[r][s]);
         }
-        tile_max = RowLanesReduce<kTx, true>(tile_max);
+        tile_max = RowLanesReduce<kTx, true, T, kLaneStride>(tile_max);
         if (first) {
           m[r] = tile_max;
         } else if (tile_max > m[r]) {
@@ -461,11 +498,15 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
           ps[(ty + kTy * r) * S::kPStride + tx + kTx * s] = e;
           sum += e;
         }
-        sum = RowLanesReduce<kTx, false>(sum);
+        sum = RowLanesReduce<kTx, false, T, kLaneStride>(sum);
         l[r] = first ? sum : l[r] + sum;
       }
     }
-    group_sync();  // P complete
+    if constexpr (L::kWarpP) {
+      __syncwarp();  // this warp's P rows complete (no other warp reads them)
+    } else {
+      group_sync();  // P complete
+    }
 
     if (active) {
       // o += P V: per key j, each thread's rows times its output columns.
@@ -602,9 +643,8 @@ cudaError_t LaunchFusedGroups(const T* q, const T* k, const T* v, int64_t n, T* 
       return LaunchFusedShape<T, kD, 1, L>(q, k, v, n, out, stream);
     case 2:
       return LaunchFusedShape<T, kD, 2, L>(q, k, v, n, out, stream);
-    case 4:  // not with two K/V buffers a group: they would not fit in shared memory
-      if constexpr (L::kStages == 1) return LaunchFusedShape<T, kD, 4, L>(q, k, v, n, out, stream);
-      return cudaErrorInvalidValue;
+    case 4:
+      return LaunchFusedShape<T, kD, 4, L>(q, k, v, n, out, stream);
     default:
       return cudaErrorInvalidValue;
   }
@@ -621,7 +661,14 @@ cudaError_t LaunchFusedD(const T* q, const T* k, const T* v, int64_t n, T* out,
       return LaunchFusedGroups<T, kD, Layout8x8>(q, k, v, n, out, stream, config.groups);
     }
     if (config.tile_rows == 64) {
-      return LaunchFusedGroups<T, kD, Layout8x16<kD>>(q, k, v, n, out, stream, config.groups);
+      // 4 groups with two K/V buffers each would not fit in shared memory.
+      if (config.groups == 1) {
+        return LaunchFusedShape<T, kD, 1, Layout8x16<kD, 1>>(q, k, v, n, out, stream);
+      }
+      if (config.groups == 2) {
+        return LaunchFusedShape<T, kD, 2, Layout8x16<kD, 2>>(q, k, v, n, out, stream);
+      }
+      return cudaErrorInvalidValue;
     }
   } else {
     if (config.tile_rows == 32) {

@@ -81,6 +81,10 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 //        while this one is used; groups 1 or 2 (4 does not fit);
 //   f64, 32 rows: 16 x 8 threads (4 rows x 2 keys at d = 64, x 1 at
 //        d = 128), K/V through registers; 64 rows is not offered.
+// A warp holds whole rows' threads, ty fastest in the lane order, and the
+// tile's e (P) goes to a buffer of the group's own that only the row's warp
+// reads: one barrier per K/V tile with cp.async, two through registers
+// (except f32 64 rows x 1 group at d = 128: P over K, tx fastest, four).
 // Per row and K/V tile:
 //   scores  s_j = (fma chain over c) * scale;
 //   max     b = tile max (shuffle tree); m = b on the group's first tile,
