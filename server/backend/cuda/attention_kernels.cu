@@ -416,22 +416,22 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
       }
       CpAsyncCommit();
     } else {
-    group_sync();  // the previous tile's K, V and P are read
-    if constexpr (S::kStages == 2) {
-      // The next tile into the other buffer while this one is used.
-      if (tile_start(it + 1) < n) {
-        LoadTilesAsync<T, kD, kGroups, L>(k, v, tile_start(it + 1), n, gtid,
-                                          group_tiles + ((it + 1) % 2) * S::kGroupElements);
+      group_sync();  // the previous tile's K, V and P are read
+      if constexpr (S::kStages == 2) {
+        // The next tile into the other buffer while this one is used.
+        if (tile_start(it + 1) < n) {
+          LoadTilesAsync<T, kD, kGroups, L>(k, v, tile_start(it + 1), n, gtid,
+                                            group_tiles + ((it + 1) % 2) * S::kGroupElements);
+        }
+        CpAsyncCommit();
+        CpAsyncWait<1>();  // this thread's copies of tile `it` landed
+      } else if (active) {
+        // K, then V, keys past N zero (one matrix at a time: fewer registers
+        // in flight).
+        LoadTile<T, kD, kGroups, L>(k, j0, n, gtid, ks, S::kKStride);
+        LoadTile<T, kD, kGroups, L>(v, j0, n, gtid, vs, S::kVStride);
       }
-      CpAsyncCommit();
-      CpAsyncWait<1>();  // this thread's copies of tile `it` landed
-    } else if (active) {
-      // K, then V, keys past N zero (one matrix at a time: fewer registers
-      // in flight).
-      LoadTile<T, kD, kGroups, L>(k, j0, n, gtid, ks, S::kKStride);
-      LoadTile<T, kD, kGroups, L>(v, j0, n, gtid, vs, S::kVStride);
-    }
-    group_sync();  // Q, K and V tiles in shared memory
+      group_sync();  // Q, K and V tiles in shared memory
     }
 
     T sc[kRm][kSn];
