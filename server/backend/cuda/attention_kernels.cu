@@ -142,25 +142,38 @@ __device__ __forceinline__ double2 ZeroVec<double2>() {
   return make_double2(0.0, 0.0);
 }
 
+// How a group's K and V tiles reach shared memory.
+enum class KvCopy {
+  // One buffer, loaded through registers between two barriers.
+  kRegisters,
+  // Two buffers: the next tile copied asynchronously (cp.async) while this
+  // one is used.
+  kDoubleBuffer,
+  // One buffer each, copied asynchronously as soon as the last tile's reads
+  // of it are done: the next K during this tile's softmax and P V, this
+  // tile's V during its scores. Needs kWarpP (P may not overlay K).
+  kSplit,
+};
+
 // A group's thread layout: kTx threads across keys (scores) and output
-// columns, kTy across query rows, over a tile of kBr query rows; kStages K/V
-// buffers per group (1: loaded through registers between barriers; 2: the
-// next tile copied asynchronously while this one is used); kGroupBarriers:
-// the loop's barriers are per group (bar.sync on the group's own barrier),
-// so that the groups of a block drift apart instead of waiting for each
-// other, else block-wide. (Per-group barriers measured on an H200: 32-row
-// f32 tiles 3-5% faster at N = 4096; the 64-row tiles within 1% either
-// way.) kWarpP and kTyFastest: below; both on, measured on an H200 against
-// both off (docs/results/h200_attention_lanes.md): f64 0.85 x the time, f32
+// columns, kTy across query rows, over a tile of kBr query rows; kCopy: how
+// K and V are loaded (above); kGroupBarriers: the loop's barriers are per
+// group (bar.sync on the group's own barrier), so that the groups of a block
+// drift apart instead of waiting for each other, else block-wide.
+// (Per-group barriers measured on an H200: 32-row f32 tiles 3-5% faster at
+// N = 4096; the 64-row tiles within 1% either way.) kWarpP and kTyFastest:
+// below; both on, measured on an H200 against both off
+// (docs/results/h200_attention_lanes.md): f64 0.85 x the time, f32
 // 0.96-1.00 x, except 64 rows x 1 group at d = 128 (1.03 x: it keeps both
-// off).
-template <int kTxValue, int kTyValue, int kBrValue, int kStagesValue, bool kGroupBarriersValue,
-          int kScoresUnrollValue, int kPvUnrollValue, bool kWarpPValue, bool kTyFastestValue>
+// off). kKeyRows: the K/V tile height, 0 for KeyRows<T, kD>() below.
+template <int kTxValue, int kTyValue, int kBrValue, KvCopy kCopyValue, bool kGroupBarriersValue,
+          int kScoresUnrollValue, int kPvUnrollValue, bool kWarpPValue, bool kTyFastestValue,
+          int kKeyRowsValue = 0>
 struct FusedLayout {
   static constexpr int kTx = kTxValue;
   static constexpr int kTy = kTyValue;
   static constexpr int kBr = kBrValue;
-  static constexpr int kStages = kStagesValue;
+  static constexpr KvCopy kCopy = kCopyValue;
   static constexpr bool kGroupBarriers = kGroupBarriersValue;
   // Unroll factors of the scores loop (over 16-byte vectors of a row) and of
   // the P V loop (over 16-byte vectors of keys).
@@ -168,8 +181,8 @@ struct FusedLayout {
   static constexpr int kPvUnroll = kPvUnrollValue;
   // P (the tile's e) in a buffer of the group's own, where each warp writes
   // and reads only its own rows: __syncwarp between the two, and one barrier
-  // per K/V tile (two when K/V go through registers). Else P overlays K,
-  // which costs two more barriers a tile.
+  // per K/V tile (two when K/V go through registers or are split). Else P
+  // overlays K, which costs two more barriers a tile.
   static constexpr bool kWarpP = kWarpPValue;
   // Lane order within a warp: ty fastest (lane = ty % (32 / kTx) + (32 / kTx)
   // * tx), so that a quarter-warp holds 32 / kTx rows x 8 / (32 / kTx) key
@@ -178,19 +191,31 @@ struct FusedLayout {
   // same V bytes with tx fastest). Else tx fastest. The arithmetic is the
   // same either way (same threads' work, same butterfly over tx).
   static constexpr bool kTyFastest = kTyFastestValue;
+  static constexpr int kKeyRows = kKeyRowsValue;
 };
 // f64: 128 threads a group, 32 rows.
-using Layout16x8 = FusedLayout<16, 8, 32, 1, false, 4, 2, true, true>;
+using Layout16x8 = FusedLayout<16, 8, 32, KvCopy::kRegisters, false, 4, 2, true, true>;
 // f32: 64 threads a group, 32 rows.
-using Layout8x8 = FusedLayout<8, 8, 32, 1, true, 8, 4, true, true>;
-// f32: 128 threads a group, 64 rows; d = 128 unrolls further (measured:
-// 16 and 8 were 4% faster there than 8 and 4, which d = 64 prefers). With
-// one group a block at d = 128, P over K and tx fastest (measured faster).
+using Layout8x8 = FusedLayout<8, 8, 32, KvCopy::kRegisters, true, 8, 4, true, true>;
+// f32: 128 threads a group, 64 rows, for d = 64 and for d = 128 with one
+// group; d = 128 unrolls further (measured: 16 and 8 were 4% faster there
+// than 8 and 4, which d = 64 prefers). With one group a block at d = 128, P
+// over K and tx fastest (measured faster).
 template <int kD, int kGroups>
-using Layout8x16 = FusedLayout<8, 16, 64, 2, false, kD == 128 ? 16 : 8, kD == 128 ? 8 : 4,
-                               kGroups == 2 || kD == 64, kGroups == 2 || kD == 64>;
+using Layout8x16 = FusedLayout<8, 16, 64, KvCopy::kDoubleBuffer, false, kD == 128 ? 16 : 8,
+                               kD == 128 ? 8 : 4, kGroups == 2 || kD == 64,
+                               kGroups == 2 || kD == 64>;
 
-// The K/V tile height by element type and d: 16 KiB of K in every shape
+// f32 d = 128 with two groups: 64-key K/V tiles (a thread's scores are 4
+// rows x 8 keys: 12 shared-memory loads per 128 FMAs instead of 16), K and V
+// copied apart (two 64-key buffers a group do not fit in shared memory).
+// Measured on an H200 against the 32-key double-buffered Layout8x16<128, 2>
+// in one run: 0.904-0.907 x the time at N = 4096-16384, and against K/V
+// through registers at 64 keys (255 registers) 0.96 x; unrolls 8 and 8
+// beat 16/8, 8/4 and 4/8 by 0.4-1.5% (docs/results/h200_attention_keys64.md).
+using Layout8x16Keys64 = FusedLayout<8, 16, 64, KvCopy::kSplit, false, 8, 8, true, true, 64>;
+
+// The default K/V tile height by element type and d: 16 KiB of K in every shape
 // (64 keys f32 d = 64; 32 keys f32 d = 128 and f64 d = 64; 16 keys f64
 // d = 128). Shared memory of a block: the query tile plus, per group and
 // buffer, a K and a V tile (FusedShape::kBytes; at most 227 KiB).
@@ -205,7 +230,7 @@ struct FusedShape {
   static constexpr int kTy = L::kTy;
   static constexpr int kGroupThreads = kTx * kTy;
   static constexpr int kBr = L::kBr;
-  static constexpr int kBc = KeyRows<T, kD>();
+  static constexpr int kBc = L::kKeyRows > 0 ? L::kKeyRows : KeyRows<T, kD>();
   static constexpr int kVec = static_cast<int>(16 / sizeof(T));  // T per 16-byte vector
   static constexpr int kRowVecs = kD / kVec;                      // vectors per row of Q, K, V
   static constexpr int kRm = kBr / kTy;                           // query rows per thread
@@ -221,7 +246,7 @@ struct FusedShape {
   static constexpr int kVStride = kD;
   static constexpr int kPStride = kBc + kVec;
   static constexpr int kGroupElements = kBc * (kKStride + kVStride);
-  static constexpr int kStages = L::kStages;
+  static constexpr int kStages = L::kCopy == KvCopy::kDoubleBuffer ? 2 : 1;  // K/V buffers
   static constexpr int kPElements = L::kWarpP ? kBr * kPStride : 0;  // a group's own P
   static constexpr int kElements =
       kBr * kQStride + kGroups * kStages * kGroupElements + kGroups * kPElements;
@@ -229,7 +254,8 @@ struct FusedShape {
   static constexpr int kThreads = kGroups * kGroupThreads;
 
   static_assert(kBr % kTy == 0 && kBc % kTx == 0 && kD % (kTx * kVec) == 0, "whole tiles");
-  static_assert(kBr * kPStride <= kBc * kKStride, "P overlays K");
+  static_assert(L::kWarpP || kBr * kPStride <= kBc * kKStride, "P overlays K");
+  static_assert(L::kWarpP || L::kCopy != KvCopy::kSplit, "split copies need P apart from K");
   static_assert(kBr * kD <= kGroupElements, "a group's o fits its K/V buffers for the merge");
   static_assert(2 * kBr * kGroups <= kBr * kQStride, "the merge's m and l fit the Q buffer");
   static_assert((kBc * kRowVecs) % kGroupThreads == 0, "K/V tile loads are whole rounds");
@@ -303,6 +329,20 @@ __device__ __forceinline__ void CpAsync16(void* dst, const void* src, bool valid
                "r"(valid ? 16 : 0));
 }
 
+// Vector `index` of rows [j0, j0 + kBc) of the N x kD matrix `x` (row
+// index / kRowVecs, column vector index % kRowVecs) into `tile` at row
+// stride `stride`, zeros for rows past N, with an asynchronous copy.
+template <typename T, int kD, int kGroups, typename L>
+__device__ __forceinline__ void CopyVectorAsync(const T* __restrict__ x, int64_t j0, int64_t n,
+                                                int index, T* tile, int stride) {
+  using S = FusedShape<T, kD, kGroups, L>;
+  const int r = index / S::kRowVecs;
+  const int cv = index % S::kRowVecs;
+  const bool valid = j0 + r < n;
+  const int64_t offset = valid ? (j0 + r) * kD + cv * S::kVec : 0;
+  CpAsync16(tile + r * stride + cv * S::kVec, x + offset, valid);
+}
+
 // The K and V tiles of keys [j0, j0 + kBc) into a group's buffer `tiles` (K
 // at row stride kKStride, then V), keys past N zero, with asynchronous
 // copies that bypass registers: the caller commits and waits.
@@ -311,17 +351,25 @@ __device__ __forceinline__ void LoadTilesAsync(const T* __restrict__ k, const T*
                                                int64_t j0, int64_t n, int gtid, T* tiles) {
   using S = FusedShape<T, kD, kGroups, L>;
   constexpr int kRounds = S::kBc * S::kRowVecs / S::kGroupThreads;
-  T* const ks = tiles;
   T* const vs = tiles + S::kBc * S::kKStride;
 #pragma unroll
   for (int round = 0; round < kRounds; ++round) {
     const int index = round * S::kGroupThreads + gtid;
-    const int r = index / S::kRowVecs;
-    const int cv = index % S::kRowVecs;
-    const bool valid = j0 + r < n;
-    const int64_t offset = valid ? (j0 + r) * kD + cv * S::kVec : 0;
-    CpAsync16(ks + r * S::kKStride + cv * S::kVec, k + offset, valid);
-    CpAsync16(vs + r * S::kVStride + cv * S::kVec, v + offset, valid);
+    CopyVectorAsync<T, kD, kGroups, L>(k, j0, n, index, tiles, S::kKStride);
+    CopyVectorAsync<T, kD, kGroups, L>(v, j0, n, index, vs, S::kVStride);
+  }
+}
+
+// One tile (K or V: `stride` kKStride or kVStride) of keys [j0, j0 + kBc)
+// into `tile`, as LoadTilesAsync does both.
+template <typename T, int kD, int kGroups, typename L>
+__device__ __forceinline__ void LoadTileAsync(const T* __restrict__ x, int64_t j0, int64_t n,
+                                              int gtid, T* tile, int stride) {
+  using S = FusedShape<T, kD, kGroups, L>;
+  constexpr int kRounds = S::kBc * S::kRowVecs / S::kGroupThreads;
+#pragma unroll
+  for (int round = 0; round < kRounds; ++round) {
+    CopyVectorAsync<T, kD, kGroups, L>(x, j0, n, round * S::kGroupThreads + gtid, tile, stride);
   }
 }
 
@@ -388,8 +436,14 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
   const int64_t tiles = (n + kBc - 1) / kBc;
   const int64_t iterations = (tiles + kGroups - 1) / kGroups;
   const auto tile_start = [&](int64_t it) { return (it * kGroups + group) * kBc; };
+  constexpr bool kSplit = L::kCopy == KvCopy::kSplit;
   if constexpr (S::kStages == 2) {
     if (tile_start(0) < n) LoadTilesAsync<T, kD, kGroups, L>(k, v, tile_start(0), n, gtid, group_tiles);
+    CpAsyncCommit();
+  } else if constexpr (kSplit) {
+    if (tile_start(0) < n) {
+      LoadTileAsync<T, kD, kGroups, L>(k, tile_start(0), n, gtid, group_tiles, S::kKStride);
+    }
     CpAsyncCommit();
   }
   const auto group_sync = [&] {
@@ -407,7 +461,12 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
     T* const ks = group_tiles + (it % S::kStages) * S::kGroupElements;
     T* const vs = ks + kBc * S::kKStride;
     T* const ps = L::kWarpP ? group_p : ks;  // the tile's e (over K once the scores are done)
-    if constexpr (L::kWarpP && S::kStages == 2) {
+    if constexpr (kSplit) {
+      CpAsyncWait<0>();  // this thread's copies of K(it) landed
+      group_sync();  // every thread's did; V and P of tile it - 1 are read
+      if (active) LoadTileAsync<T, kD, kGroups, L>(v, j0, n, gtid, vs, S::kVStride);
+      CpAsyncCommit();
+    } else if constexpr (L::kWarpP && S::kStages == 2) {
       CpAsyncWait<0>();  // this thread's copies of tile `it` landed
       group_sync();  // every thread's did; tile it - 1 (the other buffer) and P are read
       if (tile_start(it + 1) < n) {
@@ -471,7 +530,16 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
         for (int s = 0; s < kSn; ++s) sc[r][s] = Mul(sc[r][s], scale);
       }
     }
-    if constexpr (!L::kWarpP) group_sync();  // every read of K done: P overlays it
+    if constexpr (kSplit) {
+      CpAsyncWait<0>();  // this thread's copies of V(it) landed
+      group_sync();  // every thread's did; every read of K(it) is done
+      if (tile_start(it + 1) < n) {
+        LoadTileAsync<T, kD, kGroups, L>(k, tile_start(it + 1), n, gtid, ks, S::kKStride);
+      }
+      CpAsyncCommit();
+    } else if constexpr (!L::kWarpP) {
+      group_sync();  // every read of K done: P overlays it
+    }
 
     if (active) {
 #pragma unroll
@@ -543,7 +611,7 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
   if constexpr (kGroups > 1) {
     // Groups 1.. hand (m, l, o) to group 0 through shared memory: o in the
     // group's own K/V buffers (row stride kD), m and l in the Q buffer.
-    if constexpr (S::kStages == 2) CpAsyncWait<0>();
+    if constexpr (L::kCopy != KvCopy::kRegisters) CpAsyncWait<0>();
     __syncthreads();  // every read of the tiles done
     T* const ks = group_tiles;
     if (group > 0) {
@@ -666,6 +734,9 @@ cudaError_t LaunchFusedD(const T* q, const T* k, const T* v, int64_t n, T* out,
         return LaunchFusedShape<T, kD, 1, Layout8x16<kD, 1>>(q, k, v, n, out, stream);
       }
       if (config.groups == 2) {
+        if constexpr (kD == 128) {
+          return LaunchFusedShape<T, kD, 2, Layout8x16Keys64>(q, k, v, n, out, stream);
+        }
         return LaunchFusedShape<T, kD, 2, Layout8x16<kD, 2>>(q, k, v, n, out, stream);
       }
       return cudaErrorInvalidValue;
@@ -774,11 +845,11 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 }
 
 template <typename T>
-AttentionFusedConfig PlanAttentionFused(int64_t n, int sm_count) {
+AttentionFusedConfig PlanAttentionFused(int64_t n, int d, int sm_count) {
   const int64_t sms = std::max(1, sm_count);
   const auto blocks = [n](int64_t rows) { return (n + rows - 1) / rows; };
   if (sizeof(T) == 4 && BlocksFillTheSms(blocks(64), sm_count)) {
-    return AttentionFusedConfig{64, blocks(64) <= sms ? 2 : 1};
+    return AttentionFusedConfig{64, blocks(64) <= sms || d == 128 ? 2 : 1};
   }
   return AttentionFusedConfig{32, blocks(32) <= sms ? 4 : 2};
 }
@@ -808,8 +879,8 @@ template CudaKernelStatus LaunchAttentionMaterialized<double>(cublasHandle_t, co
                                                               const double*, const double*,
                                                               int64_t, int, double*, double*,
                                                               cudaStream_t);
-template AttentionFusedConfig PlanAttentionFused<float>(int64_t, int);
-template AttentionFusedConfig PlanAttentionFused<double>(int64_t, int);
+template AttentionFusedConfig PlanAttentionFused<float>(int64_t, int, int);
+template AttentionFusedConfig PlanAttentionFused<double>(int64_t, int, int);
 template cudaError_t LaunchAttentionFused<float>(const float*, const float*, const float*, int64_t,
                                                  int, float*, cudaStream_t, AttentionFusedConfig);
 template cudaError_t LaunchAttentionFused<double>(const double*, const double*, const double*,

@@ -66,9 +66,9 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 // The fused form, flash-attention style on the CUDA cores (no tensor cores,
 // no N x N buffer). A block owns a tile of config.tile_rows query rows
 // (staged in shared memory) and config.groups groups of threads; group g
-// streams the K/V tiles g, g + groups, ... (KeyRows<T, d>() keys
-// each: 64 for f32 d = 64, 32 for f32 d = 128 and f64 d = 64, 16 for f64
-// d = 128) through its own shared-memory buffers. Within a group, a kTx x kTy
+// streams the K/V tiles g, g + groups, ... (64 keys each for f32 d = 64
+// and for f32 64 rows x 2 groups at d = 128, else 32 for f32 d = 128 and
+// f64 d = 64, 16 for f64 d = 128) through its own shared-memory buffers. Within a group, a kTx x kTy
 // grid of threads computes the rows x keys score tile (thread (tx, ty): rows
 // ty + kTy r, keys tx + kTx s) with one FMA chain per score in c order,
 // keeps an online softmax per row and accumulates O (rows ty + kTy r,
@@ -78,13 +78,18 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 //        synchronized on its own barrier in the loop;
 //   f32, 64 rows: 8 x 16 threads, the same per-thread tile, K/V copied with
 //        cp.async into two buffers per group, the next tile's copy in flight
-//        while this one is used; groups 1 or 2 (4 does not fit);
+//        while this one is used; groups 1 or 2 (4 does not fit); at d = 128
+//        with 2 groups, 64-key tiles (4 rows x 8 keys a thread) in one K
+//        and one V buffer per group, each copied with cp.async as soon as
+//        the last tile's reads of it are done (the next K during this
+//        tile's softmax and P V, this tile's V during its scores);
 //   f64, 32 rows: 16 x 8 threads (4 rows x 2 keys at d = 64, x 1 at
 //        d = 128), K/V through registers; 64 rows is not offered.
 // A warp holds whole rows' threads, ty fastest in the lane order, and the
 // tile's e (P) goes to a buffer of the group's own that only the row's warp
-// reads: one barrier per K/V tile with cp.async, two through registers
-// (except f32 64 rows x 1 group at d = 128: P over K, tx fastest, four).
+// reads: one barrier per K/V tile with two cp.async buffers, two through
+// registers or with K and V copied apart (except f32 64 rows x 1 group at
+// d = 128: P over K, tx fastest, four).
 // Per row and K/V tile:
 //   scores  s_j = (fma chain over c) * scale;
 //   max     b = tile max (shuffle tree); m = b on the group's first tile,
@@ -110,17 +115,19 @@ template <typename T>
 cudaError_t LaunchAttentionFused(const T* q, const T* k, const T* v, int64_t n, int d, T* out,
                                  cudaStream_t stream, AttentionFusedConfig config);
 
-// The fused form's launch shape for `sm_count` SMs (the same for d = 64 and
-// 128). f32 takes 64-row tiles when their ceil(N / 64) blocks fill the GPU
-// (at least 15/16 of a block per SM) - 2 groups when the blocks fit one per
-// SM, else 1 (two 128-thread blocks per SM) - and 32-row tiles below that;
-// with 32-row tiles (and f64 always), 4 groups when the ceil(N / 32) blocks
-// fit one per SM, else 2. Measured on an H200 (f32, ms at N = 4096 / 8192 /
-// 16384, d = 128): 32 rows x 4 groups 0.312 / 1.214 / 4.816, 64 rows x 2
-// 0.553 / 1.096 / 4.364, 64 rows x 1 0.930 / 1.849 / 4.226
-// (docs/results/h200_attention_tiles.md).
+// The fused form's launch shape for `sm_count` SMs and head size d. f32
+// takes 64-row tiles when their ceil(N / 64) blocks fill the GPU (at least
+// 15/16 of a block per SM) - 2 groups when the blocks fit one per SM or
+// d = 128 (its 2-group form, one block per SM, beats 1 group at two blocks
+// per SM), else 1 (two 128-thread blocks per SM) - and 32-row tiles below
+// that; with 32-row tiles (and f64 always), 4 groups when the ceil(N / 32)
+// blocks fit one per SM, else 2. Measured on an H200 (f32, ms at N = 4096 /
+// 8192 / 16384, d = 128): 32 rows x 4 groups 0.312 / 1.214 / 4.816, 64 rows
+// x 1 0.930 / 1.849 / 4.226 (docs/results/h200_attention_tiles.md); 64 rows
+// x 2 with 64-key tiles 0.495 / 0.984 / 3.913, and 2.933 at N = 12288
+// against 3.530 for 64 x 1 (docs/results/h200_attention_keys64.md).
 template <typename T>
-AttentionFusedConfig PlanAttentionFused(int64_t n, int sm_count);
+AttentionFusedConfig PlanAttentionFused(int64_t n, int d, int sm_count);
 
 // fp64 reference, plain and sharing no code with the kernels above:
 // reference[i * d + c] = o_ic computed in double from the T inputs, with

@@ -662,10 +662,12 @@ CudaKernelPlan PlanCudaKernel(const PointSpec& point, int sm_count) {
       plan.batched_layout =
           kernels::PlanBatchedLayout(point.n, static_cast<int>(point.Param("B", 1)), sm_count);
       break;
-    case Kernel::kAttentionFused:
-      plan.attention = f32 ? kernels::PlanAttentionFused<float>(point.n, sm_count)
-                           : kernels::PlanAttentionFused<double>(point.n, sm_count);
+    case Kernel::kAttentionFused: {
+      const int d = static_cast<int>(point.Param("d"));
+      plan.attention = f32 ? kernels::PlanAttentionFused<float>(point.n, d, sm_count)
+                           : kernels::PlanAttentionFused<double>(point.n, d, sm_count);
       break;
+    }
     case Kernel::kAttentionMaterialized:
       plan.launches = 4;  // gemm, softmax, gemm, division
       break;

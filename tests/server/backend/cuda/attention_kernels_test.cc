@@ -251,7 +251,7 @@ TEST(AttentionKernelsTest, BothFormsAndTheGpuReferenceMatchTheHostReference) {
   }
   // Tiles of 64, 32 and 16 keys and 32 or 64 query rows: sizes one past
   // and one short of several tiles, with every launch shape.
-  for (int64_t n : {31, 33, 63, 65, 95, 129, 191}) {
+  for (int64_t n : {31, 33, 63, 65, 95, 129, 191, 193}) {
     CheckShape<float>(n, 64, cublas.get(), &worst[0][0], &worst[0][1]);
     CheckShape<float>(n, 128, cublas.get(), &worst[0][0], &worst[0][1]);
     CheckShape<double>(n, 128, cublas.get(), &worst[1][0], &worst[1][1]);
@@ -288,24 +288,31 @@ TEST(AttentionKernelsTest, RejectsBadShapes) {
 
 TEST(AttentionKernelsTest, PlanTakesTallTilesOnlyInF32AndWhenTheirBlocksFillTheGpu) {
   // Host arithmetic: no GPU needed.
-  const auto plan = [](bool f32, int64_t n, int sms) {
-    const kernels::AttentionFusedConfig c = f32 ? kernels::PlanAttentionFused<float>(n, sms)
-                                                : kernels::PlanAttentionFused<double>(n, sms);
+  const auto plan = [](bool f32, int64_t n, int sms, int d = 64) {
+    const kernels::AttentionFusedConfig c = f32 ? kernels::PlanAttentionFused<float>(n, d, sms)
+                                                : kernels::PlanAttentionFused<double>(n, d, sms);
     return absl::StrCat(c.tile_rows, "x", c.groups);
   };
-  EXPECT_EQ(plan(true, 4096, 132), "32x4");    // 64 blocks of 64 rows: half the SMs
-  EXPECT_EQ(plan(true, 7872, 132), "32x2");    // 123 blocks of 64 < 15/16 of 132; 246 of 32
-  EXPECT_EQ(plan(true, 7873, 132), "64x2");    // 124 blocks >= 15/16 of 132
-  EXPECT_EQ(plan(true, 8192, 132), "64x2");    // 128 blocks, one per SM
-  EXPECT_EQ(plan(true, 16384, 132), "64x1");   // 256 blocks, two per SM
-  EXPECT_EQ(plan(true, 960, 16), "64x2");      // 15 blocks = exactly 15/16 of 16 SMs
-  EXPECT_EQ(plan(true, 8448, 132), "64x2");    // 132 blocks: one per SM
-  EXPECT_EQ(plan(true, 8449, 132), "64x1");    // 133
-  EXPECT_EQ(plan(false, 4096, 132), "32x4");
-  EXPECT_EQ(plan(false, 4224, 132), "32x4");   // 132 blocks of 32 rows: one per SM
-  EXPECT_EQ(plan(false, 4225, 132), "32x2");   // 133
-  EXPECT_EQ(plan(false, 16384, 132), "32x2");
-  EXPECT_EQ(plan(true, 1, 0), "64x2");         // sm_count 0 read as 1
+  for (int d : {64, 128}) {
+    SCOPED_TRACE(absl::StrCat("d=", d));
+    EXPECT_EQ(plan(true, 4096, 132, d), "32x4");  // 64 blocks of 64 rows: half the SMs
+    EXPECT_EQ(plan(true, 7872, 132, d), "32x2");  // 123 blocks of 64 < 15/16 of 132; 246 of 32
+    EXPECT_EQ(plan(true, 7873, 132, d), "64x2");  // 124 blocks >= 15/16 of 132
+    EXPECT_EQ(plan(true, 8192, 132, d), "64x2");  // 128 blocks, one per SM
+    EXPECT_EQ(plan(true, 960, 16, d), "64x2");    // 15 blocks = exactly 15/16 of 16 SMs
+    EXPECT_EQ(plan(true, 8448, 132, d), "64x2");  // 132 blocks: one per SM
+    EXPECT_EQ(plan(false, 4096, 132, d), "32x4");
+    EXPECT_EQ(plan(false, 4224, 132, d), "32x4");  // 132 blocks of 32 rows: one per SM
+    EXPECT_EQ(plan(false, 4225, 132, d), "32x2");  // 133
+    EXPECT_EQ(plan(false, 16384, 132, d), "32x2");
+    EXPECT_EQ(plan(true, 1, 0, d), "64x2");  // sm_count 0 read as 1
+  }
+  // More blocks than SMs: d = 64 runs two 1-group blocks per SM, d = 128
+  // keeps its 2-group 64-key form (one block per SM).
+  EXPECT_EQ(plan(true, 8449, 132, 64), "64x1");  // 133 blocks
+  EXPECT_EQ(plan(true, 16384, 132, 64), "64x1");  // 256 blocks
+  EXPECT_EQ(plan(true, 8449, 132, 128), "64x2");
+  EXPECT_EQ(plan(true, 16384, 132, 128), "64x2");
 }
 
 // Both forms captured into a graph (thread-local capture, as CudaPoint does)
@@ -382,7 +389,7 @@ void TimeShape(int64_t n, int d, cublasHandle_t cublas) {
   std::string line = absl::StrCat(sizeof(T) == 4 ? "f32" : "f64", " d=", d, " N=", n, ":");
   int sms = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
-  const kernels::AttentionFusedConfig planned = kernels::PlanAttentionFused<T>(n, sms);
+  const kernels::AttentionFusedConfig planned = kernels::PlanAttentionFused<T>(n, d, sms);
   // Form 0 materialized, 1 the planned fused shape, then every offered shape.
   for (int form = 0; form < 2 + static_cast<int>(std::size(kFusedConfigs)); ++form) {
     const kernels::AttentionFusedConfig config = form < 2 ? planned : kFusedConfigs[form - 2];

@@ -359,13 +359,17 @@ TEST(CudaDispatchTest, PlansTheBatchedLayoutAndTheAttentionTileForTheSmCount) {
   EXPECT_EQ(batched(16000), kernels::BatchedLayout::kNarrow);
   EXPECT_EQ(batched(2000), kernels::BatchedLayout::kWide);
 
-  const auto attention = [](DType dtype) {
+  const auto attention = [](DType dtype, int d = 128, int64_t n = 8192) {
     const kernels::AttentionFusedConfig config =
-        PlanCudaKernel(ResolvedWith("attention", "fused", "d", 128, dtype, 8192), 132).attention;
+        PlanCudaKernel(ResolvedWith("attention", "fused", "d", d, dtype, n), 132).attention;
     return absl::StrCat(config.tile_rows, "x", config.groups);
   };
   EXPECT_EQ(attention(DType::kF32), "64x2");
   EXPECT_EQ(attention(DType::kF64), "32x2");
+  // The point's d reaches the plan: past one block per SM only d = 64
+  // drops to one group.
+  EXPECT_EQ(attention(DType::kF32, 128, 16384), "64x2");
+  EXPECT_EQ(attention(DType::kF32, 64, 16384), "64x1");
 }
 
 TEST(CudaDispatchTest, OnlyTheFusedKernelLimitsN) {
