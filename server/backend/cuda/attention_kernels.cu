@@ -2,6 +2,7 @@
 #include "server/backend/cuda/attention_kernels.cuh"
 
 #include <cublas_v2.h>
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -377,12 +378,21 @@ __device__ __forceinline__ void LoadTileAsync(const T* __restrict__ x, int64_t j
 // most 128 registers a thread) below four groups; the f32 layouts one (their
 // per-thread tiles want more than 128; shared memory allows two only with
 // the smaller group counts).
-template <typename T, int kD, int kGroups, typename L>
+// kCluster > 1: the blocks of a thread-block cluster share one query tile
+// and split its K/V tiles (block r's group g streams tiles r * kGroups + g,
+// + kGroups * kCluster, ...); each block merges its groups, then blocks
+// 1.. hand their (m, l, o) to block 0's shared memory (distributed shared
+// memory) and block 0 merges them in rank order and writes the output.
+template <typename T, int kD, int kGroups, typename L, int kCluster>
 __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
                                   kGroups == 4 || L::kTx == 8 ? 1 : 2)
     FusedAttentionKernel(const T* __restrict__ q, const T* __restrict__ k,
                          const T* __restrict__ v, int64_t n, T scale, T* __restrict__ out) {
   using S = FusedShape<T, kD, kGroups, L>;
+  static_assert((kCluster - 1) * S::kBr * kD <= kGroups * S::kStages * S::kGroupElements,
+                "the other blocks' o fit block 0's K/V buffers for the merge");
+  static_assert(2 * S::kBr * (kCluster - 1) <= S::kBr * S::kQStride,
+                "the other blocks' m and l fit block 0's Q buffer");
   using Vec = typename Vec16Of<T>::Type;
   constexpr int kTx = S::kTx;
   constexpr int kTy = S::kTy;
@@ -409,7 +419,8 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
   T* const group_tiles = qs + kBr * S::kQStride + group * S::kStages * S::kGroupElements;
   T* const group_p =
       qs + kBr * S::kQStride + kGroups * S::kStages * S::kGroupElements + group * S::kPElements;
-  const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kBr;
+  const int rank = static_cast<int>(blockIdx.x % kCluster);  // in the cluster (1-D)
+  const int64_t i0 = static_cast<int64_t>(blockIdx.x / kCluster) * kBr;
 
   // The query tile, rows past N zero.
 #pragma unroll
@@ -434,8 +445,10 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
   }
 
   const int64_t tiles = (n + kBc - 1) / kBc;
-  const int64_t iterations = (tiles + kGroups - 1) / kGroups;
-  const auto tile_start = [&](int64_t it) { return (it * kGroups + group) * kBc; };
+  constexpr int kStreams = kGroups * kCluster;  // the groups that split the keys
+  const int stream = rank * kGroups + group;    // this group's among them
+  const int64_t iterations = (tiles + kStreams - 1) / kStreams;
+  const auto tile_start = [&](int64_t it) { return (it * kStreams + stream) * kBc; };
   constexpr bool kSplit = L::kCopy == KvCopy::kSplit;
   if constexpr (S::kStages == 2) {
     if (tile_start(0) < n) LoadTilesAsync<T, kD, kGroups, L>(k, v, tile_start(0), n, gtid, group_tiles);
@@ -608,63 +621,93 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
     }
   }
 
+  // Joins the (m, l, o) of another group or block, in shared memory at
+  // `other_o` (row stride kD) and `other_ml` (m, then l, kBr each), into
+  // this thread's: the side with the smaller max scaled, then added.
+  const auto merge_from = [&](const T* other_o, const T* other_ml) {
+#pragma unroll
+    for (int r = 0; r < kRm; ++r) {
+      const int row = ty + kTy * r;
+      const T m1 = other_ml[row];
+      const T l1 = other_ml[kBr + row];
+      T o1[kOn];
+#pragma unroll
+      for (int g = 0; g < kOg; ++g) {
+        const Vec value =
+            *reinterpret_cast<const Vec*>(other_o + row * kD + g * kTx * kVec + tx * kVec);
+#pragma unroll
+        for (int u = 0; u < kVec; ++u) o1[g * kVec + u] = Lane(value, u);
+      }
+      if (m[r] >= m1) {
+        const T alpha = Exp(m1 - m[r]);
+        l[r] = l[r] + Mul(l1, alpha);
+#pragma unroll
+        for (int c = 0; c < kOn; ++c) o[r][c] = o[r][c] + Mul(o1[c], alpha);
+      } else {
+        const T alpha = Exp(m[r] - m1);
+        l[r] = Mul(l[r], alpha) + l1;
+#pragma unroll
+        for (int c = 0; c < kOn; ++c) o[r][c] = Mul(o[r][c], alpha) + o1[c];
+        m[r] = m1;
+      }
+    }
+  };
+  // Stores this thread's (m, l, o) where merge_from reads them.
+  const auto store_partial = [&](T* to_o, T* to_ml) {
+#pragma unroll
+    for (int r = 0; r < kRm; ++r) {
+      const int row = ty + kTy * r;
+#pragma unroll
+      for (int g = 0; g < kOg; ++g) {
+        Vec value;
+#pragma unroll
+        for (int u = 0; u < kVec; ++u) SetLane(value, u, o[r][g * kVec + u]);
+        *reinterpret_cast<Vec*>(to_o + row * kD + g * kTx * kVec + tx * kVec) = value;
+      }
+      if (tx == 0) {
+        to_ml[row] = m[r];
+        to_ml[kBr + row] = l[r];
+      }
+    }
+  };
+
+  if constexpr (kStreams > 1) {
+    if constexpr (L::kCopy != KvCopy::kRegisters) CpAsyncWait<0>();
+    __syncthreads();  // every read of the tiles done
+  }
   if constexpr (kGroups > 1) {
     // Groups 1.. hand (m, l, o) to group 0 through shared memory: o in the
     // group's own K/V buffers (row stride kD), m and l in the Q buffer.
-    if constexpr (L::kCopy != KvCopy::kRegisters) CpAsyncWait<0>();
-    __syncthreads();  // every read of the tiles done
-    T* const ks = group_tiles;
-    if (group > 0) {
-      T* const ml = qs + 2 * kBr * (group - 1);
-#pragma unroll
-      for (int r = 0; r < kRm; ++r) {
-        const int row = ty + kTy * r;
-#pragma unroll
-        for (int g = 0; g < kOg; ++g) {
-          Vec value;
-#pragma unroll
-          for (int u = 0; u < kVec; ++u) SetLane(value, u, o[r][g * kVec + u]);
-          *reinterpret_cast<Vec*>(ks + row * kD + g * kTx * kVec + tx * kVec) = value;
-        }
-        if (tx == 0) {
-          ml[row] = m[r];
-          ml[kBr + row] = l[r];
-        }
-      }
-    }
+    // A group with no tile (stream >= tiles) takes no part.
+    if (group > 0) store_partial(group_tiles, qs + 2 * kBr * (group - 1));
     __syncthreads();  // the other groups' results are in shared memory
-    if (group > 0) return;
-    for (int other = 1; other < kGroups && other < tiles; ++other) {
-      const T* const other_o = qs + kBr * S::kQStride + other * S::kStages * S::kGroupElements;
-      const T* const other_ml = qs + 2 * kBr * (other - 1);
-#pragma unroll
-      for (int r = 0; r < kRm; ++r) {
-        const int row = ty + kTy * r;
-        const T m1 = other_ml[row];
-        const T l1 = other_ml[kBr + row];
-        T o1[kOn];
-#pragma unroll
-        for (int g = 0; g < kOg; ++g) {
-          const Vec value =
-              *reinterpret_cast<const Vec*>(other_o + row * kD + g * kTx * kVec + tx * kVec);
-#pragma unroll
-          for (int u = 0; u < kVec; ++u) o1[g * kVec + u] = Lane(value, u);
-        }
-        if (m[r] >= m1) {
-          const T alpha = Exp(m1 - m[r]);
-          l[r] = l[r] + Mul(l1, alpha);
-#pragma unroll
-          for (int c = 0; c < kOn; ++c) o[r][c] = o[r][c] + Mul(o1[c], alpha);
-        } else {
-          const T alpha = Exp(m[r] - m1);
-          l[r] = Mul(l[r], alpha) + l1;
-#pragma unroll
-          for (int c = 0; c < kOn; ++c) o[r][c] = Mul(o[r][c], alpha) + o1[c];
-          m[r] = m1;
-        }
+    if (group == 0) {
+      for (int other = 1; other < kGroups && rank * kGroups + other < tiles; ++other) {
+        merge_from(qs + kBr * S::kQStride + other * S::kStages * S::kGroupElements,
+                   qs + 2 * kBr * (other - 1));
       }
     }
   }
+  if constexpr (kCluster > 1) {
+    // Blocks 1.. hand group 0's (m, l, o) to block 0: o one after another
+    // in its K/V buffers, m and l in its Q buffer.
+    namespace cg = cooperative_groups;
+    const cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();  // block 0's own merge has read its buffers
+    if (rank > 0 && group == 0 && rank * kGroups < tiles) {
+      T* const block0 = cluster.map_shared_rank(qs, 0);
+      store_partial(block0 + kBr * S::kQStride + (rank - 1) * kBr * kD,
+                    block0 + 2 * kBr * (rank - 1));
+    }
+    cluster.sync();  // every block's result is in block 0's shared memory
+    if (rank > 0) return;
+    if (group == 0) {
+      for (int other = 1; other < kCluster && other * kGroups < tiles; ++other) {
+        merge_from(qs + kBr * S::kQStride + (other - 1) * kBr * kD, qs + 2 * kBr * (other - 1));
+      }
+    }
+  }
+  if (group > 0) return;
 
 #pragma unroll
   for (int r = 0; r < kRm; ++r) {
@@ -680,11 +723,13 @@ __global__ void __launch_bounds__(FusedShape<T, kD, kGroups, L>::kThreads,
   }
 }
 
-template <typename T, int kD, int kGroups, typename L>
+// kCluster blocks per query tile (FusedAttentionKernel), launched as
+// thread-block clusters of that size.
+template <typename T, int kD, int kGroups, typename L, int kCluster = 1>
 cudaError_t LaunchFusedShape(const T* q, const T* k, const T* v, int64_t n, T* out,
                              cudaStream_t stream) {
   using S = FusedShape<T, kD, kGroups, L>;
-  const auto kernel = &FusedAttentionKernel<T, kD, kGroups, L>;
+  const auto kernel = &FusedAttentionKernel<T, kD, kGroups, L, kCluster>;
   // Above the 48 KiB default: a host-side attribute of the function on the
   // current device, set once per device (not on every execution's launch).
   static std::atomic<uint64_t> set_on_devices{0};
@@ -697,10 +742,26 @@ cudaError_t LaunchFusedShape(const T* q, const T* k, const T* v, int64_t n, T* o
     if (e != cudaSuccess) return e;
     set_on_devices.fetch_or(bit, std::memory_order_release);
   }
-  const int64_t blocks = (n + S::kBr - 1) / S::kBr;
-  kernel<<<static_cast<unsigned>(blocks), S::kThreads, S::kBytes, stream>>>(
-      q, k, v, n, AttentionScale<T>(kD), out);
-  return cudaGetLastError();
+  const int64_t blocks = (n + S::kBr - 1) / S::kBr * kCluster;
+  if constexpr (kCluster == 1) {
+    kernel<<<static_cast<unsigned>(blocks), S::kThreads, S::kBytes, stream>>>(
+        q, k, v, n, AttentionScale<T>(kD), out);
+    return cudaGetLastError();
+  } else {
+    cudaLaunchConfig_t launch = {};
+    launch.gridDim = dim3(static_cast<unsigned>(blocks));
+    launch.blockDim = dim3(S::kThreads);
+    launch.dynamicSmemBytes = S::kBytes;
+    launch.stream = stream;
+    cudaLaunchAttribute cluster = {};
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = kCluster;
+    cluster.val.clusterDim.y = 1;
+    cluster.val.clusterDim.z = 1;
+    launch.attrs = &cluster;
+    launch.numAttrs = 1;
+    return cudaLaunchKernelEx(&launch, kernel, q, k, v, n, AttentionScale<T>(kD), out);
+  }
 }
 
 template <typename T, int kD, typename L>
@@ -724,6 +785,11 @@ cudaError_t LaunchFusedGroups(const T* q, const T* k, const T* v, int64_t n, T* 
 template <typename T, int kD>
 cudaError_t LaunchFusedD(const T* q, const T* k, const T* v, int64_t n, T* out,
                          cudaStream_t stream, AttentionFusedConfig config) {
+  // Clusters only for the f32 64-row 2-group form at d = 128.
+  if (config.cluster != 1 &&
+      (sizeof(T) != 4 || kD != 128 || config.tile_rows != 64 || config.groups != 2)) {
+    return cudaErrorInvalidValue;
+  }
   if constexpr (sizeof(T) == 4) {
     if (config.tile_rows == 32) {
       return LaunchFusedGroups<T, kD, Layout8x8>(q, k, v, n, out, stream, config.groups);
@@ -735,7 +801,16 @@ cudaError_t LaunchFusedD(const T* q, const T* k, const T* v, int64_t n, T* out,
       }
       if (config.groups == 2) {
         if constexpr (kD == 128) {
-          return LaunchFusedShape<T, kD, 2, Layout8x16Keys64>(q, k, v, n, out, stream);
+          switch (config.cluster) {
+            case 1:
+              return LaunchFusedShape<T, kD, 2, Layout8x16Keys64>(q, k, v, n, out, stream);
+            case 2:
+              return LaunchFusedShape<T, kD, 2, Layout8x16Keys64, 2>(q, k, v, n, out, stream);
+            case 4:
+              return LaunchFusedShape<T, kD, 2, Layout8x16Keys64, 4>(q, k, v, n, out, stream);
+            default:
+              return cudaErrorInvalidValue;
+          }
         }
         return LaunchFusedShape<T, kD, 2, Layout8x16<kD, 2>>(q, k, v, n, out, stream);
       }
@@ -850,6 +925,15 @@ AttentionFusedConfig PlanAttentionFused(int64_t n, int d, int sm_count) {
   const auto blocks = [n](int64_t rows) { return (n + rows - 1) / rows; };
   if (sizeof(T) == 4 && BlocksFillTheSms(blocks(64), sm_count)) {
     return AttentionFusedConfig{64, blocks(64) <= sms || d == 128 ? 2 : 1};
+  }
+  if (sizeof(T) == 4 && d == 128) {
+    // Clusters of 2 or 4 blocks per query tile when they make one full wave.
+    for (const int cluster : {2, 4}) {
+      const int64_t clustered = cluster * blocks(64);
+      if (clustered <= sms && BlocksFillTheSms(clustered, sm_count)) {
+        return AttentionFusedConfig{64, 2, cluster};
+      }
+    }
   }
   return AttentionFusedConfig{32, blocks(32) <= sms ? 4 : 2};
 }

@@ -56,6 +56,9 @@ enum class BatchedLayout { kWide, kNarrow };
 struct AttentionFusedConfig {
   int tile_rows = 32;
   int groups = 2;
+  // Blocks per query tile, splitting its keys (a thread-block cluster):
+  // 2 or 4 only for f32 64 rows x 2 groups at d = 128.
+  int cluster = 1;
 };
 
 }  // namespace kernels

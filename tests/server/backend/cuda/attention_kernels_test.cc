@@ -16,6 +16,7 @@
 #include <iterator>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -29,11 +30,18 @@ namespace flopd {
 namespace {
 
 const int64_t kSizes[] = {1, 3, 67, 130, 257, 1024};
-// Every launch shape the fused kernel offers (f64: the 32-row ones).
-const kernels::AttentionFusedConfig kFusedConfigs[] = {{32, 1}, {32, 2}, {32, 4}, {64, 1}, {64, 2}};
+// Every launch shape the fused kernel offers (f64: the 32-row ones;
+// clusters: f32 64 x 2 at d = 128).
+const kernels::AttentionFusedConfig kFusedConfigs[] = {{32, 1}, {32, 2},    {32, 4},   {64, 1},
+                                                       {64, 2}, {64, 2, 2}, {64, 2, 4}};
 template <typename T>
-bool Offered(kernels::AttentionFusedConfig config) {
+bool Offered(kernels::AttentionFusedConfig config, int d) {
+  if (config.cluster != 1) return sizeof(T) == 4 && d == 128;
   return sizeof(T) == 4 || config.tile_rows == 32;
+}
+std::string ShapeName(kernels::AttentionFusedConfig config) {
+  return absl::StrCat(config.tile_rows, "x", config.groups,
+                      config.cluster == 1 ? "" : absl::StrCat("x", config.cluster));
 }
 constexpr int64_t kGuard = 64;            // elements after `out` that must stay untouched
 constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
@@ -204,11 +212,10 @@ void CheckShape(int64_t n, int d, cublasHandle_t cublas, double* worst_materiali
 
   // Fused, every launch shape; each twice, for determinism.
   for (const kernels::AttentionFusedConfig config : kFusedConfigs) {
-    if (!Offered<T>(config)) continue;
+    if (!Offered<T>(config, d)) continue;
     std::vector<T> first_run;
     for (int run = 0; run < 2; ++run) {
-      const std::string what = absl::StrCat("fused rows=", config.tile_rows,
-                                            " groups=", config.groups, " run ", run);
+      const std::string what = absl::StrCat("fused ", ShapeName(config), " run ", run);
       ASSERT_EQ(cudaMemset(out.get(), 0xFF, (count + kGuard) * sizeof(T)), cudaSuccess);
       EXPECT_EQ(kernels::LaunchAttentionFused<T>(in.q.get(), in.k.get(), in.v.get(), n, d,
                                                  out.get(), nullptr, config),
@@ -279,10 +286,24 @@ TEST(AttentionKernelsTest, RejectsBadShapes) {
               cudaErrorInvalidValue)
         << bad.tile_rows << " rows, " << bad.groups << " groups";
   }
+  // Clusters: only 2 or 4 blocks, only for 64 x 2 at d = 128.
+  for (const auto& [bad, d] :
+       {std::pair{kernels::AttentionFusedConfig{64, 2, 3}, 128},
+        std::pair{kernels::AttentionFusedConfig{64, 2, 8}, 128},
+        std::pair{kernels::AttentionFusedConfig{64, 2, 2}, 64},
+        std::pair{kernels::AttentionFusedConfig{64, 1, 2}, 128},
+        std::pair{kernels::AttentionFusedConfig{32, 4, 2}, 128}}) {
+    EXPECT_EQ(kernels::LaunchAttentionFused<float>(p, p, p, 4, d, buffer.get(), nullptr, bad),
+              cudaErrorInvalidValue)
+        << ShapeName(bad) << " d=" << d;
+  }
   DeviceArray<double> doubles(1024);
   const double* pd = doubles.get();
   EXPECT_EQ(kernels::LaunchAttentionFused<double>(pd, pd, pd, 4, 64, doubles.get(), nullptr,
                                                   kernels::AttentionFusedConfig{64, 2}),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(kernels::LaunchAttentionFused<double>(pd, pd, pd, 4, 128, doubles.get(), nullptr,
+                                                  kernels::AttentionFusedConfig{32, 2, 2}),
             cudaErrorInvalidValue);
 }
 
@@ -291,11 +312,10 @@ TEST(AttentionKernelsTest, PlanTakesTallTilesOnlyInF32AndWhenTheirBlocksFillTheG
   const auto plan = [](bool f32, int64_t n, int sms, int d = 64) {
     const kernels::AttentionFusedConfig c = f32 ? kernels::PlanAttentionFused<float>(n, d, sms)
                                                 : kernels::PlanAttentionFused<double>(n, d, sms);
-    return absl::StrCat(c.tile_rows, "x", c.groups);
+    return ShapeName(c);
   };
   for (int d : {64, 128}) {
     SCOPED_TRACE(absl::StrCat("d=", d));
-    EXPECT_EQ(plan(true, 4096, 132, d), "32x4");  // 64 blocks of 64 rows: half the SMs
     EXPECT_EQ(plan(true, 7872, 132, d), "32x2");  // 123 blocks of 64 < 15/16 of 132; 246 of 32
     EXPECT_EQ(plan(true, 7873, 132, d), "64x2");  // 124 blocks >= 15/16 of 132
     EXPECT_EQ(plan(true, 8192, 132, d), "64x2");  // 128 blocks, one per SM
@@ -307,6 +327,16 @@ TEST(AttentionKernelsTest, PlanTakesTallTilesOnlyInF32AndWhenTheirBlocksFillTheG
     EXPECT_EQ(plan(false, 16384, 132, d), "32x2");
     EXPECT_EQ(plan(true, 1, 0, d), "64x2");  // sm_count 0 read as 1
   }
+  // Too few 64-row blocks: d = 64 takes 32-row tiles, d = 128 clusters of
+  // 2 or 4 blocks per tile when they make one full wave.
+  EXPECT_EQ(plan(true, 4096, 132, 64), "32x4");   // 64 blocks of 64 rows: half the SMs
+  EXPECT_EQ(plan(true, 4096, 132, 128), "64x2x2");  // 2 x 64 = 128 blocks
+  EXPECT_EQ(plan(true, 3904, 132, 128), "32x4");    // 2 x 61 = 122 < 15/16 of 132
+  EXPECT_EQ(plan(true, 3905, 132, 128), "64x2x2");  // 2 x 62 = 124 ... 4224: 2 x 66 = 132
+  EXPECT_EQ(plan(true, 4225, 132, 128), "32x2");    // 2 x 67 = 134 > 132; 133 of 32 rows
+  EXPECT_EQ(plan(true, 2048, 132, 128), "64x2x4");  // 4 x 32 = 128 blocks
+  EXPECT_EQ(plan(true, 1024, 132, 128), "32x4");    // 4 x 16 = 64: half the SMs
+  EXPECT_EQ(plan(false, 4096, 132, 128), "32x4");   // f64: no clusters
   // More blocks than SMs: d = 64 runs two 1-group blocks per SM, d = 128
   // keeps its 2-group 64-key form (one block per SM).
   EXPECT_EQ(plan(true, 8449, 132, 64), "64x1");  // 133 blocks
@@ -332,42 +362,46 @@ TEST(AttentionKernelsTest, CapturedIntoAGraph) {
   cudaStream_t stream = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   ASSERT_EQ(cublasSetStream(cublas.get(), stream), CUBLAS_STATUS_SUCCESS);
-  // The 64-row shape: its asynchronous copies inside a graph.
-  const kernels::AttentionFusedConfig config{64, 2};
-  ASSERT_EQ(kernels::LaunchAttentionFused<float>(in.q.get(), in.k.get(), in.v.get(), n, d,
-                                                 direct.get(), stream, config),
-            cudaSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  // The 64-row shape (its asynchronous copies) and a cluster launch
+  // (cudaLaunchKernelEx) inside a graph.
+  for (const kernels::AttentionFusedConfig config :
+       {kernels::AttentionFusedConfig{64, 2}, kernels::AttentionFusedConfig{64, 2, 2}}) {
+    SCOPED_TRACE(ShapeName(config));
+    ASSERT_EQ(kernels::LaunchAttentionFused<float>(in.q.get(), in.k.get(), in.v.get(), n, d,
+                                                   direct.get(), stream, config),
+              cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
 
-  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-  const cudaError_t fused_launch = kernels::LaunchAttentionFused<float>(
-      in.q.get(), in.k.get(), in.v.get(), n, d, fused.get(), stream, config);
-  const CudaKernelStatus materialized_launch = kernels::LaunchAttentionMaterialized<float>(
-      cublas.get(), in.q.get(), in.k.get(), in.v.get(), n, d, scratch.get(), materialized.get(),
-      stream);
-  cudaGraph_t graph = nullptr;
-  const cudaError_t end = cudaStreamEndCapture(stream, &graph);
-  EXPECT_EQ(fused_launch, cudaSuccess);
-  EXPECT_TRUE(materialized_launch.ok()) << materialized_launch.what;
-  ASSERT_EQ(end, cudaSuccess);
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
-  cudaGraphDestroy(graph);
-  ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  cudaGraphExecDestroy(exec);
+    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    const cudaError_t fused_launch = kernels::LaunchAttentionFused<float>(
+        in.q.get(), in.k.get(), in.v.get(), n, d, fused.get(), stream, config);
+    const CudaKernelStatus materialized_launch = kernels::LaunchAttentionMaterialized<float>(
+        cublas.get(), in.q.get(), in.k.get(), in.v.get(), n, d, scratch.get(), materialized.get(),
+        stream);
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+    EXPECT_EQ(fused_launch, cudaSuccess);
+    EXPECT_TRUE(materialized_launch.ok()) << materialized_launch.what;
+    ASSERT_EQ(end, cudaSuccess);
+    cudaGraphExec_t exec = nullptr;
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    cudaGraphDestroy(graph);
+    ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    cudaGraphExecDestroy(exec);
 
-  std::vector<float> host_direct(n * d), host_fused(n * d), host_materialized(n * d);
-  ASSERT_EQ(cudaMemcpy(host_direct.data(), direct.get(), n * d * 4, cudaMemcpyDeviceToHost),
-            cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(host_fused.data(), fused.get(), n * d * 4, cudaMemcpyDeviceToHost),
-            cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(host_materialized.data(), materialized.get(), n * d * 4,
-                       cudaMemcpyDeviceToHost),
-            cudaSuccess);
-  EXPECT_EQ(std::memcmp(host_direct.data(), host_fused.data(), n * d * 4), 0);
-  EXPECT_LE(MaxRelativeError(host_fused.data(), want), AttentionTolerance<float>(n, d));
-  EXPECT_LE(MaxRelativeError(host_materialized.data(), want), AttentionTolerance<float>(n, d));
+    std::vector<float> host_direct(n * d), host_fused(n * d), host_materialized(n * d);
+    ASSERT_EQ(cudaMemcpy(host_direct.data(), direct.get(), n * d * 4, cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(host_fused.data(), fused.get(), n * d * 4, cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(host_materialized.data(), materialized.get(), n * d * 4,
+                         cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    EXPECT_EQ(std::memcmp(host_direct.data(), host_fused.data(), n * d * 4), 0);
+    EXPECT_LE(MaxRelativeError(host_fused.data(), want), AttentionTolerance<float>(n, d));
+    EXPECT_LE(MaxRelativeError(host_materialized.data(), want), AttentionTolerance<float>(n, d));
+  }
   cudaStreamDestroy(stream);
 }
 
@@ -393,7 +427,7 @@ void TimeShape(int64_t n, int d, cublasHandle_t cublas) {
   // Form 0 materialized, 1 the planned fused shape, then every offered shape.
   for (int form = 0; form < 2 + static_cast<int>(std::size(kFusedConfigs)); ++form) {
     const kernels::AttentionFusedConfig config = form < 2 ? planned : kFusedConfigs[form - 2];
-    if (form >= 2 && !Offered<T>(config)) continue;
+    if (form >= 2 && !Offered<T>(config, d)) continue;
     const auto launch = [&] {
       if (form == 0) {
         return kernels::LaunchAttentionMaterialized<T>(cublas, q.get(), k.get(), v.get(), n, d,
@@ -414,8 +448,7 @@ void TimeShape(int64_t n, int d, cublasHandle_t cublas) {
     const double per_call = ms / kReps;
     const std::string name =
         form == 0 ? "materialized"
-                  : absl::StrCat(form == 1 ? "planned " : "", "fused(", config.tile_rows, "x",
-                                 config.groups, ")");
+                  : absl::StrCat(form == 1 ? "planned " : "", "fused(", ShapeName(config), ")");
     absl::StrAppend(&line, " ", name, " ", absl::StrFormat("%.3f", per_call), " ms (",
                     absl::StrFormat("%.1f", flops / (per_call * 1e-3) / 1e12), " TFLOP/s)");
   }
@@ -428,7 +461,7 @@ TEST(AttentionKernelsTest, TimingInformational) {
   if (const std::string why = NoGpuReason(); !why.empty()) GTEST_SKIP() << why;
   Cublas cublas;
   ASSERT_NE(cublas.get(), nullptr);
-  for (int64_t n : {4096, 8192, 16384}) {
+  for (int64_t n : {1024, 2048, 4096, 8192, 16384}) {
     for (int d : {64, 128}) TimeShape<float>(n, d, cublas.get());
   }
   for (int d : {64, 128}) TimeShape<double>(4096, d, cublas.get());
