@@ -82,7 +82,9 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 //        with 2 groups, 64-key tiles (4 rows x 8 keys a thread) in one K
 //        and one V buffer per group, each copied with cp.async as soon as
 //        the last tile's reads of it are done (the next K during this
-//        tile's softmax and P V, this tile's V during its scores);
+//        tile's softmax and P V, this tile's V during its scores); this
+//        form alone is also offered as clusters of 2 or 4 blocks per query
+//        tile (config.cluster), which split the tile's keys;
 //   f64, 32 rows: 16 x 8 threads (4 rows x 2 keys at d = 64, x 1 at
 //        d = 128), K/V through registers; 64 rows is not offered.
 // A warp holds whole rows' threads, ty fastest in the lane order, and the
@@ -104,9 +106,14 @@ CudaKernelStatus LaunchAttentionMaterialized(cublasHandle_t handle, const T* q, 
 // Then group 0 merges the other groups' (m, l, o) in group order: with m'
 // the larger max and alpha = exp(m_small - m') (1 subtract, 1 exp), the side
 // with the smaller max is scaled by alpha (d + 1 multiplies) and added (the
-// d + 1 adds that join the partial sums, part of the N-1), and divides
+// d + 1 adds that join the partial sums, part of the N-1); with a cluster
+// (config.cluster blocks per query tile, block r's group g streaming tiles
+// r * groups + g, + groups * cluster, ...), block 0's group 0 then merges
+// the other blocks' merged results the same way, in block order, taken from
+// its shared memory where they wrote them (distributed shared memory). Then
 // o_c / l. Extra work per row: (d + 3) per max increase after a group's
-// first tile, plus (d + 3) per merged group (min(groups, tiles) - 1). In the
+// first tile, plus (d + 3) per merged group (min(groups * cluster, tiles) - 1
+// of them: a group with no tile takes no part). In the
 // last K/V tile the keys past N are zero rows: their scores are left out of
 // the max, their e is 0, and the sums and FMAs over them add exact zeros.
 // REQUIRES: n >= 1, d is 64 or 128, config one of the shapes above;

@@ -461,7 +461,7 @@ TEST(AttentionKernelsTest, TimingInformational) {
   if (const std::string why = NoGpuReason(); !why.empty()) GTEST_SKIP() << why;
   Cublas cublas;
   ASSERT_NE(cublas.get(), nullptr);
-  for (int64_t n : {1024, 2048, 4096, 8192, 16384}) {
+  for (int64_t n : {1024, 2048, 4096, 6144, 8192, 12288, 16384}) {
     for (int d : {64, 128}) TimeShape<float>(n, d, cublas.get());
   }
   for (int d : {64, 128}) TimeShape<double>(4096, d, cublas.get());
