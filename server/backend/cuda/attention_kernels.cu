@@ -923,17 +923,17 @@ template <typename T>
 AttentionFusedConfig PlanAttentionFused(int64_t n, int d, int sm_count) {
   const int64_t sms = std::max(1, sm_count);
   const auto blocks = [n](int64_t rows) { return (n + rows - 1) / rows; };
-  if (sizeof(T) == 4 && BlocksFillTheSms(blocks(64), sm_count)) {
-    return AttentionFusedConfig{64, blocks(64) <= sms || d == 128 ? 2 : 1};
-  }
+  const auto waves = [](int64_t count, int64_t slots) { return (count + slots - 1) / slots; };
   if (sizeof(T) == 4 && d == 128) {
-    // Clusters of 2 or 4 blocks per query tile when they make one full wave.
-    for (const int cluster : {2, 4}) {
-      const int64_t clustered = cluster * blocks(64);
-      if (clustered <= sms && BlocksFillTheSms(clustered, sm_count)) {
-        return AttentionFusedConfig{64, 2, cluster};
-      }
-    }
+    // 64 rows x 2 groups, one block per SM: a cluster of 2 when its blocks
+    // of half the keys need fewer than twice the waves (clusters of 2 need
+    // 2 SMs; 4 is offered, not planned: see the header).
+    const int64_t pair_slots = sms / 2 * 2;
+    const bool pairs = pair_slots > 0 && waves(2 * blocks(64), pair_slots) < 2 * waves(blocks(64), sms);
+    return AttentionFusedConfig{64, 2, pairs ? 2 : 1};
+  }
+  if (sizeof(T) == 4 && BlocksFillTheSms(blocks(64), sm_count)) {
+    return AttentionFusedConfig{64, blocks(64) <= sms ? 2 : 1};
   }
   return AttentionFusedConfig{32, blocks(32) <= sms ? 4 : 2};
 }

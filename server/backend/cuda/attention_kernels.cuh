@@ -122,17 +122,24 @@ template <typename T>
 cudaError_t LaunchAttentionFused(const T* q, const T* k, const T* v, int64_t n, int d, T* out,
                                  cudaStream_t stream, AttentionFusedConfig config);
 
-// The fused form's launch shape for `sm_count` SMs and head size d. f32
-// takes 64-row tiles when their ceil(N / 64) blocks fill the GPU (at least
-// 15/16 of a block per SM) - 2 groups when the blocks fit one per SM or
-// d = 128 (its 2-group form, one block per SM, beats 1 group at two blocks
-// per SM), else 1 (two 128-thread blocks per SM) - and 32-row tiles below
+// The fused form's launch shape for `sm_count` SMs and head size d.
+// f32 d = 128: always 64 rows x 2 groups (64-key tiles, one block per SM),
+// as clusters of 2 blocks per query tile when those blocks (each half the
+// keys) need fewer than twice the waves of unclustered ones: ceil(2B / S')
+// < 2 ceil(B / S), B = ceil(N / 64), S' = the SMs rounded down to even.
+// Otherwise f32 takes 64-row tiles when their ceil(N / 64) blocks fill the
+// GPU (at least 15/16 of a block per SM) - 2 groups when the blocks fit one
+// per SM, else 1 (two 128-thread blocks per SM) - and 32-row tiles below
 // that; with 32-row tiles (and f64 always), 4 groups when the ceil(N / 32)
-// blocks fit one per SM, else 2. Measured on an H200 (f32, ms at N = 4096 /
-// 8192 / 16384, d = 128): 32 rows x 4 groups 0.312 / 1.214 / 4.816, 64 rows
-// x 1 0.930 / 1.849 / 4.226 (docs/results/h200_attention_tiles.md); 64 rows
-// x 2 with 64-key tiles 0.495 / 0.984 / 3.913, and 2.933 at N = 12288
-// against 3.530 for 64 x 1 (docs/results/h200_attention_keys64.md).
+// blocks fit one per SM, else 2. Measured on an H200, f32 d = 128, ms
+// (docs/results/h200_attention_keys64.md): at N = 1024 / 2048 / 4096 / 6144 /
+// 8192 / 12288 / 16384, 64 x 2 0.128 / 0.251 / 0.495 / 0.738 / 0.985 / 2.930
+// / 3.912, clusters of 2 0.070 / 0.131 / 0.254 / 0.749 / 1.002 / 2.231 /
+// 3.952, of 4 0.041 / 0.138 / 0.388 / 0.760 / 1.258 / 2.618 / 4.466, 32 x 4
+// 0.084 / 0.162 / 0.312 / 0.916 / 1.242 / 2.780 / 4.924. Clusters of 4 win
+// only at N = 1024; fewer of them are co-resident than S / 4 (their times
+// at 2048-4096 look like an extra wave), so the rule above would need the
+// device's count to plan them.
 template <typename T>
 AttentionFusedConfig PlanAttentionFused(int64_t n, int d, int sm_count);
 

@@ -307,42 +307,44 @@ TEST(AttentionKernelsTest, RejectsBadShapes) {
             cudaErrorInvalidValue);
 }
 
-TEST(AttentionKernelsTest, PlanTakesTallTilesOnlyInF32AndWhenTheirBlocksFillTheGpu) {
+TEST(AttentionKernelsTest, PlanPicksTheTileHeightGroupsAndClusterForTheSmCount) {
   // Host arithmetic: no GPU needed.
   const auto plan = [](bool f32, int64_t n, int sms, int d = 64) {
     const kernels::AttentionFusedConfig c = f32 ? kernels::PlanAttentionFused<float>(n, d, sms)
                                                 : kernels::PlanAttentionFused<double>(n, d, sms);
     return ShapeName(c);
   };
+  // f32 d = 64, and f64: 64-row f32 tiles where their blocks fill the SMs.
+  EXPECT_EQ(plan(true, 4096, 132), "32x4");   // 64 blocks of 64 rows: half the SMs
+  EXPECT_EQ(plan(true, 7872, 132), "32x2");   // 123 blocks of 64 < 15/16 of 132; 246 of 32
+  EXPECT_EQ(plan(true, 7873, 132), "64x2");   // 124 blocks >= 15/16 of 132
+  EXPECT_EQ(plan(true, 8192, 132), "64x2");   // 128 blocks, one per SM
+  EXPECT_EQ(plan(true, 960, 16), "64x2");     // 15 blocks = exactly 15/16 of 16 SMs
+  EXPECT_EQ(plan(true, 8448, 132), "64x2");   // 132 blocks: one per SM
+  EXPECT_EQ(plan(true, 8449, 132), "64x1");   // 133 blocks: two 1-group blocks per SM
+  EXPECT_EQ(plan(true, 16384, 132), "64x1");  // 256 blocks
+  EXPECT_EQ(plan(true, 1, 0), "64x2");        // sm_count 0 read as 1
   for (int d : {64, 128}) {
     SCOPED_TRACE(absl::StrCat("d=", d));
-    EXPECT_EQ(plan(true, 7872, 132, d), "32x2");  // 123 blocks of 64 < 15/16 of 132; 246 of 32
-    EXPECT_EQ(plan(true, 7873, 132, d), "64x2");  // 124 blocks >= 15/16 of 132
-    EXPECT_EQ(plan(true, 8192, 132, d), "64x2");  // 128 blocks, one per SM
-    EXPECT_EQ(plan(true, 960, 16, d), "64x2");    // 15 blocks = exactly 15/16 of 16 SMs
-    EXPECT_EQ(plan(true, 8448, 132, d), "64x2");  // 132 blocks: one per SM
     EXPECT_EQ(plan(false, 4096, 132, d), "32x4");
     EXPECT_EQ(plan(false, 4224, 132, d), "32x4");  // 132 blocks of 32 rows: one per SM
     EXPECT_EQ(plan(false, 4225, 132, d), "32x2");  // 133
     EXPECT_EQ(plan(false, 16384, 132, d), "32x2");
-    EXPECT_EQ(plan(true, 1, 0, d), "64x2");  // sm_count 0 read as 1
   }
-  // Too few 64-row blocks: d = 64 takes 32-row tiles, d = 128 clusters of
-  // 2 or 4 blocks per tile when they make one full wave.
-  EXPECT_EQ(plan(true, 4096, 132, 64), "32x4");   // 64 blocks of 64 rows: half the SMs
-  EXPECT_EQ(plan(true, 4096, 132, 128), "64x2x2");  // 2 x 64 = 128 blocks
-  EXPECT_EQ(plan(true, 3904, 132, 128), "32x4");    // 2 x 61 = 122 < 15/16 of 132
-  EXPECT_EQ(plan(true, 3905, 132, 128), "64x2x2");  // 2 x 62 = 124 ... 4224: 2 x 66 = 132
-  EXPECT_EQ(plan(true, 4225, 132, 128), "32x2");    // 2 x 67 = 134 > 132; 133 of 32 rows
-  EXPECT_EQ(plan(true, 2048, 132, 128), "64x2x4");  // 4 x 32 = 128 blocks
-  EXPECT_EQ(plan(true, 1024, 132, 128), "32x4");    // 4 x 16 = 64: half the SMs
-  EXPECT_EQ(plan(false, 4096, 132, 128), "32x4");   // f64: no clusters
-  // More blocks than SMs: d = 64 runs two 1-group blocks per SM, d = 128
-  // keeps its 2-group 64-key form (one block per SM).
-  EXPECT_EQ(plan(true, 8449, 132, 64), "64x1");  // 133 blocks
-  EXPECT_EQ(plan(true, 16384, 132, 64), "64x1");  // 256 blocks
-  EXPECT_EQ(plan(true, 8449, 132, 128), "64x2");
-  EXPECT_EQ(plan(true, 16384, 132, 128), "64x2");
+  // f32 d = 128: 64 x 2 always; clusters of 2 when their half-key blocks
+  // need fewer than twice the waves (B blocks of 64 rows, 132 SMs).
+  EXPECT_EQ(plan(true, 1024, 132, 128), "64x2x2");   // B = 16: 1 wave either way
+  EXPECT_EQ(plan(true, 4096, 132, 128), "64x2x2");   // B = 64: 128 blocks, 1 wave
+  EXPECT_EQ(plan(true, 4224, 132, 128), "64x2x2");   // B = 66: 132
+  EXPECT_EQ(plan(true, 4225, 132, 128), "64x2");     // B = 67: 134 blocks, 2 waves
+  EXPECT_EQ(plan(true, 6144, 132, 128), "64x2");     // B = 96: 2 waves of half = 1
+  EXPECT_EQ(plan(true, 8192, 132, 128), "64x2");     // B = 128
+  EXPECT_EQ(plan(true, 8449, 132, 128), "64x2x2");   // B = 133: 2 waves against 3 of half
+  EXPECT_EQ(plan(true, 12288, 132, 128), "64x2x2");  // B = 192: 2 waves against 3 of half
+  EXPECT_EQ(plan(true, 16384, 132, 128), "64x2");    // B = 256: 2 against 4 of half
+  EXPECT_EQ(plan(true, 4096, 133, 128), "64x2x2");   // odd SM count: 132 pair slots
+  EXPECT_EQ(plan(true, 1024, 1, 128), "64x2");       // one SM: no cluster of 2 fits
+  EXPECT_EQ(plan(true, 1, 0, 128), "64x2");
 }
 
 // Both forms captured into a graph (thread-local capture, as CudaPoint does)

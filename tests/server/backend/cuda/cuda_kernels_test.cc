@@ -367,9 +367,12 @@ TEST(CudaDispatchTest, PlansTheBatchedLayoutAndTheAttentionTileForTheSmCount) {
   EXPECT_EQ(attention(DType::kF32), "64x2");
   EXPECT_EQ(attention(DType::kF64), "32x2");
   // The point's d reaches the plan: past one block per SM only d = 64
-  // drops to one group.
+  // drops to one group; d = 128 pairs blocks in clusters at N = 4096.
   EXPECT_EQ(attention(DType::kF32, 128, 16384), "64x2");
   EXPECT_EQ(attention(DType::kF32, 64, 16384), "64x1");
+  const kernels::AttentionFusedConfig clustered =
+      PlanCudaKernel(ResolvedWith("attention", "fused", "d", 128, DType::kF32, 4096), 132).attention;
+  EXPECT_EQ(clustered.cluster, 2);
 }
 
 TEST(CudaDispatchTest, OnlyTheFusedKernelLimitsN) {
